@@ -1,0 +1,10 @@
+export { ByteQueue } from './byte-queue.js';
+export {
+  utf8Decode,
+  utf8DecodeStrict,
+  utf8Encode,
+  base64Encode,
+  base64Decode,
+  concatBytes,
+  describeBytes,
+} from './text.js';

@@ -1,0 +1,305 @@
+import { ByteQueue } from '../bytes/byte-queue.js';
+import { decodeEofDefault, type Decoder, type Encoder } from '../codecs/codec.js';
+import { AbortedError, ConnectionClosedError, TimeoutError, WirekitError } from '../errors.js';
+
+/** Options of a single wait. */
+export interface WaitOptions {
+  /** Give up after this many milliseconds with a `TimeoutError`. */
+  timeout?: number;
+  /** Give up when this signal fires, with an `AbortedError`. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Where a channel's bytes come from. A source pushes chunks to the channel while resumed; the
+ * channel pauses it when enough bytes are buffered and nobody is reading (backpressure).
+ */
+export interface ByteSource {
+  /** Starts delivering. Called once. */
+  attach(sink: { data(chunk: Uint8Array): void; end(): void; error(err: unknown): void }): void;
+  pause(): void;
+  resume(): void;
+  /** Stops delivering to the channel for good (used by hijack and close). */
+  detach(): void;
+}
+
+/** Where a channel's bytes go. */
+export interface ByteSink {
+  /** Writes bytes; resolves when the sink can take more (after `drain` on Node streams). */
+  write(bytes: Uint8Array): Promise<void> | void;
+  /** Ends the outgoing direction. */
+  end(): Promise<void> | void;
+}
+
+/** A codec pair for a channel: decoder for incoming frames, encoder for outgoing ones. */
+export type ChannelCodec<In, Out> = Decoder<In> & Encoder<Out>;
+
+export interface ChannelOptions {
+  /**
+   * The source is paused once this many bytes are buffered and no read is waiting. A frame larger
+   * than this still arrives: the source is resumed while a read waits for it. Default 1 MiB.
+   */
+  highWaterMark?: number;
+  /** Bytes already read from the stream by someone else, to be decoded first. */
+  leftover?: Uint8Array;
+}
+
+interface Waiter<T> {
+  resolve(v: T): void;
+  reject(e: unknown): void;
+}
+
+/** Thrown by reads on a channel that was switched, hijacked or closed locally. */
+export class ChannelDetachedError extends WirekitError {
+  constructor(what: string) {
+    super('WK_CHANNEL_DETACHED', `channel was ${what}; use the object it returned`, { origin: 'local' });
+  }
+}
+
+/**
+ * The transport-independent part of a frame channel: a byte queue fed by a source, a decoder
+ * that takes frames off it lazily (only when someone reads, so a switch or hijack never finds
+ * frames decoded ahead of time), and an encoder feeding a sink.
+ *
+ * A complete frame already buffered is returned at once, without waiting for more input.
+ */
+export class FrameChannelCore<In, Out> implements AsyncIterable<In> {
+  protected readonly queue: ByteQueue;
+  protected decoder: Decoder<In>;
+  protected encoder: Encoder<Out>;
+  private readonly highWaterMark: number;
+  private waiters: Waiter<In | null>[] = [];
+  private eof = false;
+  private failure: unknown = undefined;
+  private finished = false;
+  protected detached: string | undefined;
+  private paused = false;
+
+  constructor(
+    protected readonly source: ByteSource,
+    protected readonly sink: ByteSink,
+    codec: ChannelCodec<In, Out>,
+    options: ChannelOptions & { queue?: ByteQueue } = {},
+  ) {
+    this.queue = options.queue ?? new ByteQueue();
+    if (options.leftover) this.queue.push(options.leftover);
+    this.decoder = codec;
+    this.encoder = codec;
+    this.highWaterMark = options.highWaterMark ?? 1024 * 1024;
+    source.attach({
+      data: (chunk) => {
+        this.queue.push(chunk);
+        this.pump();
+      },
+      end: () => {
+        this.eof = true;
+        this.pump();
+      },
+      error: (err) => {
+        this.failure = err;
+        this.eof = true;
+        this.pump();
+      },
+    });
+    this.pump();
+  }
+
+  /** Bytes received but not yet decoded. */
+  get bufferedBytes(): number {
+    return this.queue.length;
+  }
+
+  /** True once the peer's end of stream has been reached and every frame before it was read. */
+  get readableEnded(): boolean {
+    return this.finished;
+  }
+
+  /**
+   * Reads the next frame. Resolves with `null` at a clean end of stream; rejects with a
+   * `CodecError` on invalid input (for codecs that recover, the next read continues after the bad
+   * frame), with `TruncatedFrameError` if the stream ends inside a frame, or with
+   * `ConnectionClosedError` if the stream fails.
+   */
+  read(options: WaitOptions = {}): Promise<In | null> {
+    if (this.detached) return Promise.reject(new ChannelDetachedError(this.detached));
+    // Fast path: a frame already buffered is returned without waiting.
+    if (this.waiters.length === 0) {
+      try {
+        const frame = this.tryDecode();
+        if (frame !== undefined) return Promise.resolve(frame);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return new Promise<In | null>((resolve, reject) => {
+      const waiter: Waiter<In | null> = { resolve, reject };
+      const cleanup = attachWait('read', options, (err) => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        this.flowControl();
+        reject(err);
+      });
+      waiter.resolve = (v) => {
+        cleanup();
+        resolve(v);
+      };
+      waiter.reject = (e) => {
+        cleanup();
+        reject(e);
+      };
+      this.waiters.push(waiter);
+      this.pump();
+    });
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<In> {
+    for (;;) {
+      const frame = await this.read();
+      if (frame === null) return;
+      yield frame;
+    }
+  }
+
+  /** Encodes and writes a frame; resolves when the transport can take more. */
+  async write(frame: Out): Promise<void> {
+    if (this.detached) throw new ChannelDetachedError(this.detached);
+    await this.sink.write(this.encoder.encode(frame));
+  }
+
+  /** Writes bytes as they are, bypassing the encoder. */
+  async writeBytes(bytes: Uint8Array): Promise<void> {
+    if (this.detached) throw new ChannelDetachedError(this.detached);
+    await this.sink.write(bytes);
+  }
+
+  /** Ends the outgoing direction (half-close); reading goes on. */
+  async end(): Promise<void> {
+    await this.sink.end();
+  }
+
+  /**
+   * Replaces the codec. The new decoder starts at the exact next byte after the last frame read;
+   * bytes already buffered are decoded by it. Returns this channel, retyped.
+   */
+  switchCodec<I2, O2>(codec: ChannelCodec<I2, O2>): FrameChannelCore<I2, O2> {
+    if (this.waiters.length > 0) throw new WirekitError('WK_BUSY', 'cannot switch codec while a read is pending', { origin: 'local' });
+    const self = this as unknown as FrameChannelCore<I2, O2>;
+    self.decoder = codec;
+    self.encoder = codec;
+    return self;
+  }
+
+  /** Stops reading frames and hands over the bytes not yet decoded. */
+  protected detach(reason: string): Uint8Array[] {
+    if (this.detached) throw new ChannelDetachedError(this.detached);
+    if (this.waiters.length > 0) throw new WirekitError('WK_BUSY', `cannot ${reason.replace(/ed$/, '')} while a read is pending`, { origin: 'local' });
+    this.detached = reason;
+    this.source.detach();
+    return this.queue.drainChunks();
+  }
+
+  protected get sourceEnded(): boolean {
+    return this.eof;
+  }
+
+  protected get sourceFailure(): unknown {
+    return this.failure;
+  }
+
+  private tryDecode(): In | null | undefined {
+    if (this.finished) return null;
+    const frame = this.decoder.decode(this.queue);
+    if (frame !== undefined) return frame;
+    if (!this.eof) return undefined;
+    // End of input: the decoder decides what is left (a final frame or a truncation error).
+    this.finished = true;
+    if (this.failure !== undefined && this.queue.length === 0) {
+      throw new ConnectionClosedError(`connection failed: ${errorMessage(this.failure)}`, this.failure);
+    }
+    const last = decodeEofDefault(this.decoder, this.queue);
+    if (last !== undefined) return last;
+    if (this.failure !== undefined) throw new ConnectionClosedError(`connection failed: ${errorMessage(this.failure)}`, this.failure);
+    return null;
+  }
+
+  private pump(): void {
+    if (this.detached) return;
+    while (this.waiters.length > 0) {
+      let frame: In | null | undefined;
+      try {
+        frame = this.tryDecode();
+      } catch (err) {
+        this.waiters.shift()!.reject(err);
+        continue;
+      }
+      if (frame === undefined) break;
+      this.waiters.shift()!.resolve(frame);
+    }
+    this.flowControl();
+  }
+
+  private flowControl(): void {
+    if (this.detached || this.eof) return;
+    const wantMore = this.waiters.length > 0 || this.queue.length < this.highWaterMark;
+    if (wantMore && this.paused) {
+      this.paused = false;
+      this.source.resume();
+    } else if (!wantMore && !this.paused) {
+      this.paused = true;
+      this.source.pause();
+    }
+  }
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Arms a timeout and an abort listener for one wait. `fail` is called at most once; the returned
+ * function disarms both.
+ */
+export function attachWait(what: string, options: WaitOptions, fail: (err: Error) => void): () => void {
+  const { timeout, signal } = options;
+  if (timeout === undefined && signal === undefined) return noop;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let done = false;
+  const onAbort = () => finish(new AbortedError(what, signal?.reason));
+  const finish = (err: Error) => {
+    if (done) return;
+    cleanup();
+    fail(err);
+  };
+  const cleanup = () => {
+    done = true;
+    if (timer !== undefined) clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  };
+  if (signal?.aborted) {
+    queueMicrotask(onAbort);
+  } else {
+    signal?.addEventListener('abort', onAbort, { once: true });
+  }
+  if (timeout !== undefined) timer = setTimeout(() => finish(new TimeoutError(what, timeout)), timeout);
+  return cleanup;
+}
+
+function noop(): void {}
+
+/** Runs `promise` under a timeout and/or AbortSignal. */
+export function withWait<T>(what: string, options: WaitOptions, promise: Promise<T>): Promise<T> {
+  if (options.timeout === undefined && options.signal === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const cleanup = attachWait(what, options, reject);
+    promise.then(
+      (v) => {
+        cleanup();
+        resolve(v);
+      },
+      (e) => {
+        cleanup();
+        reject(e);
+      },
+    );
+  });
+}

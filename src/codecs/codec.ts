@@ -1,0 +1,138 @@
+import { ByteQueue } from '../bytes/byte-queue.js';
+import { TruncatedFrameError } from './errors.js';
+
+/**
+ * A sans-I/O decoder: takes one frame off the front of a byte queue.
+ *
+ * `decode` returns the frame, or `undefined` when the queue does not yet hold a complete frame
+ * (running short of input is never an error). On invalid input it throws a `CodecError`; when the
+ * error is recoverable, the bad frame has been consumed and the next call continues with the
+ * following frame. The decoder keeps no bytes of its own: everything not yet decoded stays in the
+ * queue, so another decoder (or a raw stream) can continue from the exact next byte.
+ */
+export interface Decoder<F> {
+  decode(queue: ByteQueue): F | undefined;
+  /**
+   * Called at end of input after `decode` returned `undefined`. May return a final frame;
+   * throws `TruncatedFrameError` when a partial frame is left. Optional: the default throws when
+   * any bytes remain.
+   */
+  decodeEof?(queue: ByteQueue): F | undefined;
+  /** A short name used in error messages ("NDJSON line", "u32be frame"). */
+  readonly name?: string;
+}
+
+/** A sans-I/O encoder: turns one frame into the bytes that carry it. */
+export interface Encoder<F> {
+  encode(frame: F): Uint8Array;
+}
+
+/** A decoder and encoder for the same frame type. */
+export interface Codec<F, E = F> extends Decoder<F>, Encoder<E> {}
+
+/** The default end-of-input rule: any buffered byte is a partial frame. */
+export function decodeEofDefault<F>(decoder: Decoder<F>, queue: ByteQueue): F | undefined {
+  if (decoder.decodeEof) return decoder.decodeEof(queue);
+  if (queue.length > 0) throw new TruncatedFrameError(decoder.name ?? 'a frame', queue.length);
+  return undefined;
+}
+
+/**
+ * Pairs a decoder with a byte queue: push chunks in, take frames out.
+ *
+ * ```ts
+ * const reader = new FrameReader(ndjson());
+ * for (const msg of reader.push(chunk)) handle(msg);
+ * reader.end(); // throws TruncatedFrameError if a partial line is left
+ * ```
+ *
+ * Errors keep their place in the stream: when a chunk holds good frames before a bad one, `push`
+ * returns the good frames and the error is thrown by the next `push`, `next` or `end` call.
+ */
+export class FrameReader<F> {
+  readonly queue: ByteQueue;
+  private pendingError: unknown = undefined;
+  private ended = false;
+
+  constructor(
+    readonly decoder: Decoder<F>,
+    queue: ByteQueue = new ByteQueue(),
+  ) {
+    this.queue = queue;
+  }
+
+  /** Bytes received but not yet decoded. */
+  get bufferedBytes(): number {
+    return this.queue.length;
+  }
+
+  /** Appends bytes without decoding. */
+  feed(chunk: Uint8Array): void {
+    if (this.ended) throw new Error('FrameReader: data pushed after end()');
+    this.queue.push(chunk);
+  }
+
+  /** The next complete frame, or `undefined` when more bytes are needed. */
+  next(): F | undefined {
+    this.throwPending();
+    return this.decoder.decode(this.queue);
+  }
+
+  /** Appends a chunk and returns every frame now complete. */
+  push(chunk: Uint8Array): F[] {
+    this.feed(chunk);
+    return this.collect();
+  }
+
+  /**
+   * Signals end of input: returns the remaining frames, then throws `TruncatedFrameError` if a
+   * partial frame is left.
+   */
+  end(): F[] {
+    const frames = this.collect();
+    if (this.pendingError !== undefined) return frames;
+    this.ended = true;
+    try {
+      const last = decodeEofDefault(this.decoder, this.queue);
+      if (last !== undefined) frames.push(last);
+    } catch (err) {
+      if (frames.length === 0) throw err;
+      this.pendingError = err;
+    }
+    return frames;
+  }
+
+  /** Removes and returns the bytes not yet decoded, so another codec can continue from them. */
+  takeRemaining(): Uint8Array {
+    return this.queue.drain();
+  }
+
+  /** A reader for another codec that continues from the exact next byte of this one. */
+  switchTo<G>(decoder: Decoder<G>): FrameReader<G> {
+    return new FrameReader(decoder, this.queue);
+  }
+
+  private collect(): F[] {
+    const frames: F[] = [];
+    if (this.pendingError !== undefined) this.throwPending();
+    for (;;) {
+      let frame: F | undefined;
+      try {
+        frame = this.decoder.decode(this.queue);
+      } catch (err) {
+        if (frames.length === 0) throw err;
+        this.pendingError = err;
+        return frames;
+      }
+      if (frame === undefined) return frames;
+      frames.push(frame);
+    }
+  }
+
+  private throwPending(): void {
+    if (this.pendingError === undefined) return;
+    const err = this.pendingError;
+    this.pendingError = undefined;
+    throw err;
+  }
+}
