@@ -33,6 +33,10 @@ export interface ByteSink {
 
 /** A codec pair for a channel: decoder for incoming frames, encoder for outgoing ones. */
 export type ChannelCodec<In, Out> = Decoder<In> & Encoder<Out>;
+/** The frame type a codec decodes. */
+export type DecodedBy<C> = C extends { decode(queue: never): infer F | undefined } ? Exclude<F, undefined> : never;
+/** The frame type a codec encodes. */
+export type EncodedBy<C> = C extends { encode(frame: infer F): Uint8Array } ? F : never;
 
 export interface ChannelOptions {
   /**

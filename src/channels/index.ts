@@ -1,5 +1,5 @@
 export { FrameChannelCore, ChannelDetachedError, attachWait, withWait } from './frame-channel.js';
-export type { WaitOptions, ByteSource, ByteSink, ChannelCodec, ChannelOptions } from './frame-channel.js';
+export type { WaitOptions, ByteSource, ByteSink, ChannelCodec, ChannelOptions, DecodedBy, EncodedBy } from './frame-channel.js';
 export { NodeFrameChannel, NodeStreamSource, NodeStreamSink, channel } from './node-channel.js';
 export { WebFrameChannel, WebStreamSource, WebStreamSink, webChannel } from './web-channel.js';
 export type { WebByteStreams } from './web-channel.js';

@@ -1,7 +1,7 @@
 import { Duplex } from 'node:stream';
 import { concatBytes } from '../bytes/text.js';
 import { ConnectionClosedError } from '../errors.js';
-import { FrameChannelCore, type ByteSink, type ByteSource, type ChannelCodec, type ChannelOptions } from './frame-channel.js';
+import { FrameChannelCore, type ByteSink, type ByteSource, type ChannelCodec, type ChannelOptions, type DecodedBy, type EncodedBy } from './frame-channel.js';
 
 /** Reads a Node readable stream through its `data` events, with pause/resume for backpressure. */
 export class NodeStreamSource implements ByteSource {
@@ -59,15 +59,19 @@ export class NodeStreamSource implements ByteSource {
 export class NodeStreamSink implements ByteSink {
   constructor(readonly stream: NodeJS.WritableStream & { destroyed?: boolean; writableEnded?: boolean }) {}
 
+  private drainWait: Promise<void> | undefined;
+
   write(bytes: Uint8Array): Promise<void> | void {
     const s = this.stream;
     if (s.destroyed || s.writableEnded) return Promise.reject(new ConnectionClosedError('cannot write: stream is closed'));
     if (s.write(bytes)) return;
-    return new Promise<void>((resolve, reject) => {
+    // One shared wait for every writer blocked on the same 'drain'.
+    this.drainWait ??= new Promise<void>((resolve, reject) => {
       const done = (err?: unknown) => {
         s.removeListener('drain', onDrain);
         s.removeListener('close', onClose);
         s.removeListener('error', onError);
+        this.drainWait = undefined;
         if (err) reject(err);
         else resolve();
       };
@@ -78,6 +82,7 @@ export class NodeStreamSink implements ByteSink {
       s.on('close', onClose);
       s.on('error', onError);
     });
+    return this.drainWait;
   }
 
   end(): Promise<void> {
@@ -152,6 +157,6 @@ async function* leftoverReadable(chunks: Uint8Array[]): AsyncGenerator<Uint8Arra
 }
 
 /** Creates a frame channel over a Node duplex stream. */
-export function channel<In, Out = In>(stream: Duplex, codec: ChannelCodec<In, Out>, options?: ChannelOptions): NodeFrameChannel<In, Out> {
+export function channel<C extends ChannelCodec<any, any>>(stream: Duplex, codec: C, options?: ChannelOptions): NodeFrameChannel<DecodedBy<C>, EncodedBy<C>> {
   return new NodeFrameChannel(stream, codec, options);
 }

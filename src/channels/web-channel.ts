@@ -1,5 +1,5 @@
 import { ConnectionClosedError } from '../errors.js';
-import { FrameChannelCore, type ByteSink, type ByteSource, type ChannelCodec, type ChannelOptions } from './frame-channel.js';
+import { FrameChannelCore, type ByteSink, type ByteSource, type ChannelCodec, type ChannelOptions, type DecodedBy, type EncodedBy } from './frame-channel.js';
 
 type ReadResult = ReadableStreamReadResult<Uint8Array>;
 
@@ -143,6 +143,6 @@ export class WebFrameChannel<In, Out = In> extends FrameChannelCore<In, Out> {
 }
 
 /** Creates a frame channel over WHATWG streams. */
-export function webChannel<In, Out = In>(streams: WebByteStreams, codec: ChannelCodec<In, Out>, options?: ChannelOptions): WebFrameChannel<In, Out> {
+export function webChannel<C extends ChannelCodec<any, any>>(streams: WebByteStreams, codec: C, options?: ChannelOptions): WebFrameChannel<DecodedBy<C>, EncodedBy<C>> {
   return new WebFrameChannel(streams, codec, options);
 }

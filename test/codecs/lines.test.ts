@@ -1,0 +1,118 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { FrameReader, FrameTooLargeError, MalformedFrameError, TruncatedFrameError, lines, ndjson, textLines } from '../../src/codecs/index.js';
+import { chunkings, concat, dec, enc } from '../helpers/chunks.js';
+
+const jsonValue = fc.jsonValue({ maxDepth: 3 });
+
+test('NDJSON: LF and CRLF lines, blank lines skipped, values round-trip', () => {
+  const r = new FrameReader(ndjson());
+  assert.deepEqual(r.push(enc('{"a":1}\r\n\n  \n[1,"x"]\nnull\n"s')), [{ a: 1 }, [1, 'x'], null]);
+  assert.deepEqual(r.push(enc('"\n')), ['s']);
+  assert.deepEqual(r.end(), []);
+});
+
+test('property: NDJSON decode of encoded values is the identity for every chunking', () => {
+  fc.assert(
+    fc.property(
+      fc.array(jsonValue, { maxLength: 12 }).chain((values) => {
+        const codec = ndjson({ eol: '\r\n' });
+        const bytes = concat(values.map((v) => codec.encode(v)));
+        return fc.tuple(fc.constant(values), chunkings(bytes));
+      }),
+      ([values, chunks]) => {
+        const r = new FrameReader(ndjson());
+        const got = chunks.flatMap((c) => r.push(c));
+        got.push(...r.end());
+        // JSON round trip normalises -0 to 0, as JSON.parse(JSON.stringify(v)) does.
+        assert.deepEqual(got, values.map((v) => JSON.parse(JSON.stringify(v))));
+      },
+    ),
+  );
+});
+
+test('property: text lines round-trip for every chunking (including 1-byte and empty chunks)', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.string({ unit: 'grapheme' }).filter((s) => !s.includes('\n') && !s.endsWith('\r')), { maxLength: 10 }).chain((ls) => {
+        const codec = textLines();
+        return fc.tuple(fc.constant(ls), chunkings(concat(ls.map((l) => codec.encode(l)))));
+      }),
+      ([ls, chunks]) => {
+        const r = new FrameReader(textLines());
+        const got = chunks.flatMap((c) => r.push(c));
+        assert.deepEqual([...got, ...r.end()], ls);
+      },
+    ),
+  );
+});
+
+test('invalid JSON: typed error, the line is consumed, the next line decodes', () => {
+  const r = new FrameReader(ndjson());
+  const frames = r.push(enc('{"ok":1}\n{bad json}\n{"ok":2}\n'));
+  assert.deepEqual(frames, [{ ok: 1 }]);
+  assert.throws(() => r.next(), (e: unknown) => e instanceof MalformedFrameError && /invalid JSON/.test(e.message) && /bad json/.test(e.message));
+  assert.deepEqual(r.next(), { ok: 2 });
+});
+
+test('over-long line: one FrameTooLargeError naming the limit, then discarded up to its newline', () => {
+  const r = new FrameReader(lines({ maxLineLength: 8 }));
+  assert.deepEqual(r.push(enc('short\n0123456789')), [enc('short')]);
+  assert.throws(() => r.push(enc('abcdef')), (e: unknown) => e instanceof FrameTooLargeError && e.limit === 8 && /limit of 8 bytes/.test(e.message));
+  assert.deepEqual(r.push(enc('still the long line')), []);
+  assert.equal(r.bufferedBytes, 0, 'the oversized line is not buffered');
+  assert.deepEqual(r.push(enc('...\nnext\n')), [enc('next')]);
+});
+
+test('a line of exactly the maximum is accepted, with LF or CRLF', () => {
+  const r = new FrameReader(lines({ maxLineLength: 4 }));
+  assert.deepEqual(r.push(enc('abcd\nefgh\r\n')), [enc('abcd'), enc('efgh')]);
+  assert.throws(() => r.push(enc('abcde\n')), FrameTooLargeError);
+});
+
+test('an endless line uses bounded memory', () => {
+  const r = new FrameReader(lines({ maxLineLength: 1000 }));
+  const chunk = new Uint8Array(4096).fill(0x61);
+  let errors = 0;
+  for (let i = 0; i < 1000; i++) {
+    try {
+      r.push(chunk);
+    } catch (e) {
+      assert.ok(e instanceof FrameTooLargeError);
+      errors++;
+    }
+    assert.ok(r.bufferedBytes <= 4096 + 1001);
+  }
+  assert.equal(errors, 1, 'the oversize error is reported once');
+});
+
+test('end of input inside a line: TruncatedFrameError with the byte count; allowUnterminated emits it', () => {
+  const r = new FrameReader(textLines());
+  r.push(enc('a\npartial'));
+  assert.throws(() => r.end(), (e: unknown) => e instanceof TruncatedFrameError && e.remaining === 7 && /7 bytes/.test(e.message));
+  const r2 = new FrameReader(textLines({ allowUnterminated: true }));
+  assert.deepEqual(r2.push(enc('a\nlast')), ['a']);
+  assert.deepEqual(r2.end(), ['last']);
+});
+
+test('encoder refuses a line that contains a newline', () => {
+  assert.throws(() => textLines().encode('a\nb'), /newline/);
+  assert.equal(dec(ndjson().encode({ s: 'a\nb' })), '{"s":"a\\nb"}\n');
+});
+
+test('property: random bytes never hang and only raise typed errors', () => {
+  fc.assert(
+    fc.property(fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 10 }), (chunks) => {
+      const r = new FrameReader(ndjson({ maxLineLength: 32 }));
+      for (const c of chunks) {
+        try {
+          r.push(c);
+        } catch (e) {
+          assert.ok(e instanceof MalformedFrameError || e instanceof FrameTooLargeError, String(e));
+        }
+        assert.ok(r.bufferedBytes <= 64 + 33);
+      }
+    }),
+  );
+});
