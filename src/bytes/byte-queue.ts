@@ -24,6 +24,12 @@ export class ByteQueue {
   private scanChunk = 0;
   private scanOffset = 0;
 
+  /**
+   * Changes whenever bytes leave or are put back at the front (read, skip, unread, drain, clear),
+   * never on push. A decoder that caches a view of the front can check it is still valid.
+   */
+  frontVersion = 0;
+
   /** Number of bytes buffered. */
   get length(): number {
     return this.size;
@@ -54,7 +60,15 @@ export class ByteQueue {
       this.scanChunk++;
     }
     this.size += bytes.length;
+    this.frontVersion++;
     this.resetScan();
+  }
+
+  /** The unread part of the first chunk (a view), or `undefined` when the queue is empty. */
+  frontChunk(): Uint8Array | undefined {
+    if (this.size === 0) return undefined;
+    const c = this.chunks[this.head]!;
+    return this.headOffset === 0 ? c : c.subarray(this.headOffset);
   }
 
   /** The byte at `index` from the front, or -1 when fewer bytes are buffered. */
@@ -184,6 +198,7 @@ export class ByteQueue {
 
   /** Discards everything buffered. */
   clear(): void {
+    this.frontVersion++;
     this.chunks = [];
     this.head = 0;
     this.headOffset = 0;
@@ -199,6 +214,7 @@ export class ByteQueue {
 
   private advance(n: number): void {
     if (n === 0) return;
+    this.frontVersion++;
     this.size -= n;
     // Keep the scan cursor valid: bytes skipped from the front were already scanned (or not).
     if (this.scanned >= n) this.scanned -= n;

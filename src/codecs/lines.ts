@@ -6,6 +6,8 @@ import { FrameTooLargeError, MalformedFrameError, TruncatedFrameError } from './
 
 const LF = 0x0a;
 const CR = 0x0d;
+const NO_CACHE: unique symbol = Symbol('no-cache');
+const SKIPPED: unique symbol = Symbol('skipped');
 
 /** Options shared by every line codec. */
 export interface LinesOptions {
@@ -33,12 +35,25 @@ export class LinesCodec<T> implements Codec<T> {
   private readonly eol: Uint8Array;
   private readonly allowUnterminated: boolean;
   private discarding = false;
+  // Text fast path: complete lines at the front of the first chunk, decoded into one string.
+  // Valid only while the queue's front is unchanged by anyone else (checked via frontVersion),
+  // and only when every byte maps to one UTF-16 unit so that byte and character offsets agree.
+  private cache: string | undefined;
+  private cachePos = 0;
+  private cacheVersion = -1;
 
+  /**
+   * @param parse turns the line's bytes into a frame; `undefined` skips the line.
+   * @param serialize turns a frame into the line's bytes or text (without line ending).
+   * @param parseText optional: the same as `parse` for a line already decoded as UTF-8; enables
+   *   decoding many short lines from one string.
+   */
   constructor(
     private readonly parse: (line: Uint8Array) => T | undefined,
     private readonly serialize: (frame: T) => Uint8Array | string,
     options: LinesOptions = {},
     name = 'line',
+    private readonly parseText?: (line: string, raw: () => Uint8Array) => T | undefined,
   ) {
     this.name = name;
     this.maxLineLength = options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH;
@@ -57,6 +72,13 @@ export class LinesCodec<T> implements Codec<T> {
         queue.skip(at + 1);
         this.discarding = false;
       }
+      if (this.parseText !== undefined) {
+        const r = this.decodeCached(queue);
+        if (r !== NO_CACHE) {
+          if (r !== SKIPPED) return r as T;
+          continue;
+        }
+      }
       // A CR before the LF does not count toward the limit.
       const max = this.maxLineLength;
       const at = queue.indexOf(LF, max + 1);
@@ -72,6 +94,34 @@ export class LinesCodec<T> implements Codec<T> {
       if (frame !== undefined) return frame;
       // `undefined` from parse means "skip this line" (blank lines in NDJSON).
     }
+  }
+
+  /** Takes one line from the decoded-text cache, refilling it from the first chunk when useful. */
+  private decodeCached(queue: ByteQueue): T | typeof NO_CACHE | typeof SKIPPED {
+    let text = this.cache;
+    if (text === undefined || this.cacheVersion !== queue.frontVersion || this.cachePos >= text.length) {
+      this.cache = text = undefined;
+      const front = queue.frontChunk();
+      if (front === undefined || front.length < 256) return NO_CACHE;
+      const last = front.lastIndexOf(LF);
+      // Worth it only for several lines; one long line takes the byte path.
+      if (last < 128) return NO_CACHE;
+      const decoded = utf8Decode(front, 0, last + 1);
+      if (decoded.length !== last + 1) return NO_CACHE; // multi-byte text: offsets would differ
+      this.cache = text = decoded;
+      this.cachePos = 0;
+    }
+    const pos = this.cachePos;
+    const nl = text.indexOf('\n', pos);
+    let end = nl;
+    if (end > pos && text.charCodeAt(end - 1) === CR) end--;
+    this.cachePos = nl + 1;
+    queue.skip(nl + 1 - pos);
+    this.cacheVersion = queue.frontVersion;
+    if (end - pos > this.maxLineLength) throw new FrameTooLargeError(this.name, end - pos, this.maxLineLength, false);
+    const line = text.slice(pos, end);
+    const frame = this.parseText!(line, () => utf8Encode(line));
+    return frame === undefined ? SKIPPED : frame;
   }
 
   decodeEof(queue: ByteQueue): T | undefined {
@@ -112,7 +162,7 @@ export function lines(options?: LinesOptions): LinesCodec<Uint8Array> {
 
 /** Lines as UTF-8 text (without the line ending). */
 export function textLines(options?: LinesOptions): LinesCodec<string> {
-  return new LinesCodec<string>((l) => utf8Decode(l), (s) => s, options, 'text line');
+  return new LinesCodec<string>((l) => utf8Decode(l), (s) => s, options, 'text line', (s) => s);
 }
 
 /** Options of the NDJSON codec. */
@@ -121,32 +171,22 @@ export interface NdjsonOptions extends LinesOptions {
   skipBlank?: boolean;
 }
 
-function isBlank(line: Uint8Array): boolean {
-  for (let i = 0; i < line.length; i++) {
-    const b = line[i];
-    if (b !== 0x20 && b !== 0x09 && b !== CR) return false;
-  }
-  return true;
-}
-
 /**
  * Newline-delimited JSON: one JSON value per line. A line that is not valid JSON raises
  * `MalformedFrameError` (the line is consumed; the next line decodes normally).
  */
 export function ndjson<T = unknown>(options: NdjsonOptions = {}): LinesCodec<T> {
   const skipBlank = options.skipBlank ?? true;
+  const parseText = (text: string, raw: () => Uint8Array): T | undefined => {
+    if (skipBlank && (text.length === 0 || (text.charCodeAt(0) !== 0x7b && text.trim() === ''))) return undefined;
+    try {
+      return JSON.parse(text) as T;
+    } catch (err) {
+      throw new MalformedFrameError('invalid JSON in line', raw(), err);
+    }
+  };
   return new LinesCodec<T>(
-    (line) => {
-      if (line.length === 0 || (skipBlank && line[0] !== 0x7b && isBlank(line))) {
-        if (skipBlank) return undefined;
-      }
-      const text = utf8Decode(line);
-      try {
-        return JSON.parse(text) as T;
-      } catch (err) {
-        throw new MalformedFrameError('invalid JSON in line', line, err);
-      }
-    },
+    (line) => parseText(utf8Decode(line), () => line),
     (value) => {
       const text = JSON.stringify(value);
       if (text === undefined) throw new WirekitError('WK_ENCODE', 'value cannot be encoded as JSON', { origin: 'local' });
@@ -154,5 +194,6 @@ export function ndjson<T = unknown>(options: NdjsonOptions = {}): LinesCodec<T> 
     },
     options,
     'NDJSON line',
+    parseText,
   );
 }

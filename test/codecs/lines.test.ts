@@ -116,3 +116,51 @@ test('property: random bytes never hang and only raise typed errors', () => {
     }),
   );
 });
+
+test('property: long runs of lines in big chunks (text fast path) match line-by-line decoding, errors in place', () => {
+  const item = fc.oneof(
+    { weight: 5, arbitrary: fc.jsonValue({ maxDepth: 2 }).map((v) => ({ kind: 'ok' as const, v: JSON.parse(JSON.stringify(v)) as unknown })) },
+    { weight: 1, arbitrary: fc.constantFrom('{bad', 'nul', '[1,]').map((t) => ({ kind: 'bad' as const, t })) },
+    { weight: 1, arbitrary: fc.constantFrom('', '  ', '\t').map((t) => ({ kind: 'blank' as const, t })) },
+    { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 20 }).map((s) => ({ kind: 'ok' as const, v: s as unknown })) },
+  );
+  fc.assert(
+    fc.property(fc.array(item, { minLength: 20, maxLength: 200 }), fc.array(fc.integer({ min: 0, max: 20000 }), { maxLength: 3 }), fc.boolean(), (items, cuts, crlf) => {
+      const eol = crlf ? '\r\n' : '\n';
+      const text = items.map((it) => (it.kind === 'ok' ? JSON.stringify(it.v) : it.t) + eol).join('');
+      const wire = enc(text);
+      const expected = items.filter((it) => it.kind !== 'blank').map((it) => (it.kind === 'ok' ? it.v : 'ERR'));
+      const r = new FrameReader(ndjson());
+      const got: unknown[] = [];
+      const points = [...cuts.map((c) => Math.min(c, wire.length)), wire.length].sort((a, b) => a - b);
+      let prev = 0;
+      for (const p of points) {
+        r.feed(wire.slice(prev, p));
+        prev = p;
+        for (;;) {
+          try {
+            const f = r.next();
+            if (f === undefined) break;
+            got.push(f);
+          } catch (e) {
+            assert.ok(e instanceof MalformedFrameError);
+            got.push('ERR');
+          }
+        }
+      }
+      assert.deepEqual(got, expected);
+      assert.equal(r.bufferedBytes, 0);
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('text fast path: switching codecs after a line hands over the exact next byte', () => {
+  const many = Array.from({ length: 50 }, (_, i) => JSON.stringify({ i })).join('\n') + '\nRAW-TAIL';
+  const r = new FrameReader(ndjson());
+  r.feed(enc(many));
+  for (let i = 0; i < 10; i++) assert.deepEqual(r.next(), { i });
+  const rest = dec(r.takeRemaining());
+  assert.ok(rest.startsWith('{"i":10}\n'));
+  assert.ok(rest.endsWith('\nRAW-TAIL'));
+});
