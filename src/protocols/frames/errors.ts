@@ -1,0 +1,47 @@
+import { WirekitError } from '../../errors.js';
+
+/**
+ * A peer broke the frame protocol: a frame of the wrong type for the current state, missing or
+ * contradictory flags, a malformed argument payload, a response nobody asked for.
+ * `origin` is `'remote'` when the bytes came from the peer.
+ */
+export class FrameProtocolError extends WirekitError {
+  constructor(message: string, options?: { origin?: 'local' | 'remote'; cause?: unknown }) {
+    super('WK_FRAME_PROTOCOL', message, options);
+  }
+}
+
+/** A request cannot be encoded (argument name or value too long for its length field, bad frame size). */
+export class FrameEncodingError extends WirekitError {
+  constructor(message: string) {
+    super('WK_FRAME_ENCODING', message, { origin: 'local' });
+  }
+}
+
+/**
+ * The server answered a command with an error-response frame. `kind` says whether it reported a
+ * protocol error (the request was malformed) or an application error (the command itself failed).
+ */
+export class CommandError extends WirekitError {
+  /** `'protocol'` or `'application'` from the frame flags; `'unknown'` when neither flag is set. */
+  readonly kind: 'protocol' | 'application' | 'unknown';
+  /** Raw flags of the error-response frame. */
+  readonly flags: number;
+  constructor(kind: 'protocol' | 'application' | 'unknown', message: string, flags: number) {
+    super(kind === 'application' ? 'WK_COMMAND_FAILED' : 'WK_COMMAND_REJECTED', `${kind} error from server: ${message}`, { origin: 'remote' });
+    this.kind = kind;
+    this.flags = flags;
+    this.serverMessage = message;
+  }
+  /** The message as the server sent it. */
+  readonly serverMessage: string;
+}
+
+/** An HTTP exchange answered with a non-2xx status; `message` holds the server's explanation. */
+export class FrameHttpError extends WirekitError {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super('WK_HTTP_STATUS', `HTTP ${status}: ${message}`, { origin: 'remote' });
+    this.status = status;
+  }
+}
