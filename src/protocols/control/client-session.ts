@@ -1,0 +1,189 @@
+/**
+ * Sans-I/O client side of the control protocol: calls in, request bytes out, server bytes in,
+ * per-call events out. Calls are answered in order, so replies are matched first in, first out.
+ *
+ * A call has a mode:
+ * - `call`: progress updates, then one final reply.
+ * - `hijack`: like `call`, but after a success reply the session stops decoding (`switched`) and
+ *   `takeRemaining()` returns the bytes that followed the reply; no call may be made after it.
+ * - `stream`: after a success reply, every further `{"status": true, "response": ...}` line is an
+ *   event of this call until the connection ends; no call may be made after it.
+ */
+import { ByteQueue } from '../../bytes/byte-queue.js';
+import { utf8Decode, utf8Encode } from '../../bytes/text.js';
+import { FrameTooLargeError } from '../../codecs/errors.js';
+import { lines, type LinesCodec } from '../../codecs/lines.js';
+import { ControlProtocolError, ControlStateError } from './errors.js';
+import { classifyServerMessage, requestLine } from './messages.js';
+
+export type CallMode = 'call' | 'hijack' | 'stream';
+
+/** What the server said, attributed to a call. */
+export type ClientEvent =
+  | { type: 'greeting'; version: string }
+  | { type: 'progress'; id: number; message: unknown }
+  | { type: 'response'; id: number; value: unknown }
+  | { type: 'error'; id: number; message: string }
+  | { type: 'event'; id: number; value: unknown }
+  /** A hijack call succeeded (its `response` came just before): decoding stopped. */
+  | { type: 'switched'; id: number };
+
+export interface ClientSessionOptions {
+  /** Longest server line accepted, in bytes (default 64 MiB). A longer line is a protocol error. */
+  maxLineLength?: number;
+}
+
+interface Pending {
+  id: number;
+  cmd: string;
+  mode: CallMode;
+}
+
+export const DEFAULT_CLIENT_MAX_LINE_LENGTH = 64 * 1024 * 1024;
+
+export class ClientSession {
+  private readonly queue = new ByteQueue();
+  private readonly codec: LinesCodec<Uint8Array>;
+  private readonly pending: Pending[] = [];
+  private out: string[] = [];
+  private nextId = 1;
+  private sawFirstLine = false;
+  private streaming: Pending | undefined;
+  private switchedFlag = false;
+  private pendingSwitch: number | undefined;
+  /** A hijack or stream call was made: no further calls are allowed. */
+  private lastCall: Pending | undefined;
+  private failed: ControlProtocolError | undefined;
+  /** The server's version, once its greeting was read. */
+  version: string | undefined;
+
+  constructor(options: ClientSessionOptions = {}) {
+    this.codec = lines({ maxLineLength: options.maxLineLength ?? DEFAULT_CLIENT_MAX_LINE_LENGTH });
+  }
+
+  /** Number of calls sent and not yet answered. */
+  get pendingCalls(): number {
+    return this.pending.length;
+  }
+
+  /** True once a hijack call succeeded. */
+  get switched(): boolean {
+    return this.switchedFlag;
+  }
+
+  /** True once a line was read (so a greeting, if any, has been seen). */
+  get greeted(): boolean {
+    return this.sawFirstLine;
+  }
+
+  /** Queues a request and returns its call id. */
+  call(cmd: string, opts: unknown, mode: CallMode = 'call'): number {
+    if (this.failed) throw this.failed;
+    if (this.lastCall) {
+      throw new ControlStateError(`cannot call '${cmd}': '${this.lastCall.cmd}' (${this.lastCall.mode}) takes over the connection`);
+    }
+    const line = requestLine(cmd, opts);
+    const p: Pending = { id: this.nextId++, cmd, mode };
+    this.pending.push(p);
+    if (mode !== 'call') this.lastCall = p;
+    this.out.push(line);
+    return p.id;
+  }
+
+  /** Feeds bytes from the server. */
+  receive(chunk: Uint8Array): void {
+    if (chunk.length > 0) this.queue.push(chunk);
+  }
+
+  /**
+   * The next event, or `undefined` when more bytes are needed (or after `switched`).
+   * Throws `ControlProtocolError` (and stays failed) on invalid JSON, an unknown shape, an
+   * oversize line or a reply with no call waiting for it.
+   */
+  nextEvent(): ClientEvent | undefined {
+    if (this.failed) throw this.failed;
+    if (this.pendingSwitch !== undefined) {
+      const id = this.pendingSwitch;
+      this.pendingSwitch = undefined;
+      this.switchedFlag = true;
+      return { type: 'switched', id };
+    }
+    if (this.switchedFlag) return undefined;
+    let line: Uint8Array | undefined;
+    try {
+      line = this.codec.decode(this.queue);
+    } catch (err) {
+      if (err instanceof FrameTooLargeError) throw this.fail(`server line too long: ${err.message}`, err);
+      throw err;
+    }
+    if (line === undefined) return undefined;
+    let value: unknown;
+    try {
+      value = JSON.parse(utf8Decode(line));
+    } catch (err) {
+      throw this.fail('server sent invalid JSON', err);
+    }
+    const msg = classifyServerMessage(value);
+    const first = !this.sawFirstLine;
+    this.sawFirstLine = true;
+    if (msg === undefined) throw this.fail(`unexpected message from server: ${utf8Decode(line, 0, Math.min(line.length, 200))}`);
+    if (msg.kind === 'version') {
+      if (!first) throw this.fail('version greeting after the first line');
+      this.version = msg.version;
+      return { type: 'greeting', version: msg.version };
+    }
+    if (this.streaming) {
+      if (msg.kind === 'response') return { type: 'event', id: this.streaming.id, value: msg.value };
+      if (msg.kind === 'progress') return { type: 'progress', id: this.streaming.id, message: msg.message };
+      throw this.fail(`error during event stream: ${msg.message}`);
+    }
+    const head = this.pending[0];
+    if (head === undefined) throw this.fail(`reply with no call waiting for it (${msg.kind})`);
+    if (msg.kind === 'progress') return { type: 'progress', id: head.id, message: msg.message };
+    this.pending.shift();
+    if (msg.kind === 'error') {
+      // A failed hijack or stream call leaves the connection usable for more calls.
+      if (this.lastCall === head) this.lastCall = undefined;
+      return { type: 'error', id: head.id, message: msg.message };
+    }
+    if (head.mode === 'hijack') this.pendingSwitch = head.id;
+    else if (head.mode === 'stream') this.streaming = head;
+    return { type: 'response', id: head.id, value: msg.value };
+  }
+
+  /** After `switched`: removes and returns the bytes that followed the hijack call's reply. */
+  takeRemaining(): Uint8Array[] {
+    if (!this.switchedFlag) throw new ControlStateError('takeRemaining() before the connection was switched');
+    return this.queue.drainChunks();
+  }
+
+  /** Calls that will never be answered because the connection ended; clears them. */
+  abandonAll(): number[] {
+    const ids = this.pending.map((p) => p.id);
+    this.pending.length = 0;
+    return ids;
+  }
+
+  /** Bytes received and not yet decoded. */
+  get bufferedBytes(): number {
+    return this.queue.length;
+  }
+
+  /** True when requests are queued and not yet taken by `dataToSend()`. */
+  get hasDataToSend(): boolean {
+    return this.out.length > 0;
+  }
+
+  /** Takes every queued request line as one byte array. */
+  dataToSend(): Uint8Array {
+    if (this.out.length === 0) return new Uint8Array(0);
+    const text = this.out.length === 1 ? this.out[0]! + '\n' : this.out.join('\n') + '\n';
+    this.out = [];
+    return utf8Encode(text);
+  }
+
+  private fail(message: string, cause?: unknown): ControlProtocolError {
+    this.failed = new ControlProtocolError(message, { cause });
+    return this.failed;
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * Sans-I/O server side of the control protocol: bytes in, commands out, reply bytes out.
+ *
+ * The session decodes one request at a time and only when the previous command has finished,
+ * so bytes sent after a command stay undecoded and can be handed over on a hijack.
+ *
+ * States and the actions allowed in each (anything else throws `ControlStateError`):
+ *
+ * | state      | nextEvent        | progress | respond / fail | event | finish | hijack |
+ * |------------|------------------|----------|----------------|-------|--------|--------|
+ * | `idle`     | command -> busy  |          |                |       |        |        |
+ * | `busy`     | (paused)         | yes      | -> replied     |       |        | yes    |
+ * | `replied`  | (paused)         |          |                | yes   | -> idle| yes    |
+ * | `switched` | (paused)         |          |                |       |        |        |
+ * | `closed`   | (nothing)        |          |                |       |        |        |
+ */
+import { ByteQueue } from '../../bytes/byte-queue.js';
+import { utf8Decode, utf8Encode } from '../../bytes/text.js';
+import { FrameTooLargeError } from '../../codecs/errors.js';
+import { lines, type LinesCodec, DEFAULT_MAX_LINE_LENGTH } from '../../codecs/lines.js';
+import { ControlStateError } from './errors.js';
+import { SYNTAX_ERROR_MESSAGE, checkRequest, errorLine, progressLine, responseLine, versionLine } from './messages.js';
+
+export type ServerState = 'idle' | 'busy' | 'replied' | 'switched' | 'closed';
+
+/** What the session asks its driver to do next. */
+export type ServerEvent =
+  /** A command to run; the session is now `busy`. */
+  | { type: 'command'; cmd: string; opts: unknown }
+  /** A bad line was answered with an error reply (already queued); decoding goes on. */
+  | { type: 'rejected'; reason: 'syntax' | 'too-large' | 'invalid'; message: string }
+  /** The client finished sending and every complete line was served. `truncated` counts bytes of an unterminated last line. */
+  | { type: 'eof'; truncated: number };
+
+type Action = 'progress' | 'respond' | 'event' | 'finish' | 'hijack';
+
+const ALLOWED: Record<Action, readonly ServerState[]> = {
+  progress: ['busy'],
+  respond: ['busy'],
+  event: ['replied'],
+  finish: ['replied'],
+  hijack: ['busy', 'replied'],
+};
+
+export interface ServerSessionOptions {
+  /** Sent as `{"version": ...}` first thing, if given. */
+  version?: string;
+  /** Longest request line accepted, in bytes (default 1 MiB). Longer lines get an error reply and are skipped. */
+  maxLineLength?: number;
+}
+
+export class ServerSession {
+  private readonly queue = new ByteQueue();
+  private readonly codec: LinesCodec<Uint8Array>;
+  private out: string[] = [];
+  private eofReceived = false;
+  private _state: ServerState = 'idle';
+  /** The command being served, for error messages and logs. */
+  current: string | undefined;
+  readonly maxLineLength: number;
+
+  constructor(options: ServerSessionOptions = {}) {
+    this.maxLineLength = options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH;
+    this.codec = lines({ maxLineLength: this.maxLineLength });
+    if (options.version !== undefined) this.out.push(versionLine(options.version));
+  }
+
+  get state(): ServerState {
+    return this._state;
+  }
+
+  /** Bytes received and not yet decoded. */
+  get bufferedBytes(): number {
+    return this.queue.length;
+  }
+
+  /** Feeds bytes from the client. Ignored once the session is switched or closed. */
+  receive(chunk: Uint8Array): void {
+    if (this._state === 'switched' || this._state === 'closed') return;
+    if (this.eofReceived) throw new ControlStateError('data received after end of input');
+    if (chunk.length > 0) this.queue.push(chunk);
+  }
+
+  /** Marks the end of the client's input. */
+  receiveEof(): void {
+    this.eofReceived = true;
+  }
+
+  /** True once the client's end of input was received. */
+  get eof(): boolean {
+    return this.eofReceived;
+  }
+
+  /**
+   * The next thing to do, or `undefined` when more bytes are needed or a command is in progress.
+   * Bad lines are answered here (the reply is queued) and reported as `rejected`.
+   */
+  nextEvent(): ServerEvent | undefined {
+    if (this._state !== 'idle') return undefined;
+    let line: Uint8Array | undefined;
+    try {
+      line = this.codec.decode(this.queue);
+    } catch (err) {
+      if (!(err instanceof FrameTooLargeError)) throw err;
+      const message = `request line too long, over ${this.maxLineLength} bytes`;
+      this.out.push(errorLine(message));
+      return { type: 'rejected', reason: 'too-large', message };
+    }
+    if (line === undefined) {
+      if (!this.eofReceived) return undefined;
+      const truncated = this.queue.length;
+      this.queue.clear();
+      this._state = 'closed';
+      return { type: 'eof', truncated };
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(utf8Decode(line));
+    } catch {
+      this.out.push(errorLine(SYNTAX_ERROR_MESSAGE));
+      return { type: 'rejected', reason: 'syntax', message: SYNTAX_ERROR_MESSAGE };
+    }
+    const check = checkRequest(value);
+    if (!check.ok) {
+      this.out.push(errorLine(check.message));
+      return { type: 'rejected', reason: 'invalid', message: check.message };
+    }
+    this._state = 'busy';
+    this.current = check.request.cmd;
+    return { type: 'command', cmd: check.request.cmd, opts: check.request.opts };
+  }
+
+  /** Queues a progress update for the running command. */
+  progress(message: unknown): void {
+    this.check('progress');
+    this.out.push(progressLine(message));
+  }
+
+  /** Queues the final success reply of the running command. */
+  respond(value: unknown): void {
+    this.check('respond');
+    this.out.push(responseLine(value));
+    this._state = 'replied';
+  }
+
+  /** Queues the final error reply of the running command. */
+  fail(message: string): void {
+    this.check('respond');
+    this.out.push(errorLine(message));
+    this._state = 'replied';
+  }
+
+  /** Queues one more `{"status": true, "response": ...}` line after the reply (an event stream). */
+  event(value: unknown): void {
+    this.check('event');
+    this.out.push(responseLine(value));
+  }
+
+  /** Ends the current command; the next request may be decoded. */
+  finish(): void {
+    this.check('finish');
+    this._state = 'idle';
+    this.current = undefined;
+  }
+
+  /**
+   * Switches to another protocol: returns the bytes received after the command line (call
+   * `dataToSend()` first to flush queued replies). The session is unusable afterwards.
+   */
+  hijack(): Uint8Array[] {
+    this.check('hijack');
+    this._state = 'switched';
+    return this.queue.drainChunks();
+  }
+
+  /** Marks the connection as gone; every later action is refused, incoming bytes are dropped. */
+  close(): void {
+    this._state = 'closed';
+    this.queue.clear();
+  }
+
+  /** True when replies are queued and not yet taken by `dataToSend()`. */
+  get hasDataToSend(): boolean {
+    return this.out.length > 0;
+  }
+
+  /** Takes every queued outgoing line as one byte array (empty when nothing is queued). */
+  dataToSend(): Uint8Array {
+    if (this.out.length === 0) return EMPTY;
+    const text = this.out.length === 1 ? this.out[0]! + '\n' : this.out.join('\n') + '\n';
+    this.out = [];
+    return utf8Encode(text);
+  }
+
+  private check(action: Action): void {
+    if (!ALLOWED[action].includes(this._state)) {
+      throw new ControlStateError(`cannot ${action} in state ${this._state}${this.current ? ` (command '${this.current}')` : ''}`);
+    }
+  }
+}
+
+const EMPTY = new Uint8Array(0);
