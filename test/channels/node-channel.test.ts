@@ -200,3 +200,18 @@ test('WHATWG streams: frames, then hijack with leftovers first', async () => {
   await w.write(enc('x'));
   assert.equal(new TextDecoder().decode(concat(written)), '{"reply":true}\nx');
 });
+
+test('child-process stdio: frames through `cat` and back', async () => {
+  const { spawn } = await import('node:child_process');
+  const child = spawn('cat', [], { stdio: ['pipe', 'pipe', 'inherit'] });
+  try {
+    const ch = channel(Duplex.from({ readable: child.stdout, writable: child.stdin }), u32be());
+    const sent = [enc('a'), new Uint8Array(100_000).fill(3), enc('')];
+    for (const f of sent) await ch.write(f);
+    for (const f of sent) sameBytes(await ch.read({ timeout: 5000 }), f);
+    await ch.end();
+    assert.equal(await ch.read({ timeout: 5000 }), null);
+  } finally {
+    child.kill();
+  }
+});
