@@ -1,0 +1,63 @@
+import { WirekitError } from '../errors.js';
+
+/** The daemon refused the connection's credentials (missing or wrong token). Code `WK_AUTH`. */
+export class AuthError extends WirekitError {
+  constructor(message = 'authentication failed', origin: 'local' | 'remote' = 'remote') {
+    super('WK_AUTH', message, { origin });
+  }
+}
+
+/** A path given by the peer would leave the daemon's root directory. Code `WK_PATH_ESCAPE`. */
+export class PathEscapeError extends WirekitError {
+  constructor(readonly path: string) {
+    super('WK_PATH_ESCAPE', `path ${JSON.stringify(path)} is outside the allowed root`, { origin: 'remote' });
+  }
+}
+
+/** A transferred file does not match its declared size or SHA-256 digest. Code `WK_CHECKSUM`. */
+export class ChecksumError extends WirekitError {
+  constructor(message: string, origin: 'local' | 'remote' = 'remote') {
+    super('WK_CHECKSUM', message, { origin });
+  }
+}
+
+/** A limit (concurrent sessions, message size) was reached. Code `WK_LIMIT`. */
+export class LimitError extends WirekitError {
+  constructor(message: string, origin: 'local' | 'remote' = 'remote') {
+    super('WK_LIMIT', message, { origin });
+  }
+}
+
+/** The peer broke the session protocol (unexpected frame, bad payload). Code `WK_PROTOCOL`. */
+export class SessionProtocolError extends WirekitError {
+  constructor(message: string, origin: 'local' | 'remote' = 'remote') {
+    super('WK_PROTOCOL', message, { origin });
+  }
+}
+
+/**
+ * A command failed on the daemon; `remoteCode` is the `WK_*` code the daemon reported, if any.
+ * Code `WK_REMOTE`.
+ */
+export class RemoteCommandError extends WirekitError {
+  constructor(
+    message: string,
+    readonly remoteCode: string | undefined,
+  ) {
+    super('WK_REMOTE', message, { origin: 'remote' });
+  }
+}
+
+/** Another daemon is already listening on the socket path. Code `WK_ADDRESS_IN_USE`. */
+export class AddressInUseError extends WirekitError {
+  constructor(address: string) {
+    super('WK_ADDRESS_IN_USE', `a daemon is already listening on ${address}`, { origin: 'local' });
+  }
+}
+
+/** The peer stopped answering keepalive pings. Code `WK_PEER_DEAD`. */
+export class PeerDeadError extends WirekitError {
+  constructor(timeoutMs: number) {
+    super('WK_PEER_DEAD', `peer sent nothing for ${timeoutMs} ms (keepalive timeout)`, { origin: 'remote' });
+  }
+}

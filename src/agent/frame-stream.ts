@@ -1,0 +1,147 @@
+/**
+ * Node driver for the session data channel: reads session frames from a channel, writes them to
+ * the socket without copying payloads, answers PINGs and runs the keepalive timer.
+ */
+import type { Duplex } from 'node:stream';
+import type { NodeFrameChannel } from '../channels/node-channel.js';
+import { ConnectionClosedError } from '../errors.js';
+import { PeerDeadError } from './errors.js';
+import { Keepalive, type KeepaliveOptions } from './keepalive.js';
+import { FrameType, type FrameTypeValue, type SessionCodec, type SessionFrame } from './session-frames.js';
+
+const EMPTY = new Uint8Array(0);
+
+export class FrameStream {
+  private keepalive: Keepalive | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private drainWait: Promise<void> | undefined;
+  private dead: ((err: Error) => void) | undefined;
+  private closed = false;
+
+  constructor(
+    readonly ch: NodeFrameChannel<SessionFrame, SessionFrame>,
+    readonly socket: Duplex,
+    private readonly codec: SessionCodec,
+    keepalive?: KeepaliveOptions,
+  ) {
+    if (keepalive) {
+      this.keepalive = new Keepalive(Date.now(), keepalive);
+      this.arm();
+    }
+  }
+
+  /** Largest payload a frame may carry. */
+  get maxPayload(): number {
+    return this.codec.maxFrameLength;
+  }
+
+  /**
+   * Writes one frame (header, then the payload as is). Returns false when the socket's buffer is
+   * full: wait for `drained()` before sending more. Payloads over the frame limit are split.
+   */
+  send(type: FrameTypeValue, payload: Uint8Array = EMPTY): boolean {
+    const s = this.socket;
+    if (this.closed || s.destroyed || s.writableEnded) return true;
+    const max = this.codec.maxFrameLength;
+    if (payload.length > max) {
+      let ok = true;
+      for (let i = 0; i < payload.length; i += max) ok = this.send(type, payload.subarray(i, Math.min(i + max, payload.length)));
+      return ok;
+    }
+    s.cork();
+    s.write(this.codec.header(type, payload.length));
+    const ok = payload.length === 0 ? true : s.write(payload);
+    s.uncork();
+    return ok && s.writableLength < s.writableHighWaterMark;
+  }
+
+  /** Resolves when the socket can take more (at once if it can now); rejects if it closes. */
+  drained(): Promise<void> {
+    const s = this.socket;
+    if (s.writableLength < s.writableHighWaterMark || s.destroyed) return Promise.resolve();
+    this.drainWait ??= new Promise<void>((resolve, reject) => {
+      const done = (err?: Error) => {
+        s.off('drain', onDrain);
+        s.off('close', onClose);
+        this.drainWait = undefined;
+        if (err) reject(err);
+        else resolve();
+      };
+      const onDrain = () => done();
+      const onClose = () => done(new ConnectionClosedError('connection closed while sending'));
+      s.on('drain', onDrain);
+      s.on('close', onClose);
+    });
+    return this.drainWait;
+  }
+
+  /** Sends a frame and waits until the socket can take more. */
+  async write(type: FrameTypeValue, payload?: Uint8Array): Promise<void> {
+    if (!this.send(type, payload)) await this.drained();
+  }
+
+  /**
+   * Reads frames until the peer ends the stream, handing each to `onFrame` (awaited, so a slow
+   * consumer slows the peer). PING and PONG are handled here. Rejects with `PeerDeadError` when
+   * keepalive gives up, or with the channel's error.
+   */
+  async run(onFrame: (f: SessionFrame) => void | Promise<void>): Promise<void> {
+    const deadPromise = new Promise<never>((_, reject) => {
+      this.dead = reject;
+    });
+    deadPromise.catch(() => {});
+    try {
+      for (;;) {
+        const f = await Promise.race([this.ch.read(), deadPromise]);
+        if (f === null) return;
+        this.keepalive?.received(Date.now());
+        if (f.type === FrameType.PING) {
+          this.send(FrameType.PONG, f.payload);
+          continue;
+        }
+        if (f.type === FrameType.PONG) continue;
+        await onFrame(f);
+      }
+    } finally {
+      this.dead = undefined;
+    }
+  }
+
+  /** Ends our direction after everything written so far. */
+  end(): void {
+    if (!this.socket.writableEnded) this.socket.end();
+  }
+
+  /** Stops the keepalive timer and destroys the socket. */
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.socket.destroy();
+  }
+
+  /** Stops the keepalive timer (the socket stays open). */
+  stopKeepalive(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.keepalive = undefined;
+  }
+
+  private arm(): void {
+    const k = this.keepalive;
+    if (!k || this.closed) return;
+    this.timer = setTimeout(() => {
+      const action = k.poll(Date.now());
+      if (action === 'dead') {
+        const err = new PeerDeadError(k.timeoutMs);
+        this.dead?.(err);
+        this.closed = true;
+        this.socket.destroy();
+        return;
+      }
+      if (action === 'ping') this.send(FrameType.PING);
+      this.arm();
+    }, Math.max(1, k.nextDelay(Date.now())));
+    this.timer.unref?.();
+  }
+}

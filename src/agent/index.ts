@@ -1,0 +1,34 @@
+export { AgentDaemon, AGENT_VERSION, removeStaleSocket } from './daemon.js';
+export type { AgentDaemonOptions, Listener } from './daemon.js';
+export { AgentClient, dial } from './client.js';
+export type { AgentClientOptions, ExecSession, TerminalSession, TransferProgress, TransferResult } from './client.js';
+export { ControlServerLink, ControlClientLink, AGENT_PROTOCOL_VERSION } from './control-link.js';
+export type { AgentRequest, Greeting } from './control-link.js';
+export {
+  SessionCodec,
+  sessionCodec,
+  FrameType,
+  frameTypeName,
+  frame,
+  encodeResize,
+  decodeResize,
+  encodeExit,
+  decodeExit,
+  encodeError,
+  decodeError,
+  SESSION_HEADER_SIZE,
+  DEFAULT_MAX_SESSION_FRAME,
+} from './session-frames.js';
+export type { SessionFrame, FrameTypeValue, ExitStatus } from './session-frames.js';
+export { TransferReceiver, DIGEST_SIZE } from './transfer.js';
+export type { Hasher, TransferStep } from './transfer.js';
+export { Keepalive } from './keepalive.js';
+export type { KeepaliveOptions, KeepaliveAction } from './keepalive.js';
+export { confinePath, resolveLexical, isWithin } from './paths.js';
+export { parseAddress, formatAddress, defaultSocketPath, defaultStateDir, ensurePrivateDir, resolveClientAddress, ADDRESS_ENV, TOKEN_ENV } from './address.js';
+export type { AgentAddress } from './address.js';
+export { generateToken, tokensEqual, writeTokenFile, readTokenFile } from './auth.js';
+export { createLogger, isLogLevel } from './log.js';
+export type { Logger, LogLevel } from './log.js';
+export { FrameStream } from './frame-stream.js';
+export { AuthError, PathEscapeError, ChecksumError, LimitError, SessionProtocolError, RemoteCommandError, AddressInUseError, PeerDeadError } from './errors.js';
