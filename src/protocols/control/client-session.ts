@@ -11,8 +11,7 @@
  */
 import { ByteQueue } from '../../bytes/byte-queue.js';
 import { utf8Decode, utf8Encode } from '../../bytes/text.js';
-import { FrameTooLargeError } from '../../codecs/errors.js';
-import { lines, type LinesCodec } from '../../codecs/lines.js';
+import { LINE_TOO_LONG, LineReader, isBlankLine } from './line-reader.js';
 import { ControlProtocolError, ControlStateError } from './errors.js';
 import { classifyServerMessage, requestLine } from './messages.js';
 
@@ -43,7 +42,7 @@ export const DEFAULT_CLIENT_MAX_LINE_LENGTH = 64 * 1024 * 1024;
 
 export class ClientSession {
   private readonly queue = new ByteQueue();
-  private readonly codec: LinesCodec<Uint8Array>;
+  private readonly reader: LineReader;
   private readonly pending: Pending[] = [];
   private out: string[] = [];
   private nextId = 1;
@@ -58,7 +57,7 @@ export class ClientSession {
   version: string | undefined;
 
   constructor(options: ClientSessionOptions = {}) {
-    this.codec = lines({ maxLineLength: options.maxLineLength ?? DEFAULT_CLIENT_MAX_LINE_LENGTH });
+    this.reader = new LineReader(options.maxLineLength ?? DEFAULT_CLIENT_MAX_LINE_LENGTH);
   }
 
   /** Number of calls sent and not yet answered. */
@@ -109,13 +108,9 @@ export class ClientSession {
       return { type: 'switched', id };
     }
     if (this.switchedFlag) return undefined;
-    let line: Uint8Array | undefined;
-    try {
-      line = this.codec.decode(this.queue);
-    } catch (err) {
-      if (err instanceof FrameTooLargeError) throw this.fail(`server line too long: ${err.message}`, err);
-      throw err;
-    }
+    let line = this.reader.next(this.queue);
+    while (line !== undefined && line !== LINE_TOO_LONG && isBlankLine(line)) line = this.reader.next(this.queue);
+    if (line === LINE_TOO_LONG) throw this.fail(`server line too long, over ${this.reader.maxLineLength} bytes`);
     if (line === undefined) return undefined;
     let value: unknown;
     try {

@@ -16,8 +16,8 @@
  */
 import { ByteQueue } from '../../bytes/byte-queue.js';
 import { utf8Decode, utf8Encode } from '../../bytes/text.js';
-import { FrameTooLargeError } from '../../codecs/errors.js';
-import { lines, type LinesCodec, DEFAULT_MAX_LINE_LENGTH } from '../../codecs/lines.js';
+import { DEFAULT_MAX_LINE_LENGTH } from '../../codecs/lines.js';
+import { LINE_TOO_LONG, LineReader, isBlankLine } from './line-reader.js';
 import { ControlStateError } from './errors.js';
 import { SYNTAX_ERROR_MESSAGE, checkRequest, errorLine, progressLine, responseLine, versionLine } from './messages.js';
 
@@ -51,7 +51,7 @@ export interface ServerSessionOptions {
 
 export class ServerSession {
   private readonly queue = new ByteQueue();
-  private readonly codec: LinesCodec<Uint8Array>;
+  private readonly reader: LineReader;
   private out: string[] = [];
   private eofReceived = false;
   private _state: ServerState = 'idle';
@@ -61,7 +61,7 @@ export class ServerSession {
 
   constructor(options: ServerSessionOptions = {}) {
     this.maxLineLength = options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH;
-    this.codec = lines({ maxLineLength: this.maxLineLength });
+    this.reader = new LineReader(this.maxLineLength);
     if (options.version !== undefined) this.out.push(versionLine(options.version));
   }
 
@@ -97,11 +97,9 @@ export class ServerSession {
    */
   nextEvent(): ServerEvent | undefined {
     if (this._state !== 'idle') return undefined;
-    let line: Uint8Array | undefined;
-    try {
-      line = this.codec.decode(this.queue);
-    } catch (err) {
-      if (!(err instanceof FrameTooLargeError)) throw err;
+    let line = this.reader.next(this.queue);
+    while (line !== undefined && line !== LINE_TOO_LONG && isBlankLine(line)) line = this.reader.next(this.queue);
+    if (line === LINE_TOO_LONG) {
       const message = `request line too long, over ${this.maxLineLength} bytes`;
       this.out.push(errorLine(message));
       return { type: 'rejected', reason: 'too-large', message };
