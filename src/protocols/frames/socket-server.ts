@@ -1,0 +1,116 @@
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { channel } from '../../channels/node-channel.js';
+import { TruncatedFrameError } from '../../codecs/errors.js';
+import { ConnectionClosedError } from '../../errors.js';
+import { CommandRunner, type CommandHandler, type FrameServerOptions } from './command-runner.js';
+import { encodeFrames, frameCodec } from './frame.js';
+import { errorFrame } from './responses.js';
+import { ServerReactor } from './server-reactor.js';
+
+/** Options of a full-duplex frame server connection. */
+export interface SocketServeOptions extends FrameServerOptions {
+  /** Close a connection that sends nothing for this many milliseconds. Default: no limit. */
+  idleTimeout?: number;
+}
+
+/** A served connection. */
+export interface ServedConnection {
+  /** Resolves when the connection is finished (input ended and every response sent). */
+  readonly done: Promise<void>;
+  /** Destroys the connection, aborting running commands. */
+  close(): void;
+}
+
+/**
+ * Serves the seed 001 frame protocol on one full-duplex stream (a TCP or Unix socket): frames are
+ * read and fed to a `ServerReactor`, commands run one at a time through `handler`, and responses
+ * are written as soon as they are ready. A protocol error is answered with a protocol
+ * error-response frame after the responses already due, then the connection is closed.
+ */
+export function serveConnection(stream: Duplex, handler: CommandHandler, options: SocketServeOptions = {}): ServedConnection {
+  const ch = channel(stream, frameCodec({ maxFrameLength: options.maxFrameLength ?? 1024 * 1024 }));
+  const reactor = new ServerReactor({ ...options, deferOutput: false });
+  const runner = new CommandRunner(reactor, handler, (frames) => ch.writeBytes(encodeFrames(frames)), options);
+  const onClose = () => runner.abort(new ConnectionClosedError());
+  stream.once('close', onClose);
+  const done = (async () => {
+    let protocolError: string | undefined;
+    try {
+      for (;;) {
+        const f = await ch.read(options.idleTimeout === undefined ? {} : { timeout: options.idleTimeout });
+        if (f === null) break;
+        protocolError = await runner.onFrame(f);
+        if (protocolError !== undefined) break;
+      }
+    } catch (err) {
+      if (err instanceof TruncatedFrameError || err instanceof ConnectionClosedError) {
+        runner.abort(err);
+        stream.destroy();
+        await runner.idle().catch(() => {});
+        return;
+      }
+      protocolError = err instanceof Error ? err.message : String(err);
+    }
+    runner.inputEnded();
+    try {
+      await runner.idle();
+      if (protocolError !== undefined) await ch.writeBytes(encodeFrames([errorFrame(protocolError, { protocol: true }, options.maxFrameSize)]));
+      await ch.end();
+    } catch {
+      stream.destroy();
+    } finally {
+      stream.off('close', onClose);
+    }
+    if (protocolError !== undefined) stream.destroy();
+  })();
+  return {
+    done,
+    close: () => {
+      stream.destroy();
+    },
+  };
+}
+
+/**
+ * A TCP or Unix-socket server of the frame protocol.
+ *
+ * ```ts
+ * const server = new FrameSocketServer(async (cmd) => `hello ${cmd.name}`);
+ * const addr = await server.listen({ port: 0, host: '127.0.0.1' });
+ * // ...
+ * await server.close();
+ * ```
+ */
+export class FrameSocketServer {
+  /** The underlying `net.Server`. */
+  readonly server: net.Server;
+  private readonly connections = new Set<ServedConnection>();
+
+  constructor(handler: CommandHandler, options: SocketServeOptions = {}) {
+    this.server = net.createServer((socket) => {
+      const conn = serveConnection(socket, handler, options);
+      this.connections.add(conn);
+      void conn.done.finally(() => this.connections.delete(conn));
+    });
+  }
+
+  /** Starts listening; resolves with the bound address (`AddressInfo` or a socket path). */
+  listen(options: net.ListenOptions): Promise<net.AddressInfo | string> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(options, () => {
+        this.server.off('error', reject);
+        resolve(this.server.address()!);
+      });
+    });
+  }
+
+  /** Stops listening and destroys every open connection. */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      for (const c of this.connections) c.close();
+    });
+  }
+}
