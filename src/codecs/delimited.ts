@@ -90,7 +90,8 @@ export class DelimitedCodec<T> implements Codec<T> {
     if (e < 0) {
       if (queue.length - startLen > max + this.end.length - 1) {
         const seen = queue.length - startLen;
-        queue.skip(Math.max(0, queue.length - (this.end.length - 1)));
+        // No end marker starts before startLen + max: drop that much, the discard state skips the rest.
+        queue.skip(startLen + max);
         this.discarding = true;
         throw new FrameTooLargeError(this.name, seen, max, false);
       }

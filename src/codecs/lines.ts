@@ -83,7 +83,7 @@ export class LinesCodec<T> implements Codec<T> {
       const max = this.maxLineLength;
       const at = queue.indexOf(LF, max + 1);
       if (at < 0) {
-        if (queue.length > max + 1) return this.overflow(queue, queue.length);
+        if (queue.length > max + 1) return this.overflow(queue, Math.min(queue.length, max + 2));
         return undefined;
       }
       const raw = queue.read(at)!;
@@ -148,8 +148,10 @@ export class LinesCodec<T> implements Codec<T> {
     return out;
   }
 
-  private overflow(queue: ByteQueue, seen: number): never {
-    queue.skip(queue.length);
+  /** Drops the `scanned` bytes known to hold no LF; the rest of the line is skipped by later calls. */
+  private overflow(queue: ByteQueue, scanned: number): never {
+    const seen = queue.length;
+    queue.skip(scanned);
     this.discarding = true;
     throw new FrameTooLargeError(this.name, seen, this.maxLineLength, false);
   }

@@ -96,3 +96,10 @@ test('10 MiB message in 256-byte chunks decodes (linear scan)', () => {
   assert.equal(got.length, 1);
   assert.deepEqual(got[0], payload);
 });
+
+test('messages after an oversize message in the same chunk are kept', () => {
+  const r = new FrameReader(percentDollar({ maxBodyLength: 4 }));
+  r.feed(enc('%QUJDREVGR0hJ$%T0s=$'));
+  assert.throws(() => r.next(), FrameTooLargeError);
+  assert.equal(r.next(), 'OK');
+});

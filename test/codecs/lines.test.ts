@@ -164,3 +164,22 @@ test('text fast path: switching codecs after a line hands over the exact next by
   assert.ok(rest.startsWith('{"i":10}\n'));
   assert.ok(rest.endsWith('\nRAW-TAIL'));
 });
+
+test('lines after an oversize line in the same chunk are kept', () => {
+  const r = new FrameReader(textLines({ maxLineLength: 4 }));
+  const frames: string[] = [];
+  let errors = 0;
+  r.feed(enc('0123456789\nok\nfine\n'));
+  for (;;) {
+    try {
+      const f = r.next();
+      if (f === undefined) break;
+      frames.push(f);
+    } catch (e) {
+      assert.ok(e instanceof FrameTooLargeError);
+      errors++;
+    }
+  }
+  assert.equal(errors, 1);
+  assert.deepEqual(frames, ['ok', 'fine']);
+});
