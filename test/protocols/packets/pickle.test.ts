@@ -1,0 +1,258 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import fc from 'fast-check';
+import { isTuple, pickle, PickleError, tuple, unpickle } from '../../../src/protocols/packets/index.js';
+
+const PY = '/usr/bin/python3';
+const havePython = existsSync(PY);
+
+// Python side: tag values so both sides compare the same shape.
+const PY_TAG = `
+import json, sys, pickle, dill
+def tag(v):
+    if v is None or isinstance(v, bool) or isinstance(v, str): return v
+    if isinstance(v, int): return {"int": str(v)}
+    if isinstance(v, float): return {"float": v}
+    if isinstance(v, (bytes, bytearray)): return {"bytes": v.hex()}
+    if isinstance(v, list): return {"list": [tag(x) for x in v]}
+    if isinstance(v, tuple): return {"tuple": [tag(x) for x in v]}
+    if isinstance(v, dict): return {"dict": [[tag(k), tag(x)] for k, x in v.items()]}
+    if isinstance(v, (set, frozenset)): return {"set": [tag(x) for x in v]}
+    raise TypeError(type(v))
+`;
+
+function tag(v: unknown): unknown {
+  if (v === null || typeof v === 'boolean' || typeof v === 'string') return v;
+  if (typeof v === 'bigint') return { int: v.toString() };
+  if (typeof v === 'number') return Number.isInteger(v) ? { int: String(v) } : { float: v };
+  if (v instanceof Uint8Array) return { bytes: Buffer.from(v).toString('hex') };
+  if (Array.isArray(v)) return isTuple(v) ? { tuple: v.map(tag) } : { list: v.map(tag) };
+  if (v instanceof Set) return { set: [...v].map(tag) };
+  if (v instanceof Map) return { dict: [...v].map(([k, x]) => [tag(k), tag(x)]) };
+  if (typeof v === 'object') return { dict: Object.entries(v).map(([k, x]) => [k, tag(x)]) };
+  throw new TypeError(typeof v);
+}
+
+const CASES = [
+  'None',
+  'True',
+  'False',
+  '0',
+  '255',
+  '256',
+  '65535',
+  '65536',
+  '-1',
+  '2**31-1',
+  '-2**31',
+  '2**31',
+  '2**53+1',
+  '-2**63',
+  '2**200',
+  '-(2**200)+7',
+  '1.5',
+  '-0.1',
+  '1.25e-300',
+  '""',
+  '"héllo wörld ✓ 𝄞"',
+  '"x"*300',
+  '"y"*70000',
+  'b""',
+  'b"\\x00\\xff" * 200',
+  '[]',
+  '()',
+  '{}',
+  '(1,)',
+  '(1, 2)',
+  '(1, 2, 3)',
+  '(1, 2, 3, 4)',
+  '[1, [2, [3, (4, "five")]]]',
+  'list(range(2500))',
+  '{"a": 1, "b": [1, 2], "c": {"d": None}}',
+  '{1: "one", 2: "two", "x": 3}',
+  '{(1, 2): "tuple key"}',
+  'dict(("k%d" % i, i) for i in range(1500))',
+  '{1, 2, 3}',
+  'frozenset({"a"})',
+  '(["init", 1], {"speed": 2.5})',
+  '[[1, 2]] * 3',
+];
+
+test('unpickle reads what pickle (protocols 0-5) and dill produce for plain data', { skip: !havePython }, () => {
+  const script = `${PY_TAG}
+cases = json.loads(sys.stdin.read())
+out = []
+for src in cases:
+    v = eval(src)
+    row = {"src": src, "tag": tag(v), "dumps": {}}
+    for p in range(0, 6):
+        row["dumps"]["pickle%d" % p] = pickle.dumps(v, protocol=p).hex()
+    row["dumps"]["dill"] = dill.dumps(v).hex()
+    row["dumps"]["pickle_default"] = pickle.dumps(v).hex()
+    out.append(row)
+print(json.dumps(out))
+`;
+  const rows = JSON.parse(execFileSync(PY, ['-c', script], { input: JSON.stringify(CASES), maxBuffer: 64 * 1024 * 1024 }).toString()) as {
+    src: string;
+    tag: unknown;
+    dumps: Record<string, string>;
+  }[];
+  let checked = 0;
+  for (const row of rows) {
+    for (const [how, hex] of Object.entries(row.dumps)) {
+      const bytes = Uint8Array.from(Buffer.from(hex, 'hex'));
+      const proto = how.startsWith('pickle') ? Number(how.slice(6)) : 4;
+      // Protocols 0-2 pickle bytes and sets through REDUCE (builtins calls): refused, as designed.
+      let value: unknown;
+      try {
+        value = unpickle(bytes, { maxIntBytes: 4096 });
+      } catch (err) {
+        assert.ok(err instanceof PickleError, `${row.src} ${how}: ${String(err)}`);
+        const reducible = /b"|b'|frozenset|\{1, 2, 3\}/.test(row.src) && proto < 4;
+        assert.ok(reducible && err.code === 'WK_PICKLE_REFUSED', `${row.src} ${how}: unexpected ${err.message}`);
+        continue;
+      }
+      assert.deepEqual(tag(value), row.tag, `${row.src} via ${how}`);
+      checked++;
+    }
+  }
+  assert.ok(checked > CASES.length * 5);
+});
+
+test('Python reads what pickle() writes (pickle and dill loads)', { skip: !havePython }, () => {
+  const m = new Map<unknown, unknown>([
+    [1, 'one'],
+    [tuple(1, 2), 'pair'],
+  ]);
+  const values: unknown[] = [
+    null,
+    true,
+    false,
+    0,
+    255,
+    256,
+    65536,
+    -1,
+    2 ** 31,
+    -(2 ** 31) - 1,
+    2n ** 100n,
+    -(2n ** 64n),
+    0.25,
+    -1e-300,
+    '',
+    'héllo ✓ 𝄞',
+    'z'.repeat(300),
+    new Uint8Array([0, 1, 255]),
+    new Uint8Array(70000).fill(7),
+    [],
+    tuple(),
+    tuple(1),
+    tuple(1, 'a', null, 4),
+    [1, [2, tuple(3)]],
+    { a: 1, b: [true, null], 'é': { x: 'y' } },
+    m,
+    new Set([1, 'two']),
+    Array.from({ length: 2500 }, (_, i) => i),
+    Object.fromEntries(Array.from({ length: 1200 }, (_, i) => [`k${i}`, i])),
+  ];
+  const hexes = values.map((v) => Buffer.from(pickle(v)).toString('hex'));
+  const script = `${PY_TAG}
+hexes = json.loads(sys.stdin.read())
+out = []
+for h in hexes:
+    b = bytes.fromhex(h)
+    a = pickle.loads(b)
+    d = dill.loads(b)
+    assert a == d
+    out.append(tag(a))
+print(json.dumps(out))
+`;
+  const got = JSON.parse(execFileSync(PY, ['-c', script], { input: JSON.stringify(hexes), maxBuffer: 64 * 1024 * 1024 }).toString()) as unknown[];
+  assert.equal(got.length, values.length);
+  for (let i = 0; i < values.length; i++) assert.deepEqual(got[i], tag(values[i]), `value ${i}`);
+});
+
+test('unpickle refuses every opcode that imports or calls, naming it', { skip: !havePython }, () => {
+  const script = `
+import pickle, dill, json, os, collections, datetime
+class P: pass
+samples = {
+  "os.system": pickle.dumps(os.system),
+  "reduce": pickle.dumps(collections.OrderedDict(a=1)),
+  "datetime": pickle.dumps(datetime.date(2020, 1, 1)),
+  "instance": pickle.dumps(P()) if False else pickle.dumps(complex(1, 2)),
+  "proto0 global": pickle.dumps(os.getcwd, protocol=0),
+  "proto2 bytes": pickle.dumps(b"x", protocol=2),
+  "dill lambda": dill.dumps(lambda x: x),
+  "bytearray": pickle.dumps(bytearray(b"x")),
+}
+print(json.dumps({k: v.hex() for k, v in samples.items()}))
+`;
+  const samples = JSON.parse(execFileSync(PY, ['-c', script]).toString()) as Record<string, string>;
+  for (const [name, hex] of Object.entries(samples)) {
+    assert.throws(
+      () => unpickle(Uint8Array.from(Buffer.from(hex, 'hex'))),
+      (err: unknown) => err instanceof PickleError && err.code === 'WK_PICKLE_REFUSED' && /GLOBAL|REDUCE|INST|OBJ/.test(err.message),
+      name,
+    );
+  }
+});
+
+test('unpickle: hand-made hostile and malformed input gets a typed error', () => {
+  const bad: [string, number[]][] = [
+    ['empty', []],
+    ['no STOP', [0x80, 4, 0x4e]],
+    ['stack underflow', [0x80, 4, 0x61, 0x2e]],
+    ['truncated BINUNICODE', [0x58, 0xff, 0xff, 0xff, 0x7f, 0x61]],
+    ['huge BINBYTES8', [0x8e, 0, 0, 0, 0, 0, 0, 0x10, 0]],
+    ['memo miss', [0x68, 5, 0x2e]],
+    ['unknown opcode', [0xff]],
+    ['two values at STOP', [0x4e, 0x4e, 0x2e]],
+    ['trailing bytes', [0x4e, 0x2e, 0x00]],
+    ['append to tuple', [0x29, 0x4e, 0x61, 0x2e]],
+    ['huge LONG4', [0x8b, 0xff, 0xff, 0xff, 0x00]],
+    ['bad utf-8', [0x8c, 1, 0xff, 0x2e]],
+    ['REDUCE', [0x4e, 0x29, 0x52, 0x2e]],
+    ['protocol 9', [0x80, 9, 0x4e, 0x2e]],
+  ];
+  for (const [name, bytes] of bad) {
+    assert.throws(() => unpickle(Uint8Array.from(bytes)), PickleError, name);
+  }
+  // Deep nesting: bounded by maxDepth, not by the JS stack.
+  const deep = [0x80, 4, ...Array<number>(5000).fill(0x5d), ...Array<number>(4999).fill(0x61), 0x2e];
+  assert.throws(() => unpickle(Uint8Array.from(deep)), (e: unknown) => e instanceof PickleError && e.code === 'WK_PICKLE_LIMIT');
+  // Shared references and cycles are kept.
+  const shared = unpickle(Uint8Array.from([0x80, 4, 0x5d, 0x94, 0x68, 0, 0x61, 0x2e])) as unknown[];
+  assert.equal(shared[0], shared);
+});
+
+test('pickle refuses what is not plain data', () => {
+  const cyclic: unknown[] = [];
+  cyclic.push(cyclic);
+  for (const v of [() => 1, Symbol('s'), new Date(), cyclic, new (class Foo {})()]) {
+    assert.throws(() => pickle(v), (e: unknown) => e instanceof PickleError && e.code === 'WK_PICKLE_UNSUPPORTED' && e.origin === 'local');
+  }
+});
+
+test('property: pickle then unpickle is the identity on plain data', () => {
+  const leaf = fc.oneof(
+    fc.constant(null),
+    fc.boolean(),
+    fc.integer(),
+    fc.bigInt({ min: -(2n ** 130n), max: 2n ** 130n }),
+    fc.double({ noNaN: true, noDefaultInfinity: false }).filter((d) => !Number.isInteger(d)),
+    fc.string({ unit: 'binary' }),
+    fc.uint8Array({ maxLength: 300 }),
+  );
+  const value = fc.letrec((tie) => ({
+    v: fc.oneof({ depthSize: 'small' }, leaf, fc.array(tie('v'), { maxLength: 5 }), fc.array(tie('v'), { maxLength: 4 }).map((a) => tuple(...a)), fc.dictionary(fc.string(), tie('v'), { maxKeys: 4 })),
+  })).v;
+  fc.assert(
+    fc.property(value, (v) => {
+      assert.deepEqual(tag(unpickle(pickle(v))), tag(v));
+    }),
+    { numRuns: 300 },
+  );
+});
