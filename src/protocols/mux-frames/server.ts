@@ -1,0 +1,607 @@
+/**
+ * Sans-I/O server reactor of the multiplexed frame profile. Feed it each received frame with
+ * `onFrame`; it answers with an action: wait for more frames, run a command, send frames, or a
+ * protocol error. Responses are written through a `ResponseWriter` per request, object by object,
+ * so several requests can stream their responses interleaved on one connection.
+ *
+ * State machine (one per connection):
+ *
+ * | state                         | frame                                  | next                      |
+ * |-------------------------------|----------------------------------------|---------------------------|
+ * | initial                       | sender-protocol-settings               | protocol-settings-receiving |
+ * | initial                       | command-request                        | as idle                   |
+ * | protocol-settings-receiving   | sender-protocol-settings (continuation)| same                      |
+ * | protocol-settings-receiving   | sender-protocol-settings (eos)         | idle                      |
+ * | idle                          | command-request new                    | command-receiving or idle (runCommand) |
+ * | command-receiving             | command-request new / continuation, command-data | command-receiving or idle |
+ * | any                           | anything else                          | errored                   |
+ * | errored                       | any frame                              | errored (error again)     |
+ */
+import { utf8Decode } from '../../bytes/text.js';
+import type { CborLimits, CborObject, CborValue } from './cbor.js';
+import { CborDecoder, decodeCborAll, encodeCbor, encodeCborChunks, encodeIndefiniteBytesChunks } from './cbor.js';
+import { availableEncodings } from './encodings.js';
+import { MuxProtocolError } from './errors.js';
+import {
+  CommandDataFlag,
+  CommandRequestFlag,
+  CommandResponseFlag,
+  DEFAULT_MAX_FRAME_SIZE,
+  FrameType,
+  ProtocolSettingsFlag,
+  StreamFlag,
+} from './frame.js';
+import type { MuxFrame } from './frame.js';
+import { InputStream, OutputStream } from './streams.js';
+
+/** Server reactor states. */
+export type ServerState = 'initial' | 'protocol-settings-receiving' | 'idle' | 'command-receiving' | 'errored';
+
+/** What the caller should do after an event. */
+export type ServerAction =
+  | { action: 'wantFrame'; state: ServerState }
+  | {
+      action: 'runCommand';
+      requestId: number;
+      /** Command name (the request's `name` byte string, as UTF-8). */
+      command: string;
+      /** Decoded `args` map (an empty object when absent). */
+      args: CborObject | Map<CborValue, CborValue>;
+      redirect: CborValue | null;
+      /** Command data (command-data frames), or null when none was announced. */
+      data: Uint8Array | null;
+    }
+  | { action: 'sendFrames'; frames: Uint8Array[] }
+  | { action: 'error'; message: string; error: MuxProtocolError }
+  | { action: 'noop' };
+
+/** Options of `ServerReactor`. */
+export interface ServerReactorOptions {
+  /**
+   * Buffer all output until `onInputEof()` (for half-duplex transports such as an HTTP request
+   * body, where the client cannot read until it has sent everything). Default false.
+   */
+  deferOutput?: boolean;
+  /** Largest payload per outgoing frame. Default 32768 (as Mercurial). */
+  maxFrameSize?: number;
+  /** Content encodings this server may use, most preferred first. Default `availableEncodings()`. */
+  encodings?: string[];
+  /** Most requests being received at once. Default 64. */
+  maxReceivingRequests?: number;
+  /** Largest CBOR command request (all its frames). Default 1 MiB. */
+  maxRequestSize?: number;
+  /** Largest command data per request. Default 64 MiB. */
+  maxDataSize?: number;
+  /** Largest sender-protocol-settings payload. Default 64 KiB. */
+  maxSettingsSize?: number;
+  /** Limits for the CBOR of requests and settings. */
+  cbor?: CborLimits;
+}
+
+interface Receiving {
+  parts: Uint8Array[];
+  size: number;
+  data: Uint8Array[] | null;
+  dataSize: number;
+  requestDone: boolean;
+  expectingData: boolean;
+}
+
+const DEFAULT_ENCODINGS = ['identity'];
+
+/** Server side of the multiplexed frame protocol; see the module comment. */
+export class ServerReactor {
+  private stateValue: ServerState = 'initial';
+  private readonly deferOutput: boolean;
+  private readonly maxFrameSize: number;
+  private readonly serverEncodings: string[];
+  private readonly maxReceiving: number;
+  private readonly maxRequestSize: number;
+  private readonly maxDataSize: number;
+  private readonly maxSettingsSize: number;
+  private readonly cborLimits: CborLimits;
+  private nextStreamId = 2;
+  private readonly deferred: Uint8Array[] = [];
+  private readonly incoming = new Map<number, InputStream>();
+  private readonly receiving = new Map<number, Receiving>();
+  private readonly activeRequests = new Set<number>();
+  private settingsDecoder: CborDecoder | undefined;
+  private settingsSize = 0;
+  private clientEncodings: CborValue[] = DEFAULT_ENCODINGS;
+  private errorValue: MuxProtocolError | undefined;
+
+  constructor(options: ServerReactorOptions = {}) {
+    this.deferOutput = options.deferOutput ?? false;
+    this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    this.serverEncodings = options.encodings ?? availableEncodings();
+    this.maxReceiving = options.maxReceivingRequests ?? 64;
+    this.maxRequestSize = options.maxRequestSize ?? 1024 * 1024;
+    this.maxDataSize = options.maxDataSize ?? 64 * 1024 * 1024;
+    this.maxSettingsSize = options.maxSettingsSize ?? 64 * 1024;
+    this.cborLimits = options.cbor ?? {};
+  }
+
+  get state(): ServerState {
+    return this.stateValue;
+  }
+
+  /** The protocol error that moved the reactor to `errored`, if any. */
+  get error(): MuxProtocolError | undefined {
+    return this.errorValue;
+  }
+
+  /** Content encodings the client advertised (default `['identity']`). */
+  get clientContentEncodings(): string[] {
+    return this.clientEncodings.map((e) => (e instanceof Uint8Array ? utf8Decode(e) : String(e)));
+  }
+
+  /** Request ids dispatched whose response has not ended yet. */
+  get activeRequestIds(): number[] {
+    return [...this.activeRequests];
+  }
+
+  /** Request ids partly received (more request or data frames expected). */
+  get receivingRequestIds(): number[] {
+    return [...this.receiving.keys()];
+  }
+
+  /** Processes one frame received from the client. */
+  onFrame(frame: MuxFrame): ServerAction {
+    if (this.stateValue === 'errored') return this.errorResult('server already errored', false);
+    if (frame.streamId % 2 === 0) return this.fail(`received frame with even numbered stream ID: ${frame.streamId}`);
+    if (!this.incoming.has(frame.streamId)) {
+      if (!(frame.streamFlags & StreamFlag.BEGIN)) {
+        return this.fail('received frame on unknown inactive stream without beginning of stream flag set');
+      }
+      this.incoming.set(frame.streamId, new InputStream(frame.streamId));
+    }
+    if (frame.streamFlags & StreamFlag.ENCODED) {
+      // Clients have no way to announce an encoding to the server (stream-settings frames are refused below).
+      return this.fail('received an encoded frame; content encoding of client streams is not supported');
+    }
+    if (frame.streamFlags & StreamFlag.END) this.incoming.delete(frame.streamId);
+    switch (this.stateValue) {
+      case 'initial':
+        if (frame.type === FrameType.SENDER_PROTOCOL_SETTINGS) {
+          this.stateValue = 'protocol-settings-receiving';
+          this.settingsDecoder = new CborDecoder(this.cborLimits);
+          this.settingsSize = 0;
+          return this.onProtocolSettings(frame);
+        }
+        if (frame.type === FrameType.COMMAND_REQUEST) {
+          this.stateValue = 'idle';
+          return this.onIdle(frame);
+        }
+        return this.fail(`expected sender protocol settings or command request frame; got ${frame.type}`);
+      case 'protocol-settings-receiving':
+        return this.onProtocolSettings(frame);
+      case 'idle':
+        return this.onIdle(frame);
+      case 'command-receiving':
+        return this.onCommandReceiving(frame);
+    }
+  }
+
+  /**
+   * End of input. With deferred output, returns every buffered frame; otherwise a noop. Requests
+   * still partly received are left as they are (see `receivingRequestIds`).
+   */
+  onInputEof(): ServerAction {
+    if (!this.deferOutput || this.deferred.length === 0) return { action: 'noop' };
+    const frames = this.deferred.splice(0);
+    return { action: 'sendFrames', frames };
+  }
+
+  /**
+   * A new stream for responses (even ids 2, 4, ...), encoded with the first of the server's
+   * encodings that the client advertised.
+   */
+  makeOutputStream(): OutputStream {
+    const id = this.nextStreamId;
+    if (id > 0xfe) throw new MuxProtocolError('out of server stream ids', { origin: 'local' });
+    this.nextStreamId += 2;
+    const s = new OutputStream(id);
+    const client = new Set(this.clientContentEncodings);
+    const name = this.serverEncodings.find((e) => client.has(e));
+    if (name) s.setEncoder(name);
+    return s;
+  }
+
+  /** Starts the response to a dispatched request; write objects to it, then `end()` it. */
+  startResponse(stream: OutputStream, requestId: number): ResponseWriter {
+    if (stream.streamId % 2 !== 0) throw new MuxProtocolError(`server should only write to even numbered streams; ${stream.streamId} is not even`, { origin: 'local' });
+    if (!this.activeRequests.has(requestId)) throw new MuxProtocolError(`request ${requestId} is not active`, { origin: 'local' });
+    return new ResponseWriter(this, stream, requestId, this.maxFrameSize);
+  }
+
+  /**
+   * Sends a whole response: every object of `objects` as CBOR, then end of response. An exception
+   * thrown while iterating becomes a server error frame after what was already sent (as Mercurial).
+   */
+  respond(stream: OutputStream, requestId: number, objects: Iterable<CborValue>): ServerAction {
+    const w = this.startResponse(stream, requestId);
+    const frames: Uint8Array[] = [];
+    const take = (a: ServerAction): void => {
+      if (a.action === 'sendFrames') frames.push(...a.frames);
+    };
+    try {
+      for (const o of objects) take(w.write(o));
+    } catch (err) {
+      take(w.fail(err instanceof Error ? err.message : String(err)));
+      return this.output(frames, true);
+    }
+    take(w.end());
+    return this.output(frames, true);
+  }
+
+  /** A command error reported before any output: a response with status `error`. */
+  commandError(stream: OutputStream, requestId: number, message: string, args?: CborValue[]): ServerAction {
+    return this.startResponse(stream, requestId).commandError(message, args);
+  }
+
+  /** A server-side failure for a request: an error-response frame of type `server`. */
+  serverError(stream: OutputStream, requestId: number, message: string): ServerAction {
+    return this.startResponse(stream, requestId).fail(message);
+  }
+
+  /** @internal Called by response writers. */
+  output(frames: Uint8Array[], already = false): ServerAction {
+    if (already) {
+      // `respond` collected frames from its writer, which already applied deferral.
+      return frames.length === 0 || this.deferOutput ? { action: 'noop' } : { action: 'sendFrames', frames };
+    }
+    if (this.deferOutput) {
+      this.deferred.push(...frames);
+      return { action: 'noop' };
+    }
+    return frames.length === 0 ? { action: 'noop' } : { action: 'sendFrames', frames };
+  }
+
+  /** @internal Called when a response ends. */
+  release(requestId: number): void {
+    this.activeRequests.delete(requestId);
+  }
+
+  private fail(message: string): ServerAction {
+    this.stateValue = 'errored';
+    return this.errorResult(message, true);
+  }
+
+  private errorResult(message: string, record: boolean): ServerAction {
+    const error = new MuxProtocolError(message);
+    if (record) this.errorValue = error;
+    return { action: 'error', message, error };
+  }
+
+  private onProtocolSettings(frame: MuxFrame): ServerAction {
+    if (frame.type !== FrameType.SENDER_PROTOCOL_SETTINGS) return this.fail(`expected sender protocol settings frame; got ${frame.type}`);
+    const more = frame.flags & ProtocolSettingsFlag.CONTINUATION;
+    const eos = frame.flags & ProtocolSettingsFlag.EOS;
+    if (more && eos) return this.fail('sender protocol settings frame cannot have both continuation and end of stream flags set');
+    if (!more && !eos) return this.fail('sender protocol settings frame must have continuation or end of stream flag set');
+    this.settingsSize += frame.payload.length;
+    if (this.settingsSize > this.maxSettingsSize) return this.fail(`sender protocol settings over the limit of ${this.maxSettingsSize} bytes`);
+    let values: CborValue[];
+    const decoder = this.settingsDecoder!;
+    try {
+      values = decoder.push(frame.payload);
+      if (eos) decoder.end();
+    } catch (err) {
+      return this.fail(`error decoding CBOR from sender protocol settings frame: ${(err as Error).message}`);
+    }
+    this.settingsValues.push(...values);
+    if (more) return { action: 'wantFrame', state: this.stateValue };
+    const decoded = this.settingsValues.splice(0);
+    this.settingsDecoder = undefined;
+    if (decoded.length === 0) return this.fail('sender protocol settings frame did not contain CBOR data');
+    if (decoded.length > 1) return this.fail('sender protocol settings frame contained multiple CBOR values');
+    const d = decoded[0]!;
+    const encodings = mapGet(d, 'contentencodings');
+    if (encodings !== undefined) {
+      if (!Array.isArray(encodings)) return this.fail('contentencodings in sender protocol settings is not a list');
+      this.clientEncodings = encodings;
+    }
+    this.stateValue = 'idle';
+    return { action: 'wantFrame', state: this.stateValue };
+  }
+
+  private readonly settingsValues: CborValue[] = [];
+
+  private validateRequestFlags(frame: MuxFrame): ServerAction | undefined {
+    const isNew = frame.flags & CommandRequestFlag.NEW;
+    const cont = frame.flags & CommandRequestFlag.CONTINUATION;
+    if (isNew && cont) return this.fail('received command request frame with both new and continuation flags set');
+    if (!isNew && !cont) return this.fail('received command request frame with neither new nor continuation flags set');
+    return undefined;
+  }
+
+  private onIdle(frame: MuxFrame): ServerAction {
+    if (frame.type !== FrameType.COMMAND_REQUEST) return this.fail(`expected command request frame; got ${frame.type}`);
+    const bad = this.validateRequestFlags(frame);
+    if (bad) return bad;
+    if (this.receiving.has(frame.requestId)) return this.fail(`request with ID ${frame.requestId} already received`);
+    if (this.activeRequests.has(frame.requestId)) return this.fail(`request with ID ${frame.requestId} is already active`);
+    if (!(frame.flags & CommandRequestFlag.NEW)) return this.fail('received command request frame without new flag set');
+    if (this.receiving.size >= this.maxReceiving) return this.fail(`more than ${this.maxReceiving} requests being received at once`);
+    if (frame.payload.length > this.maxRequestSize) return this.fail(`command request over the limit of ${this.maxRequestSize} bytes`);
+    const more = (frame.flags & CommandRequestFlag.MORE_FRAMES) !== 0;
+    const expectingData = (frame.flags & CommandRequestFlag.EXPECT_DATA) !== 0;
+    this.receiving.set(frame.requestId, {
+      parts: [frame.payload],
+      size: frame.payload.length,
+      data: null,
+      dataSize: 0,
+      requestDone: !more,
+      expectingData,
+    });
+    if (!more && !expectingData) return this.dispatch(frame.requestId);
+    this.stateValue = 'command-receiving';
+    return { action: 'wantFrame', state: this.stateValue };
+  }
+
+  private onCommandReceiving(frame: MuxFrame): ServerAction {
+    if (frame.type === FrameType.COMMAND_REQUEST) {
+      if (frame.flags & CommandRequestFlag.NEW) return this.onIdle(frame);
+      const bad = this.validateRequestFlags(frame);
+      if (bad) return bad;
+    }
+    if (this.activeRequests.has(frame.requestId)) return this.fail(`received frame for request that is still active: ${frame.requestId}`);
+    const entry = this.receiving.get(frame.requestId);
+    if (!entry) return this.fail(`received frame for request that is not receiving: ${frame.requestId}`);
+    if (frame.type === FrameType.COMMAND_REQUEST) {
+      const more = (frame.flags & CommandRequestFlag.MORE_FRAMES) !== 0;
+      const expectingData = (frame.flags & CommandRequestFlag.EXPECT_DATA) !== 0;
+      if (entry.requestDone) return this.fail('received command request frame when request frames were supposedly done');
+      if (expectingData !== entry.expectingData) return this.fail('mismatch between expect data flag and previous frame');
+      entry.size += frame.payload.length;
+      if (entry.size > this.maxRequestSize) return this.fail(`command request over the limit of ${this.maxRequestSize} bytes`);
+      entry.parts.push(frame.payload);
+      if (!more) entry.requestDone = true;
+      if (!more && !expectingData) return this.dispatch(frame.requestId);
+      return { action: 'wantFrame', state: this.stateValue };
+    }
+    if (frame.type === FrameType.COMMAND_DATA) {
+      if (!entry.expectingData) return this.fail(`received command data frame for request that is not expecting data: ${frame.requestId}`);
+      entry.data ??= [];
+      entry.dataSize += frame.payload.length;
+      if (entry.dataSize > this.maxDataSize) return this.fail(`command data over the limit of ${this.maxDataSize} bytes`);
+      entry.data.push(frame.payload);
+      if (frame.flags & CommandDataFlag.CONTINUATION) return { action: 'wantFrame', state: this.stateValue };
+      if (frame.flags & CommandDataFlag.EOS) {
+        if (!entry.requestDone) return this.fail('received end of command data before the command request frames were done');
+        return this.dispatch(frame.requestId);
+      }
+      return this.fail('command data frame without flags');
+    }
+    return this.fail(`received unexpected frame type: ${frame.type}`);
+  }
+
+  private dispatch(requestId: number): ServerAction {
+    const entry = this.receiving.get(requestId)!;
+    this.receiving.delete(requestId);
+    this.stateValue = this.receiving.size > 0 ? 'command-receiving' : 'idle';
+    let request: CborValue;
+    try {
+      const values = decodeCborAll(join(entry.parts, entry.size), this.cborLimits);
+      if (values.length === 0) throw new Error('no CBOR value');
+      request = values[0]!;
+    } catch (err) {
+      return this.fail(`error decoding CBOR from command request: ${(err as Error).message}`);
+    }
+    const name = mapGet(request, 'name');
+    if (name === undefined) return this.fail('command request missing "name" field');
+    if (!(name instanceof Uint8Array)) return this.fail('command request "name" is not a byte string');
+    const args = mapGet(request, 'args') ?? {};
+    if (typeof args !== 'object' || args === null || Array.isArray(args) || args instanceof Uint8Array || args instanceof Set) {
+      return this.fail('command request "args" is not a map');
+    }
+    this.activeRequests.add(requestId);
+    return {
+      action: 'runCommand',
+      requestId,
+      command: utf8Decode(name),
+      args: args as CborObject | Map<CborValue, CborValue>,
+      redirect: mapGet(request, 'redirect') ?? null,
+      data: entry.data ? join(entry.data, entry.dataSize) : null,
+    };
+  }
+}
+
+/** Reads key `key` (a byte-string key) of a decoded CBOR map. */
+export function mapGet(m: CborValue | undefined, key: string): CborValue | undefined {
+  if (m === null || m === undefined || typeof m !== 'object') return undefined;
+  if (m instanceof Map) {
+    for (const [k, v] of m) if (k instanceof Uint8Array && utf8Decode(k) === key) return v;
+    return undefined;
+  }
+  if (Array.isArray(m) || m instanceof Uint8Array || m instanceof Set) return undefined;
+  return Object.prototype.hasOwnProperty.call(m, key) ? (m as CborObject)[key] : undefined;
+}
+
+function join(parts: Uint8Array[], size: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(size);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/**
+ * Writes the response of one request: CBOR objects coalesced into command-response frames of up
+ * to `maxFrameSize` bytes, on one output stream, with the stream settings and the `status: ok`
+ * map first. Every method returns the frames to send now (or a noop when output is deferred).
+ */
+export class ResponseWriter {
+  private emitted = false;
+  private done = false;
+  private buffered: Uint8Array[] = [];
+  private bufferedSize = 0;
+
+  constructor(
+    private readonly reactor: ServerReactor,
+    readonly stream: OutputStream,
+    readonly requestId: number,
+    private readonly maxFrameSize: number,
+  ) {}
+
+  /** Whether the response has ended (by `end`, `fail` or `commandError`). */
+  get ended(): boolean {
+    return this.done;
+  }
+
+  /** Sends one object, CBOR-encoded. */
+  write(value: CborValue): ServerAction {
+    return this.writeChunks(encodeCborChunks(value));
+  }
+
+  /** Sends bytes that already hold CBOR (Mercurial's `encodedresponse`). */
+  writeEncoded(cbor: Uint8Array): ServerAction {
+    return this.writeChunks([cbor]);
+  }
+
+  /** Sends an indefinite-length byte string made of `parts` (Mercurial's `indefinitebytestringresponse`). */
+  writeIndefiniteBytes(parts: Iterable<Uint8Array>): ServerAction {
+    return this.writeChunks(encodeIndefiniteBytesChunks(parts));
+  }
+
+  /** A progress frame for this request (not encoded, outside the response data). */
+  progress(topic: string, pos: number, total: number, extra: { label?: string; item?: string } = {}): ServerAction {
+    this.check();
+    const m: CborObject = { topic, pos, total };
+    if (extra.label !== undefined) m.label = extra.label;
+    if (extra.item !== undefined) m.item = extra.item;
+    return this.reactor.output([this.stream.makeFrame(this.requestId, FrameType.PROGRESS, 0, encodeCbor(m))]);
+  }
+
+  /**
+   * A text-output frame: atoms of (format string, args, labels), to be formatted by the client
+   * (`%s` takes the next argument, `%%` is a literal `%`).
+   */
+  text(atoms: { msg: string | Uint8Array; args?: (string | Uint8Array)[]; labels?: string[] }[]): ServerAction {
+    this.check();
+    const list: CborValue[] = atoms.map((a) => {
+      const m: CborObject = { msg: a.msg };
+      if (a.args && a.args.length > 0) m.args = a.args;
+      if (a.labels && a.labels.length > 0) m.labels = a.labels;
+      return m;
+    });
+    const payload = encodeCbor(list);
+    if (payload.length > this.maxFrameSize) throw new MuxProtocolError('text output does not fit in a single frame', { origin: 'local' });
+    return this.reactor.output([this.stream.makeFrame(this.requestId, FrameType.TEXT_OUTPUT, 0, payload)]);
+  }
+
+  /** Ends the response: flushes buffered data and sends the end-of-stream command-response frame(s). */
+  end(): ServerAction {
+    this.check();
+    const frames: Uint8Array[] = [];
+    // Unlike Mercurial (which sends nothing for an empty response), an empty response still
+    // carries its status and end of stream, so the client is never left waiting.
+    if (!this.emitted) this.begin(frames);
+    this.flushBuffered(frames);
+    const payload = this.stream.flush();
+    let offset = 0;
+    for (;;) {
+      const chunk = payload.subarray(offset, offset + this.maxFrameSize);
+      offset += chunk.length;
+      const last = offset >= payload.length;
+      frames.push(
+        this.stream.makeFrame(this.requestId, FrameType.COMMAND_RESPONSE, last ? CommandResponseFlag.EOS : CommandResponseFlag.CONTINUATION, chunk, payload.length > 0),
+      );
+      if (last) break;
+    }
+    this.finish();
+    return this.reactor.output(frames);
+  }
+
+  /**
+   * Fails the request with an error-response frame (type `server`), after whatever output was
+   * already sent. The response ends.
+   */
+  fail(message: string, type: 'server' | 'command' | 'protocol' = 'server'): ServerAction {
+    this.check();
+    const frames: Uint8Array[] = [];
+    this.flushBuffered(frames);
+    const payload = encodeCbor({ type, message: [{ msg: message }] });
+    frames.push(this.stream.makeFrame(this.requestId, FrameType.ERROR_RESPONSE, 0, payload));
+    this.finish();
+    return this.reactor.output(frames);
+  }
+
+  /** A command error before any output: one command-response frame with status `error`. */
+  commandError(message: string, args?: CborValue[]): ServerAction {
+    this.check();
+    if (this.emitted) throw new MuxProtocolError('command error after output was sent; use fail()', { origin: 'local' });
+    const error: CborObject = { message };
+    if (args && args.length > 0) error.args = args;
+    const payload = encodeCbor({ status: 'error', error });
+    const frame = this.stream.makeFrame(this.requestId, FrameType.COMMAND_RESPONSE, CommandResponseFlag.EOS, payload);
+    this.finish();
+    return this.reactor.output([frame]);
+  }
+
+  private check(): void {
+    if (this.done) throw new MuxProtocolError(`response to request ${this.requestId} already ended`, { origin: 'local' });
+  }
+
+  private finish(): void {
+    this.done = true;
+    this.reactor.release(this.requestId);
+  }
+
+  private begin(frames: Uint8Array[]): void {
+    this.emitted = true;
+    const settings = this.stream.makeStreamSettingsFrame(this.requestId);
+    if (settings) frames.push(settings);
+    let overall = encodeCbor({ status: 'ok' });
+    let encoded = false;
+    if (this.stream.streamSettingsSent) {
+      overall = this.stream.encode(overall);
+      encoded = true;
+      if (overall.length === 0) return;
+    }
+    frames.push(this.stream.makeFrame(this.requestId, FrameType.COMMAND_RESPONSE, CommandResponseFlag.CONTINUATION, overall, encoded));
+  }
+
+  private writeChunks(chunks: Uint8Array[]): ServerAction {
+    this.check();
+    const frames: Uint8Array[] = [];
+    if (!this.emitted) this.begin(frames);
+    for (const raw of chunks) this.emitChunk(this.stream.encode(raw), frames);
+    return this.reactor.output(frames);
+  }
+
+  /** Coalesces encoded chunks into frames the way Mercurial's buffering emitter does. */
+  private emitChunk(data: Uint8Array, frames: Uint8Array[]): void {
+    if (data.length === 0) return;
+    const max = this.maxFrameSize;
+    if (data.length > max) {
+      this.flushBuffered(frames);
+      for (let off = 0; off < data.length; off += max) {
+        frames.push(this.stream.makeFrame(this.requestId, FrameType.COMMAND_RESPONSE, CommandResponseFlag.CONTINUATION, data.subarray(off, off + max), this.stream.streamSettingsSent));
+      }
+      return;
+    }
+    if (data.length + this.bufferedSize < max) {
+      this.buffered.push(data);
+      this.bufferedSize += data.length;
+      return;
+    }
+    this.flushBuffered(frames);
+    this.buffered.push(data);
+    this.bufferedSize = data.length;
+  }
+
+  private flushBuffered(frames: Uint8Array[]): void {
+    if (this.bufferedSize === 0) {
+      this.buffered = [];
+      return;
+    }
+    const payload = join(this.buffered, this.bufferedSize);
+    this.buffered = [];
+    this.bufferedSize = 0;
+    frames.push(this.stream.makeFrame(this.requestId, FrameType.COMMAND_RESPONSE, CommandResponseFlag.CONTINUATION, payload, this.stream.streamSettingsSent));
+  }
+}
