@@ -1,0 +1,74 @@
+/** Shared pieces of the client commands: address and token options, errors and exit codes. */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { WirekitError } from '../errors.js';
+import { AgentClient } from '../agent/client.js';
+import { defaultStateDir, resolveClientAddress, TOKEN_ENV, ADDRESS_ENV } from '../agent/address.js';
+import { readTokenFile } from '../agent/auth.js';
+import { UsageError, parseDuration, type Parsed, type Spec } from './args.js';
+
+/** Exit codes of every command (exec and shell pass the program's own status through). */
+export const EXIT = {
+  OK: 0,
+  /** The command failed (remote error, checksum mismatch, refused path). */
+  FAILED: 1,
+  /** Bad arguments. */
+  USAGE: 2,
+  /** Cannot reach the daemon, or authentication failed. */
+  UNREACHABLE: 3,
+  /** exec/shell: wirekit itself failed (the program's status is unknown). */
+  SESSION_FAILED: 255,
+} as const;
+
+/** Options every client command accepts. */
+export const CLIENT_OPTIONS: Spec = {
+  address: { type: 'string', short: 'a' },
+  token: { type: 'string' },
+  'token-file': { type: 'string' },
+  ca: { type: 'string' },
+  insecure: { type: 'boolean' },
+  timeout: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+export const CLIENT_HELP = `Connection options:
+  -a, --address ADDR   daemon address: unix:/path, /path, tcp://host:port, tls://host:port
+                       (default: $${ADDRESS_ENV}, else the default socket ${path.join(defaultStateDir(), 'agent.sock')})
+      --token TOKEN    token for TCP/TLS daemons (default: $${TOKEN_ENV}, else --token-file,
+                       else ${path.join(defaultStateDir(), 'token')} if it exists)
+      --token-file F   read the token from F
+      --ca FILE        TLS: trusted CA certificate (PEM)
+      --insecure       TLS: do not verify the daemon's certificate
+      --timeout DUR    connect/reply timeout (default 10s)
+  -h, --help           show this help`;
+
+/** Builds a client from the common options. */
+export function clientFrom(p: Parsed, env: NodeJS.ProcessEnv = process.env): AgentClient {
+  const address = resolveClientAddress(p.flags.address as string | undefined, env);
+  let token = (p.flags.token as string | undefined) ?? env[TOKEN_ENV];
+  if (!token && p.flags['token-file']) token = readTokenFile(p.flags['token-file'] as string);
+  if (!token && address.kind === 'tcp') {
+    const f = path.join(defaultStateDir(env), 'token');
+    if (existsSync(f)) token = readTokenFile(f);
+  }
+  return new AgentClient({
+    address,
+    token,
+    ca: p.flags.ca ? readFileSync(p.flags.ca as string) : undefined,
+    insecure: p.flags.insecure === true,
+    timeoutMs: p.flags.timeout ? parseDuration(p.flags.timeout as string, 'timeout') : 10_000,
+  });
+}
+
+/** Exit code for an error. */
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof UsageError) return EXIT.USAGE;
+  if (err instanceof WirekitError && (err.code === 'WK_CONNECT' || err.code === 'WK_AUTH' || (err.code === 'WK_TIMEOUT' && err.message.startsWith('connect')))) return EXIT.UNREACHABLE;
+  return EXIT.FAILED;
+}
+
+/** Prints an error as `wirekit CMD: message [CODE]`. */
+export function reportError(cmd: string, err: unknown): void {
+  const code = err instanceof WirekitError ? ` [${err.code === 'WK_REMOTE' && 'remoteCode' in err && err.remoteCode ? String(err.remoteCode) : err.code}]` : '';
+  process.stderr.write(`wirekit ${cmd}: ${err instanceof Error ? err.message : String(err)}${code}\n`);
+}

@@ -1,0 +1,61 @@
+import { parseArgs, UsageError } from './args.js';
+import { CLIENT_HELP, CLIENT_OPTIONS, clientFrom } from './common.js';
+import type { TransferProgress } from '../agent/client.js';
+
+export const help = `Usage: wirekit cp [options] SRC DEST
+
+Copies a file to or from the daemon's machine. Exactly one side is remote, written with a
+leading colon: \`wirekit cp ./local.bin :/remote/path\` uploads, \`wirekit cp :/remote/path .\`
+downloads. Size, mode and SHA-256 are checked; the destination appears only when the copy is
+complete and verified (an interrupted copy leaves nothing behind).
+
+Options:
+      --mode OCTAL     mode of the destination file (default: the source's)
+      --json           print the result as JSON on stdout (no progress bar)
+      --no-progress    never show the progress bar (shown only when stderr is a terminal)
+${CLIENT_HELP}
+
+Exit status: 0 copied, 1 failed (remote error, checksum mismatch, path refused), 2 bad
+arguments, 3 daemon unreachable.`;
+
+export async function run(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, { ...CLIENT_OPTIONS, mode: { type: 'string' }, json: { type: 'boolean' }, 'no-progress': { type: 'boolean' } });
+  if (p.flags.help) return (console.log(help), 0);
+  if (p.positionals.length !== 2) throw new UsageError('cp needs SRC and DEST');
+  const [src, dest] = p.positionals as [string, string];
+  const srcRemote = src.startsWith(':');
+  const destRemote = dest.startsWith(':');
+  if (srcRemote === destRemote) throw new UsageError('exactly one of SRC and DEST must be remote (start with ":")');
+  let mode: number | undefined;
+  if (p.flags.mode !== undefined) {
+    if (!/^[0-7]{1,4}$/.test(p.flags.mode as string)) throw new UsageError('--mode must be octal, e.g. 644');
+    mode = parseInt(p.flags.mode as string, 8);
+  }
+  const json = p.flags.json === true;
+  const bar = !json && !p.flags['no-progress'] && process.stderr.isTTY ? progressBar() : undefined;
+  const client = clientFrom(p);
+  const t0 = performance.now();
+  try {
+    const result = srcRemote
+      ? await client.download(src.slice(1), dest, { onProgress: bar, mode })
+      : await client.upload(src, dest.slice(1) || '.', { mode, onProgress: bar });
+    const seconds = (performance.now() - t0) / 1000;
+    if (bar) process.stderr.write('\n');
+    if (json) console.log(JSON.stringify({ direction: srcRemote ? 'download' : 'upload', ...result, seconds }));
+    else if (!bar) process.stderr.write(`${result.size} bytes -> ${srcRemote ? result.path : ':' + result.path} sha256 ${result.sha256}\n`);
+    return 0;
+  } finally {
+    if (bar) process.stderr.write('\x1b[K');
+  }
+}
+
+function progressBar(): (p: TransferProgress) => void {
+  const t0 = performance.now();
+  return ({ bytes, size }) => {
+    const frac = size > 0 ? bytes / size : 1;
+    const width = 30;
+    const full = Math.round(frac * width);
+    const mbs = bytes / 1e6 / Math.max(0.001, (performance.now() - t0) / 1000);
+    process.stderr.write(`\r[${'#'.repeat(full)}${' '.repeat(width - full)}] ${(frac * 100).toFixed(0).padStart(3)}% ${(bytes / 1e6).toFixed(1)}/${(size / 1e6).toFixed(1)} MB ${mbs.toFixed(0)} MB/s`);
+  };
+}

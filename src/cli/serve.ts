@@ -1,0 +1,118 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { AgentDaemon } from '../agent/daemon.js';
+import { defaultSocketPath, defaultStateDir, ensurePrivateDir, formatAddress, parseAddress, TOKEN_ENV, type AgentAddress } from '../agent/address.js';
+import { generateToken, writeTokenFile } from '../agent/auth.js';
+import { createLogger, isLogLevel, type LogLevel } from '../agent/log.js';
+import { parseArgs, parseDuration, parseIntArg, UsageError } from './args.js';
+
+export const help = `Usage: wirekit serve [options]
+
+Runs the agent daemon. By default it listens on a Unix socket (mode 0600) at
+  $XDG_RUNTIME_DIR/wirekit/agent.sock, or ${path.join('<tmpdir>', 'wirekit-<uid>', 'agent.sock')} without XDG_RUNTIME_DIR
+(here: ${defaultSocketPath()}), in a directory created with mode 0700. A stale socket file is
+replaced; a running daemon's is not.
+
+Options:
+  -l, --listen ADDR        unix:/path, /path, tcp://host:port or tls://host:port (repeatable;
+                           default: the Unix socket above). TCP and TLS connections must send a
+                           token: $${TOKEN_ENV} if set, else a new one written (mode 0600) to
+                           --token-file (default ${path.join(defaultStateDir(), 'token')}).
+      --token-file FILE    where to write the generated token
+      --tls-cert FILE      certificate (PEM) for tls:// listeners
+      --tls-key FILE       private key (PEM) for tls:// listeners
+      --root DIR           confine file paths (cp) to DIR ('..' and symlinks cannot escape)
+      --max-sessions N     concurrent sessions at most (default 256)
+      --max-message BYTES  largest control message (default 1048576)
+      --ping-interval DUR  session keepalive ping interval (default 15s)
+      --ping-timeout DUR   a session silent this long is ended (default 45s)
+      --log-level LEVEL    silent, error, warn (default), info, debug
+  -v, --verbose            same as --log-level info (twice: debug)
+  -h, --help               show this help
+
+Stops cleanly on SIGINT or SIGTERM (sessions are ended, the socket removed).
+Exit status: 0 after a clean stop, 1 when it cannot listen, 2 on bad arguments.`;
+
+export async function run(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, {
+    listen: { type: 'string', short: 'l', multiple: true },
+    'token-file': { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    root: { type: 'string' },
+    'max-sessions': { type: 'string' },
+    'max-message': { type: 'string' },
+    'ping-interval': { type: 'string' },
+    'ping-timeout': { type: 'string' },
+    'log-level': { type: 'string' },
+    verbose: { type: 'boolean', short: 'v', multiple: true },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (p.flags.help) return (console.log(help), 0);
+  if (p.positionals.length) throw new UsageError(`unexpected argument ${p.positionals[0]}`);
+  let level: LogLevel = 'warn';
+  const v = (p.flags.verbose as string[] | undefined)?.length ?? 0;
+  if (v === 1) level = 'info';
+  if (v >= 2) level = 'debug';
+  if (p.flags['log-level'] !== undefined) {
+    const l = p.flags['log-level'] as string;
+    if (!isLogLevel(l)) throw new UsageError(`invalid log level ${l}`);
+    level = l;
+  }
+  const log = createLogger(level);
+  const addrs: AgentAddress[] = ((p.flags.listen as string[] | undefined) ?? []).map((a) => parseAddress(a));
+  if (addrs.length === 0) {
+    const dir = defaultStateDir();
+    ensurePrivateDir(dir);
+    addrs.push({ kind: 'unix', path: defaultSocketPath() });
+  }
+  const certFile = p.flags['tls-cert'] as string | undefined;
+  const keyFile = p.flags['tls-key'] as string | undefined;
+  if (!!certFile !== !!keyFile) throw new UsageError('--tls-cert and --tls-key go together');
+  if (addrs.some((a) => a.kind === 'tcp' && a.tls) && !certFile) throw new UsageError('tls:// needs --tls-cert and --tls-key');
+  const daemon = new AgentDaemon({
+    root: p.flags.root as string | undefined,
+    maxSessions: p.flags['max-sessions'] ? parseIntArg(p.flags['max-sessions'] as string, '--max-sessions', 1) : undefined,
+    maxMessageBytes: p.flags['max-message'] ? parseIntArg(p.flags['max-message'] as string, '--max-message', 1024) : undefined,
+    keepalive: {
+      intervalMs: p.flags['ping-interval'] ? parseDuration(p.flags['ping-interval'] as string, '--ping-interval') : undefined,
+      timeoutMs: p.flags['ping-timeout'] ? parseDuration(p.flags['ping-timeout'] as string, '--ping-timeout') : undefined,
+    },
+    logger: log,
+  });
+  let token: string | undefined;
+  const lines: string[] = [];
+  for (const a of addrs) {
+    if (a.kind === 'unix') {
+      const l = await daemon.listenUnix(a.path);
+      lines.push(`wirekit agent listening on ${l.address}`);
+    } else {
+      if (token === undefined) {
+        token = process.env[TOKEN_ENV];
+        if (!token) {
+          token = generateToken();
+          const file = (p.flags['token-file'] as string | undefined) ?? path.join(defaultStateDir(), 'token');
+          ensurePrivateDir(path.dirname(file));
+          writeTokenFile(file, token);
+          lines.push(`token written to ${file} (mode 0600)`);
+        }
+      }
+      const l = await daemon.listenTcp(a.host, a.port, { token, tls: certFile ? { cert: readFileSync(certFile), key: readFileSync(keyFile!) } : undefined });
+      lines.push(`wirekit agent listening on ${l.address}`);
+    }
+  }
+  const first = daemon.listeners[0]!.address;
+  const hint = addrs[0]!.kind === 'unix' && formatAddress(addrs[0]!) === `unix:${defaultSocketPath()}` ? '' : ` -a ${first}`;
+  lines.push(`try: wirekit${hint} ping | wirekit${hint} exec -- uname -a | wirekit${hint} shell   (Ctrl-C stops the daemon)`);
+  if (level !== 'silent') process.stderr.write(lines.join('\n') + '\n');
+  await new Promise<void>((resolve) => {
+    const stop = (sig: string) => {
+      log.info(`${sig}: stopping`);
+      resolve();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  await daemon.close();
+  return 0;
+}

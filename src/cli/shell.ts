@@ -1,0 +1,72 @@
+import { parseArgs } from './args.js';
+import { CLIENT_HELP, CLIENT_OPTIONS, clientFrom, EXIT } from './common.js';
+import os from 'node:os';
+
+export const help = `Usage: wirekit shell [options] [--] [CMD ARGS...]
+
+Opens an interactive shell (or CMD) under a pseudo-terminal on the daemon's machine. The local
+terminal is put in raw mode, window-size changes are sent on SIGWINCH, and the terminal is
+restored on exit. Press Ctrl-] to detach (close the session from this side).
+
+Options:
+      --term NAME      TERM for the remote side (default: $TERM or xterm-256color)
+${CLIENT_HELP}
+
+Exit status: the program's exit code (128+N for signal N); 255 when detached or the session failed.`;
+
+const DETACH = 0x1d; // Ctrl-]
+
+export async function run(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, { ...CLIENT_OPTIONS, term: { type: 'string' } }, { stopAtPositional: true });
+  if (p.flags.help) return (console.log(help), 0);
+  const client = clientFrom(p);
+  const stdin = process.stdin;
+  const stdout = process.stdout;
+  const size = () => ({ cols: stdout.columns || 80, rows: stdout.rows || 24 });
+  const t = await client.terminal({
+    argv: p.positionals.length ? p.positionals : undefined,
+    ...size(),
+    term: (p.flags.term as string | undefined) ?? process.env.TERM ?? 'xterm-256color',
+  });
+  const wasRaw = stdin.isTTY ? stdin.isRaw : false;
+  if (stdin.isTTY) stdin.setRawMode(true);
+  const restore = () => {
+    if (stdin.isTTY) stdin.setRawMode(wasRaw);
+  };
+  process.once('exit', restore);
+  let detached = false;
+  const onInput = (d: Buffer) => {
+    const i = stdin.isTTY ? d.indexOf(DETACH) : -1;
+    if (i >= 0) {
+      if (i > 0) t.write(d.subarray(0, i));
+      detached = true;
+      t.close();
+      return;
+    }
+    t.write(d);
+  };
+  const onResize = () => {
+    const s = size();
+    t.resize(s.cols, s.rows);
+  };
+  stdin.on('data', onInput);
+  process.on('SIGWINCH', onResize);
+  t.output.pipe(stdout, { end: false });
+  try {
+    const status = await t.exit;
+    if (status.code !== null) return status.code;
+    const n = status.signal ? (os.constants.signals as Record<string, number>)[status.signal] : undefined;
+    return n ? 128 + n : EXIT.SESSION_FAILED;
+  } catch (err) {
+    if (detached) {
+      process.stderr.write('\r\n[detached]\r\n');
+      return EXIT.SESSION_FAILED;
+    }
+    throw err;
+  } finally {
+    restore();
+    stdin.off('data', onInput);
+    stdin.pause();
+    process.off('SIGWINCH', onResize);
+  }
+}
