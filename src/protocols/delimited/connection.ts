@@ -1,11 +1,12 @@
 /**
  * Node driver: a connected Unix socket speaking `%base64$` messages after the READY/OK handshake.
- * The framing is the sans-I/O `percentDollar` codec, the handshake the sans-I/O `Handshake`;
+ * The framing is the sans-I/O `MessageCodec`, the handshake the sans-I/O `Handshake`;
  * this file only moves bytes and arms timeouts.
  */
 import type { Socket } from 'node:net';
 import { channel, withWait, type NodeFrameChannel, type WaitOptions } from '../../channels/index.js';
-import { CodecError, TruncatedFrameError, percentDollar } from '../../codecs/index.js';
+import { CodecError, TruncatedFrameError } from '../../codecs/index.js';
+import { messageCodec } from './codec.js';
 import { ConnectionClosedError } from '../../errors.js';
 import { Handshake, type HandshakeRole, type HandshakeWords } from './handshake.js';
 import { HandshakeError } from './errors.js';
@@ -110,8 +111,8 @@ export async function handshake<B extends boolean = false>(
   role: HandshakeRole,
   options: HandshakeOptions & { binary?: B } = {},
 ): Promise<DelimitedConnection<B extends true ? Uint8Array : string>> {
-  const maxBodyLength = options.maxMessageLength;
-  const ch = channel(socket, percentDollar({ maxBodyLength }));
+  const maxMessageLength = options.maxMessageLength;
+  const ch = channel(socket, messageCodec({ maxMessageLength }));
   const hs = new Handshake(role, options.words);
   const run = async (): Promise<void> => {
     for (const a of hs.start()) if (a.type === 'send') await ch.write(a.message);
@@ -143,6 +144,6 @@ export async function handshake<B extends boolean = false>(
     socket.destroy();
     throw err;
   }
-  const open = options.binary ? ch.switchCodec(percentDollar({ maxBodyLength, binary: true })) : ch;
+  const open = options.binary ? ch.switchCodec(messageCodec({ maxMessageLength, binary: true })) : ch;
   return new DelimitedConnection(open as NodeFrameChannel<B extends true ? Uint8Array : string>, socket);
 }
