@@ -53,6 +53,7 @@ export class ServerSession {
   private readonly queue = new ByteQueue();
   private readonly reader: LineReader;
   private out: string[] = [];
+  private outChars = 0;
   private eofReceived = false;
   private _state: ServerState = 'idle';
   /** The command being served, for error messages and logs. */
@@ -62,7 +63,7 @@ export class ServerSession {
   constructor(options: ServerSessionOptions = {}) {
     this.maxLineLength = options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH;
     this.reader = new LineReader(this.maxLineLength);
-    if (options.version !== undefined) this.out.push(versionLine(options.version));
+    if (options.version !== undefined) this.queueLine(versionLine(options.version));
   }
 
   get state(): ServerState {
@@ -101,7 +102,7 @@ export class ServerSession {
     while (line !== undefined && line !== LINE_TOO_LONG && isBlankLine(line)) line = this.reader.next(this.queue);
     if (line === LINE_TOO_LONG) {
       const message = `request line too long, over ${this.maxLineLength} bytes`;
-      this.out.push(errorLine(message));
+      this.queueLine(errorLine(message));
       return { type: 'rejected', reason: 'too-large', message };
     }
     if (line === undefined) {
@@ -115,12 +116,12 @@ export class ServerSession {
     try {
       value = JSON.parse(utf8Decode(line));
     } catch {
-      this.out.push(errorLine(SYNTAX_ERROR_MESSAGE));
+      this.queueLine(errorLine(SYNTAX_ERROR_MESSAGE));
       return { type: 'rejected', reason: 'syntax', message: SYNTAX_ERROR_MESSAGE };
     }
     const check = checkRequest(value);
     if (!check.ok) {
-      this.out.push(errorLine(check.message));
+      this.queueLine(errorLine(check.message));
       return { type: 'rejected', reason: 'invalid', message: check.message };
     }
     this._state = 'busy';
@@ -131,27 +132,27 @@ export class ServerSession {
   /** Queues a progress update for the running command. */
   progress(message: unknown): void {
     this.check('progress');
-    this.out.push(progressLine(message));
+    this.queueLine(progressLine(message));
   }
 
   /** Queues the final success reply of the running command. */
   respond(value: unknown): void {
     this.check('respond');
-    this.out.push(responseLine(value));
+    this.queueLine(responseLine(value));
     this._state = 'replied';
   }
 
   /** Queues the final error reply of the running command. */
   fail(message: string): void {
     this.check('respond');
-    this.out.push(errorLine(message));
+    this.queueLine(errorLine(message));
     this._state = 'replied';
   }
 
   /** Queues one more `{"status": true, "response": ...}` line after the reply (an event stream). */
   event(value: unknown): void {
     this.check('event');
-    this.out.push(responseLine(value));
+    this.queueLine(responseLine(value));
   }
 
   /** Ends the current command; the next request may be decoded. */
@@ -182,11 +183,22 @@ export class ServerSession {
     return this.out.length > 0;
   }
 
+  /** Approximate size of the queued outgoing lines (UTF-16 code units). */
+  get pendingOutput(): number {
+    return this.outChars;
+  }
+
+  private queueLine(line: string): void {
+    this.out.push(line);
+    this.outChars += line.length + 1;
+  }
+
   /** Takes every queued outgoing line as one byte array (empty when nothing is queued). */
   dataToSend(): Uint8Array {
     if (this.out.length === 0) return EMPTY;
     const text = this.out.length === 1 ? this.out[0]! + '\n' : this.out.join('\n') + '\n';
     this.out = [];
+    this.outChars = 0;
     return utf8Encode(text);
   }
 

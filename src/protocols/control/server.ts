@@ -274,7 +274,11 @@ export class ControlConnection<D = unknown> {
         }
         const ev = this.session.nextEvent();
         if (ev === undefined) break;
-        if (ev.type === 'command') this.run(ev.cmd, ev.opts);
+        if (ev.type === 'command') {
+          this.run(ev.cmd, ev.opts);
+          // Write in batches, so a client that pipelines without reading meets backpressure.
+          if (this.session.pendingOutput >= this.highWaterMark) this.flush();
+        }
         else if (ev.type === 'rejected') this.server.logger.debug?.(`connection ${this.id}: ${ev.message}`);
         else {
           this.endStream();

@@ -88,9 +88,9 @@ export class RawPeer {
   private async until(pred: () => boolean, what: string, timeout = 5000): Promise<void> {
     const deadline = Date.now() + timeout;
     while (!pred()) {
-      if (this.ended && !pred()) throw new Error(`connection ended while waiting for ${what}; got ${JSON.stringify(this.buf)}`);
+      if (this.ended && !pred()) throw new Error(`connection ended while waiting for ${what}; got ${JSON.stringify(this.buf.slice(0, 300))}`);
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.buf)}`);
+      if (left <= 0) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.buf.slice(0, 300))}`);
       await new Promise<void>((r) => {
         const t = setTimeout(r, left);
         this.waiters.push(() => {
