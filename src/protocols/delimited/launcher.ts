@@ -28,6 +28,8 @@ export interface LaunchOptions extends MessageOptions {
   socketPath?: string;
   /** Time for the child to start, connect and complete the handshake, in ms. Default 30 000. */
   timeout?: number;
+  /** Time for the handshake once the child connected, in ms. Default 10 000 (and at most `timeout`). */
+  handshakeTimeout?: number;
   /** Cancels the launch (the child is killed). */
   signal?: AbortSignal;
   /** The child's stdout: inherited (default), ignored, or piped to `session.child.stdout`. */
