@@ -3,8 +3,9 @@
  * the session's data protocol after the reply); `ping` and `info` are plain commands.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { open, rename, stat, unlink } from 'node:fs/promises';
+import { createReadStream, type WriteStream } from 'node:fs';
+import { chmod, open, rename, stat, unlink } from 'node:fs/promises';
+import { finishWriter, openTempWriter } from './sessions.js';
 import net from 'node:net';
 import path from 'node:path';
 import { Duplex, PassThrough, Writable } from 'node:stream';
@@ -345,8 +346,13 @@ export class AgentClient {
       // does not exist: fine
     }
     const temp = path.join(path.dirname(dest), `.${path.basename(dest)}.wirekit-${randomBytes(6).toString('hex')}.part`);
-    const fh = await open(temp, 'wx', 0o600);
-    const out = createWriteStream('', { fd: fh.fd, autoClose: false, highWaterMark: 1024 * 1024 });
+    let out: WriteStream;
+    try {
+      out = await openTempWriter(temp);
+    } catch (err) {
+      link.socket.destroy();
+      throw err;
+    }
     const rx = new TransferReceiver(info.size, createHash('sha256'));
     const io = link.ch.hijack();
     let committed = false;
@@ -393,9 +399,8 @@ export class AgentClient {
         io.on('close', onClose);
         io.on('error', onClose);
       });
-      await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-      await fh.chmod((opts.mode ?? info.mode) & 0o7777);
-      await fh.close();
+      await finishWriter(out);
+      await chmod(temp, (opts.mode ?? info.mode) & 0o7777);
       await rename(temp, dest);
       committed = true;
       opts.onProgress?.({ bytes: info.size, size: info.size });
@@ -403,8 +408,7 @@ export class AgentClient {
     } finally {
       io.destroy();
       if (!committed) {
-        out.destroy();
-        await fh.close().catch(() => {});
+        await new Promise<void>((r) => (out.closed ? r() : (out.once('close', () => r()), out.destroy())));
         await unlink(temp).catch(() => {});
       }
     }

@@ -4,8 +4,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { chmod, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -337,12 +337,12 @@ export interface TransferReplies {
 export interface PreparedUpload {
   dest: string;
   temp: string;
-  handle: FileHandle;
+  out: WriteStream;
   size: number;
   mode: number | undefined;
 }
 
-/** Creates the temporary file next to `dest` (mode 0600, exclusive). */
+/** Creates the temporary file next to `dest` (mode 0600, exclusive) and opens it for writing. */
 export async function prepareUpload(dest: string, size: number, mode: number | undefined): Promise<PreparedUpload> {
   const dir = path.dirname(dest);
   const st = await stat(dir);
@@ -353,8 +353,30 @@ export async function prepareUpload(dest: string, size: number, mode: number | u
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   const temp = path.join(dir, `.${path.basename(dest)}.wirekit-${randomBytes(6).toString('hex')}.part`);
-  const handle = await open(temp, 'wx', 0o600);
-  return { dest, temp, handle, size, mode };
+  const out = await openTempWriter(temp);
+  return { dest, temp, out, size, mode };
+}
+
+/** Opens `file` exclusively (mode 0600) as a write stream; resolves once it is open. */
+export function openTempWriter(file: string): Promise<WriteStream> {
+  return new Promise((resolve, reject) => {
+    const out = createWriteStream(file, { flags: 'wx', mode: 0o600, highWaterMark: 1024 * 1024 });
+    out.once('open', () => {
+      out.off('error', reject);
+      out.on('error', () => {}); // reported through end()/write callbacks
+      resolve(out);
+    });
+    out.once('error', reject);
+  });
+}
+
+/** Ends a write stream and waits until its file is closed. */
+export function finishWriter(out: WriteStream): Promise<void> {
+  return new Promise((resolve, reject) => {
+    out.once('error', reject);
+    out.once('close', () => resolve());
+    out.end();
+  });
 }
 
 /**
@@ -363,7 +385,7 @@ export async function prepareUpload(dest: string, size: number, mode: number | u
  */
 export async function runUpload(io: Duplex, up: PreparedUpload, replies: TransferReplies, log: Logger, progressEvery = 8 * 1024 * 1024): Promise<void> {
   const rx = new TransferReceiver(up.size, createHash('sha256'));
-  const out = createWriteStream('', { fd: up.handle.fd, autoClose: false, highWaterMark: 1024 * 1024 });
+  const out = up.out;
   let nextProgress = progressEvery;
   let committed = false;
   try {
@@ -415,17 +437,15 @@ export async function runUpload(io: Duplex, up: PreparedUpload, replies: Transfe
       io.on('close', onClose);
       io.on('error', onClose);
     });
-    await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-    if (up.mode !== undefined) await up.handle.chmod(up.mode & 0o7777);
-    await up.handle.close();
+    await finishWriter(out);
+    if (up.mode !== undefined) await chmod(up.temp, up.mode & 0o7777);
     await rename(up.temp, up.dest);
     committed = true;
     await replies.ok({ path: up.dest, size: up.size, sha256: rx.sha256 });
     log.info(`upload ${up.dest}: ${up.size} bytes`);
   } catch (err) {
     log.warn(`upload ${up.dest} failed: ${(err as Error).message}`);
-    out.destroy();
-    await up.handle.close().catch(() => {});
+    await new Promise<void>((r) => (out.closed ? r() : (out.once('close', () => r()), out.destroy())));
     if (!committed) await unlink(up.temp).catch(() => {});
     await Promise.resolve(replies.fail(err)).catch(() => {});
   }
