@@ -570,6 +570,17 @@ export class ResponseWriter {
     const frames: Uint8Array[] = [];
     if (!this.emitted) this.begin(frames);
     for (const raw of chunks) this.emitChunk(this.stream.encode(raw), frames);
+    const enc = this.stream.encoding;
+    if (enc !== undefined && enc !== 'identity') {
+      // A compressing stream is one byte sequence shared by every request written to it, so each
+      // write leaves nothing pending: its bytes are flushed and framed under this request id now,
+      // in stream order, before another request's writer can add to the stream.
+      this.flushBuffered(frames);
+      const tail = this.stream.flush();
+      for (let off = 0; off < tail.length; off += this.maxFrameSize) {
+        frames.push(this.stream.makeFrame(this.requestId, FrameType.COMMAND_RESPONSE, CommandResponseFlag.CONTINUATION, tail.subarray(off, off + this.maxFrameSize), true));
+      }
+    }
     return this.reactor.output(frames);
   }
 
