@@ -26,3 +26,7 @@ export { serveConnection, FrameSocketServer } from './socket-server.js';
 export type { ServedConnection, SocketServeOptions } from './socket-server.js';
 export { FrameClient, ResponseTooLargeError } from './socket-client.js';
 export type { CallOptions, FrameClientOptions, FrameResponse } from './socket-client.js';
+export { frameHttpListener, FrameHttpServer } from './http-server.js';
+export type { HttpServeOptions } from './http-server.js';
+export { FrameHttpClient } from './http-client.js';
+export type { FrameHttpClientOptions, HttpCommand, HttpCommandResult } from './http-client.js';
