@@ -1,0 +1,127 @@
+/**
+ * Agent benchmarks: a file copy over the daemon's Unix socket (upload with SHA-256 checked, then
+ * the rename) against a raw Node socket copy of the same file between the same kind of processes,
+ * the daemon's peak RSS, and exec round trips per second against local spawns.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, mkdtempSync, openSync, readFileSync, rmSync, writeSync, closeSync, statSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AgentClient } from '../src/agent/client.js';
+import type { BenchContext, Reporter } from './harness.js';
+
+export const name = 'agent';
+
+const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/main.js');
+
+const RAW_RECEIVER = `
+const net = require('net'), fs = require('fs');
+const [sock, out] = process.argv.slice(1);
+const srv = net.createServer((c) => {
+  const w = fs.createWriteStream(out, { highWaterMark: 1024 * 1024 });
+  c.pipe(w);
+  w.on('close', () => { c.end('done'); });
+});
+srv.listen(sock, () => process.stderr.write('listening\\n'));
+`;
+
+function waitStderr(child: ChildProcess, text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const t = setTimeout(() => reject(new Error(`child did not print ${text}: ${buf}`)), 10_000);
+    child.stderr!.on('data', (d) => {
+      buf += d;
+      if (buf.includes(text)) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+  });
+}
+
+function peakRssMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+async function rawCopy(file: string, sock: string): Promise<number> {
+  const t0 = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    const c = net.connect(sock, () => {
+      createReadStream(file, { highWaterMark: 256 * 1024 }).pipe(c);
+    });
+    c.on('data', () => {});
+    c.on('end', () => resolve());
+    c.on('error', reject);
+  });
+  return performance.now() - t0;
+}
+
+export async function run(reporter: Reporter, ctx: BenchContext): Promise<void> {
+  const size = (ctx.quick ? 256 : 1024) * 1024 * 1024;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'wk-bench-agent-'));
+  const src = path.join(dir, 'src.bin');
+  const block = randomBytes(1024 * 1024);
+  const fd = openSync(src, 'w');
+  for (let i = 0; i < size; i += block.length) writeSync(fd, block);
+  closeSync(fd);
+  const sock = path.join(dir, 'agent.sock');
+  const rawSock = path.join(dir, 'raw.sock');
+  const daemon = spawn(process.execPath, [MAIN, 'serve', '-l', sock], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const raw = spawn(process.execPath, ['-e', RAW_RECEIVER, rawSock, path.join(dir, 'raw.out')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    await Promise.all([waitStderr(daemon, 'listening on'), waitStderr(raw, 'listening')]);
+    const client = new AgentClient({ address: sock });
+    const mb = size / 1e6;
+    const label = `file copy ${size / 2 ** 20} MiB over a Unix socket`;
+    let rawBest = Infinity;
+    let wkBest = Infinity;
+    const rounds = ctx.quick ? 1 : 2;
+    for (let i = 0; i < rounds; i++) {
+      rawBest = Math.min(rawBest, await rawCopy(src, rawSock));
+      const t0 = performance.now();
+      await client.upload(src, path.join(dir, 'up.bin'));
+      wkBest = Math.min(wkBest, performance.now() - t0);
+    }
+    if (statSync(path.join(dir, 'up.bin')).size !== size) throw new Error('upload size mismatch');
+    reporter.add({ workload: label, impl: 'raw Node socket (pipe to file, no checks)', value: mb / (rawBest / 1000), unit: 'MB/s', higherIsBetter: true, baseline: true });
+    reporter.add({
+      workload: label,
+      impl: 'wirekit cp (upload, SHA-256 verified, temp + rename)',
+      value: mb / (wkBest / 1000),
+      unit: 'MB/s',
+      higherIsBetter: true,
+      note: `daemon peak RSS ${peakRssMb(daemon.pid!).toFixed(0)} MB`,
+    });
+    const t1 = performance.now();
+    await client.download(path.join(dir, 'up.bin'), path.join(dir, 'down.bin'));
+    const dl = performance.now() - t1;
+    reporter.add({ workload: label, impl: 'wirekit cp (download, SHA-256 verified)', value: mb / (dl / 1000), unit: 'MB/s', higherIsBetter: true, note: `daemon peak RSS ${peakRssMb(daemon.pid!).toFixed(0)} MB` });
+    rmSync(path.join(dir, 'up.bin'));
+    rmSync(path.join(dir, 'down.bin'));
+    rmSync(path.join(dir, 'raw.out'), { force: true });
+
+    const n = ctx.quick ? 50 : 300;
+    const t2 = performance.now();
+    for (let i = 0; i < n; i++) spawnSync('true');
+    const local = performance.now() - t2;
+    reporter.add({ workload: 'exec round trips (`true`, one at a time)', impl: 'local child_process.spawnSync', value: n / (local / 1000), unit: 'runs/s', higherIsBetter: true, baseline: true });
+    const t3 = performance.now();
+    for (let i = 0; i < n; i++) {
+      const s = await client.exec(['true'], { endInput: true });
+      s.stdout.resume();
+      s.stderr.resume();
+      await s.exit;
+    }
+    const remote = performance.now() - t3;
+    reporter.add({ workload: 'exec round trips (`true`, one at a time)', impl: 'wirekit exec over the Unix socket', value: n / (remote / 1000), unit: 'runs/s', higherIsBetter: true });
+  } finally {
+    daemon.kill('SIGTERM');
+    raw.kill('SIGKILL');
+    await new Promise((r) => daemon.once('close', r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
