@@ -304,7 +304,7 @@ export class AgentClient {
       replyP.catch(() => {});
       try {
         if (size > 0) {
-          const rs = createReadStream('', { fd: fh.fd, autoClose: false, start: 0, end: size - 1, highWaterMark: 256 * 1024 });
+          const rs = createReadStream('', { fd: fh.fd, autoClose: false, start: 0, end: size - 1, highWaterMark: 1024 * 1024 });
           for await (const chunk of rs as AsyncIterable<Buffer>) {
             hash.update(chunk);
             sent += chunk.length;
