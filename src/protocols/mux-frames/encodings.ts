@@ -140,7 +140,7 @@ class ZlibDecoder implements StreamDecoder {
  * Whether this runtime's `node:zlib` has zstd at all (`zstdCompressSync`, Node 22.15 / 23.8 and
  * later). Even then wirekit does not offer `zstd-8mb`: the protocol needs a decompression
  * context that lives across frames, and Node exposes zstd only as one-shot calls or asynchronous
- * streams; see docs/frames-mux.md.
+ * streams; see docs/frames.md (profile 2).
  */
 export function runtimeHasZstd(): boolean {
   return typeof (zlib as unknown as { zstdCompressSync?: unknown }).zstdCompressSync === 'function';
