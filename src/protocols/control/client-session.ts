@@ -43,7 +43,9 @@ export const DEFAULT_CLIENT_MAX_LINE_LENGTH = 64 * 1024 * 1024;
 export class ClientSession {
   private readonly queue = new ByteQueue();
   private readonly reader: LineReader;
-  private readonly pending: Pending[] = [];
+  /** Calls awaiting a reply, oldest first, from index `head` (a queue without O(n) shifts). */
+  private pending: Pending[] = [];
+  private head = 0;
   private out: string[] = [];
   private nextId = 1;
   private sawFirstLine = false;
@@ -62,7 +64,7 @@ export class ClientSession {
 
   /** Number of calls sent and not yet answered. */
   get pendingCalls(): number {
-    return this.pending.length;
+    return this.pending.length - this.head;
   }
 
   /** True once a hijack call succeeded. */
@@ -132,10 +134,10 @@ export class ClientSession {
       if (msg.kind === 'progress') return { type: 'progress', id: this.streaming.id, message: msg.message };
       throw this.fail(`error during event stream: ${msg.message}`);
     }
-    const head = this.pending[0];
+    const head = this.pending[this.head];
     if (head === undefined) throw this.fail(`reply with no call waiting for it (${msg.kind})`);
     if (msg.kind === 'progress') return { type: 'progress', id: head.id, message: msg.message };
-    this.pending.shift();
+    this.shiftPending();
     if (msg.kind === 'error') {
       // A failed hijack or stream call leaves the connection usable for more calls.
       if (this.lastCall === head) this.lastCall = undefined;
@@ -154,9 +156,22 @@ export class ClientSession {
 
   /** Calls that will never be answered because the connection ended; clears them. */
   abandonAll(): number[] {
-    const ids = this.pending.map((p) => p.id);
-    this.pending.length = 0;
+    const ids = this.pending.slice(this.head).map((p) => p.id);
+    this.pending = [];
+    this.head = 0;
     return ids;
+  }
+
+  private shiftPending(): void {
+    this.pending[this.head] = undefined as unknown as Pending;
+    this.head++;
+    if (this.head === this.pending.length) {
+      this.pending = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.pending.length) {
+      this.pending = this.pending.slice(this.head);
+      this.head = 0;
+    }
   }
 
   /** Bytes received and not yet decoded. */
