@@ -147,17 +147,6 @@ export async function run(reporter: Reporter, ctx: BenchContext): Promise<void> 
   const w2 = `%$ ${(bigSize / 2 ** 20).toFixed(0)} MiB message, ${READ}-byte reads`;
   const wk2 = await bestOf(3, () => check(decodeWirekit(bigChunks) === big.text, 'wirekit big'));
   reporter.add({ workload: w2, impl: 'wirekit messageCodec, decode only', value: wk2, unit: 'ms', higherIsBetter: false, note: `${bigChunks.length} reads` });
-  const pd = await bestOf(3, () => {
-    const r = new FrameReader(percentDollar({ maxBodyLength: 64 * 1024 * 1024 }));
-    let got: string | undefined;
-    for (const ch of bigChunks) {
-      const out = r.push(ch);
-      if (out.length > 0) got = out[0];
-    }
-    check(got === big.text, 'percentDollar');
-  });
-  reporter.add({ workload: w2, impl: 'codecs percentDollar, decode only', value: pd, unit: 'ms', higherIsBetter: false });
-
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'wk-bench-delim-'));
   try {
     const e2e = await bestOf(3, () => endToEnd256(dir, big.wire, big.text.length));

@@ -15,5 +15,5 @@ export { launchChild, ChildSession } from './launcher.js';
 export type { LaunchOptions, ChildExit, QuitOptions } from './launcher.js';
 export { listenPrivate, probeSocket, clearStaleSocket } from './private-socket.js';
 export type { PrivateListenOptions, PrivateListener, ProbeResult } from './private-socket.js';
-export { MessageCodec, messageCodec } from './codec.js';
-export type { MessageCodecOptions } from './codec.js';
+export { messageCodec } from './codec.js';
+export type { MessageCodec, MessageCodecOptions } from './codec.js';
