@@ -284,7 +284,8 @@ export function attachWait(what: string, options: WaitOptions, fail: (err: Error
   } else {
     signal?.addEventListener('abort', onAbort, { once: true });
   }
-  if (timeout !== undefined) timer = setTimeout(() => finish(new TimeoutError(what, timeout)), timeout);
+  // setTimeout turns Infinity (or anything over 2^31-1 ms) into 1 ms: treat that as "no timeout".
+  if (timeout !== undefined && timeout <= 0x7fffffff) timer = setTimeout(() => finish(new TimeoutError(what, timeout)), timeout);
   return cleanup;
 }
 
