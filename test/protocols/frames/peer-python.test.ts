@@ -14,10 +14,10 @@ import {
   encodeFrame,
   type CommandHandler,
 } from '../../../src/protocols/frames/index.js';
+import { repoRoot } from '../../helpers/paths.js';
 
-// Compiled to .build/<name>/test/protocols/frames; the peer stays in the source tree.
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..', '..', '..', '..', '..');
+// Compiled to dist/ or .build/<name>/; the peer stays in the source tree.
+const root = repoRoot();
 const PEER = path.join(root, 'test', 'peers', 'frames', 'peer.py');
 const PYTHON = process.env.PYTHON ?? 'python3';
 const td = new TextDecoder();
