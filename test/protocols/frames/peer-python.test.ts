@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import net from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
 import {
   FrameClient,
