@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 import { attachWait, type ChannelOptions, type WaitOptions } from '../../channels/frame-channel.js';
 import { NodeFrameChannel } from '../../channels/node-channel.js';
 import { ConnectionClosedError, WirekitError } from '../../errors.js';
-import { PacketErrorStateError, PacketProtocolError, PacketUsageError } from './errors.js';
+import { PacketErrorStateError, PacketProtocolError, PacketUsageError, UnsafeFileNameError } from './errors.js';
 import { MarkerScanner, PacketSession, type Packet, type PacketEvent, type PacketSessionOptions } from './session.js';
 
 export interface PacketConnectionOptions extends PacketSessionOptions {
@@ -268,8 +268,14 @@ export class PacketConnection {
     this.announced = undefined;
     if (!item) {
       const packet = await this.addReceiver(options, 'receiveFiles', () => {
-        const i = this.inbox.findIndex((x) => x.kind === 'files');
+        // A refused transfer (unsafe name) surfaces here; other packets and errors stay buffered.
+        const i = this.inbox.findIndex((x) => x.kind === 'files' || (x.kind === 'error' && x.error instanceof UnsafeFileNameError));
         if (i < 0) return this.ended ? null : undefined;
+        const found = this.inbox[i]!;
+        if (found.kind === 'error') {
+          this.inbox.splice(i, 1);
+          throw found.error;
+        }
         return (this.inbox.splice(i, 1)[0] as { packet: Packet }).packet;
       });
       if (packet === null) throw new ConnectionClosedError('connection closed before a file transfer');
