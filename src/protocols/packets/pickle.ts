@@ -343,14 +343,14 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
         stack.push(pyStringLiteral(line(), at));
         break;
       case SHORT_BINBYTES:
-        stack.push(take(take(1)[0]!).slice());
+        stack.push(copy(take(take(1)[0]!)));
         break;
       case BINBYTES:
-        stack.push(take(u32()).slice());
+        stack.push(copy(take(u32())));
         break;
       case BINBYTES8:
       case BYTEARRAY8:
-        stack.push(take(u64()).slice());
+        stack.push(copy(take(u64())));
         break;
       case EMPTY_LIST:
         stack.push([]);
@@ -457,6 +457,13 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
         throw malformed(`unknown opcode 0x${op.toString(16).padStart(2, '0')}`, at);
     }
   }
+}
+
+/** A plain `Uint8Array` copy (input may be a Node `Buffer`, whose `slice` shares memory). */
+function copy(b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(b.length);
+  out.set(b);
+  return out;
 }
 
 function normInt(v: bigint): number | bigint {
