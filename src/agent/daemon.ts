@@ -2,8 +2,9 @@
  * The agent daemon: accepts connections on a Unix socket (mode 0600) and optionally on TCP or TLS
  * with a token, speaks the control protocol, and runs exec, terminal, file and forward sessions.
  */
-import { lstatSync, unlinkSync, chmodSync } from 'node:fs';
+import { lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
+import { listenPrivate } from '../protocols/delimited/private-socket.js';
 import os from 'node:os';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
@@ -93,31 +94,15 @@ export class AgentDaemon {
   }
 
   /**
-   * Listens on a Unix socket created with mode 0600 from the first instant (the umask is narrowed
-   * around the bind). A stale socket file (nobody accepting) is replaced; a live daemon's is not
-   * (`AddressInUseError`); a path that is not a socket is refused.
+   * Listens on a Unix socket created with mode 0600 from the first instant: it is bound inside a
+   * fresh 0700 directory, chmod-ed, then linked into place atomically (`listenPrivate`), so the
+   * process umask is never touched. A stale socket file (nobody accepting) is replaced; a live
+   * daemon's is not (`AddressInUseError`); a path that is not a socket is refused.
    */
   async listenUnix(socketPath: string): Promise<Listener> {
     await removeStaleSocket(socketPath);
     const server = net.createServer({ allowHalfOpen: true }, (s) => this.accept(s, { requireToken: undefined, peer: 'unix' }));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      let old: number | undefined;
-      try {
-        old = process.umask(0o177);
-      } catch {
-        // umask cannot be changed in worker threads; the chmod below still applies.
-      }
-      try {
-        server.listen(socketPath, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      } finally {
-        if (old !== undefined) process.umask(old);
-      }
-    });
-    chmodSync(socketPath, 0o600);
+    await listenPrivate(socketPath, { mode: 0o600 }, server);
     this.unixPaths.push(socketPath);
     const l = { address: `unix:${socketPath}`, server };
     this.listeners.push(l);
