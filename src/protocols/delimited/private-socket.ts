@@ -23,7 +23,7 @@ export interface PrivateListenOptions {
   mode?: number;
   /** How long a liveness probe of an existing socket may take, in ms. Default 1000. */
   probeTimeout?: number;
-  /** listen() backlog. Default 16. */
+  /** listen() backlog. Default 511, as Node's own default. */
   backlog?: number;
 }
 
@@ -126,7 +126,7 @@ export async function listenPrivate(socketPath: string, options: PrivateListenOp
   const dir = await fsp.mkdtemp(path.join(path.dirname(finalPath), '.wk-'));
   const tmpPath = path.join(dir, 's');
   try {
-    await listenOn(server, tmpPath, options.backlog ?? 16);
+    await listenOn(server, tmpPath, options.backlog ?? 511);
     await fsp.chmod(tmpPath, mode);
     try {
       await fsp.link(tmpPath, finalPath);
