@@ -1,3 +1,4 @@
+import { concatBytes } from '../../bytes/text.js';
 import { FrameReader } from '../../codecs/codec.js';
 import { CodecError } from '../../codecs/errors.js';
 import { attachWait, type WaitOptions } from '../../channels/frame-channel.js';
@@ -148,7 +149,7 @@ export class FrameHttpClient {
         const list = bodies.get(ev.id) ?? [];
         list.push(ev.chunk);
         bodies.set(ev.id, list);
-        if (ev.eos) results.set(ev.id, { ok: true, body: concat(bodies.get(ev.id)!) });
+        if (ev.eos) results.set(ev.id, { ok: true, body: concatBytes(bodies.get(ev.id)!) });
       }
     };
     try {
@@ -164,17 +165,4 @@ export class FrameHttpClient {
     if (reactor.pending.length > 0) throw new ConnectionClosedError(`HTTP response ended with ${reactor.pending.length} of ${count} commands unanswered`);
     return ids.map((id) => results.get(id)!);
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }

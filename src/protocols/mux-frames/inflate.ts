@@ -10,6 +10,7 @@
  * sender's sync flush always ends a block). Output per push and bytes held for an unfinished block
  * are limited.
  */
+import { concatBytes } from '../../bytes/text.js';
 import { StreamEncodingError } from './errors.js';
 
 const LEN_BASE = [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258];
@@ -140,16 +141,7 @@ export class ZlibInflater {
       this.failed = new StreamEncodingError(`zlib: more than ${this.maxPending} compressed bytes without the end of a block`);
       throw this.failed;
     }
-    if (parts.length === 1) return parts[0]!;
-    let size = 0;
-    for (const p of parts) size += p.length;
-    const out = new Uint8Array(size);
-    let o = 0;
-    for (const p of parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
+    return concatBytes(parts);
   }
 
   private run(parts: Uint8Array[]): void {
