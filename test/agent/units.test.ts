@@ -22,18 +22,7 @@ import { confinePath, resolveLexical } from '../../src/agent/paths.js';
 import { tokensEqual } from '../../src/agent/auth.js';
 import { parseAddress } from '../../src/agent/address.js';
 import { ChecksumError, PathEscapeError } from '../../src/agent/errors.js';
-
-function splitAt(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
-  const pts = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Uint8Array[] = [];
-  let prev = 0;
-  for (const p of pts) {
-    out.push(bytes.subarray(prev, p));
-    prev = p;
-  }
-  out.push(bytes.subarray(prev));
-  return out;
-}
+import { splitAt } from '../helpers/chunks.js';
 
 const types = Object.values(FrameType);
 const frameArb = fc.record({

@@ -12,9 +12,12 @@ export function concat(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** Splits `data` at the given cut points (sorted, clamped, duplicates give empty chunks). */
+/**
+ * Splits `data` at the given cut points (taken modulo `data.length + 1`, sorted; duplicates give
+ * empty chunks). Chunks are copies, so a decoder cannot depend on them sharing one buffer.
+ */
 export function splitAt(data: Uint8Array, cuts: readonly number[]): Uint8Array[] {
-  const points = cuts.map((c) => Math.min(Math.max(0, c), data.length)).sort((a, b) => a - b);
+  const points = cuts.map((c) => Math.abs(c) % (data.length + 1)).sort((a, b) => a - b);
   const out: Uint8Array[] = [];
   let prev = 0;
   for (const p of points) {

@@ -2,7 +2,6 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
-import fc from 'fast-check';
 
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
@@ -17,24 +16,7 @@ export function concat(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** `data` split at arbitrary points (including empty chunks), or byte by byte. */
-export function chunkings(data: Uint8Array): fc.Arbitrary<Uint8Array[]> {
-  const cuts = fc.oneof(
-    { weight: 4, arbitrary: fc.array(fc.integer({ min: 0, max: data.length }), { maxLength: 20 }) },
-    { weight: 1, arbitrary: fc.constant(Array.from({ length: data.length + 1 }, (_, i) => i)) },
-  );
-  return cuts.map((c) => {
-    const points = [...c].sort((a, b) => a - b);
-    const out: Uint8Array[] = [];
-    let prev = 0;
-    for (const p of points) {
-      out.push(data.slice(prev, p));
-      prev = p;
-    }
-    out.push(data.slice(prev));
-    return out;
-  });
-}
+export { chunkings } from '../../helpers/chunks.js';
 
 let counter = 0;
 /** A fresh socket path in a private temporary directory; remove it with `cleanup`. */

@@ -7,30 +7,9 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { FrameReader, type Decoder, FrameTooLargeError, MalformedFrameError, TruncatedFrameError } from '../../../src/codecs/index.js';
 import { messageCodec } from '../../../src/protocols/delimited/index.js';
+import { concat, splitAt } from '../../helpers/chunks.js';
 
 const enc = new TextEncoder();
-
-function splitAt(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Uint8Array[] = [];
-  let prev = 0;
-  for (const p of points) {
-    out.push(bytes.subarray(prev, p));
-    prev = p;
-  }
-  out.push(bytes.subarray(prev));
-  return out;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 /** Decodes chunks, collecting messages and error codes in order. */
 function decodeAll<T>(codec: Decoder<unknown>, chunks: Uint8Array[]): Array<T | { error: string }> {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { FrameReader } from '../../../src/codecs/codec.js';
 import { concatBytes } from '../../../src/bytes/text.js';
+import { splitAt } from '../../helpers/chunks.js';
 import {
   encodePacketHeader,
   PacketErrorStateError,
@@ -22,18 +23,6 @@ import {
 } from '../../../src/protocols/packets/index.js';
 
 const enc = new TextEncoder();
-
-function split(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Uint8Array[] = [];
-  let prev = 0;
-  for (const p of points) {
-    out.push(bytes.subarray(prev, p));
-    prev = p;
-  }
-  out.push(bytes.subarray(prev));
-  return out;
-}
 
 /** Decodes `chunks`; protocol errors are recorded in place as { error: code }. */
 function decodeAll(session: PacketSession, chunks: Uint8Array[]): unknown[] {
@@ -206,7 +195,7 @@ for (const fileMode of ['chunked', 'compat'] as const) {
       );
       fc.assert(
         fc.property(fc.array(fc.nat(), { maxLength: 40 }), (cuts) => {
-          assert.deepEqual(mergeData(decodeAll(primed(opts), split(bytes, cuts))), expected);
+          assert.deepEqual(mergeData(decodeAll(primed(opts), splitAt(bytes, cuts))), expected);
         }),
         { numRuns: 200 },
       );
@@ -249,7 +238,7 @@ test('compat mode: a file containing the marker splits there (why the sender ref
   const ev = mergeData(decodeAll(new PacketSession(), [bytes])) as { kind: string; data?: number[] }[];
   assert.deepEqual(ev.find((e) => e.kind === 'file-data')!.data, Array.from(content));
   const scanner = new MarkerScanner(SEED_FILE_END_MARKER);
-  const pieces = split(content, [3, 10, 11, 30]);
+  const pieces = splitAt(content, [3, 10, 11, 30]);
   assert.equal(pieces.some((p) => scanner.push(p)), true);
   const clean = new MarkerScanner(SEED_FILE_END_MARKER);
   assert.equal(clean.push(SEED_FILE_END_MARKER.subarray(0, 20)), false);
