@@ -17,6 +17,7 @@ import {
   unescapePayload,
   type Frame,
 } from '../../../src/protocols/frames/index.js';
+import { splitAt } from '../../helpers/chunks.js';
 
 const te = new TextEncoder();
 const b = (s: string) => te.encode(s);
@@ -93,18 +94,6 @@ test('notation: names or numbers, flags joined with |, escapes', () => {
     }),
   );
 });
-
-function splitAt(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((x, y) => x - y);
-  const out: Uint8Array[] = [];
-  let prev = 0;
-  for (const p of points) {
-    out.push(bytes.slice(prev, p));
-    prev = p;
-  }
-  out.push(bytes.slice(prev));
-  return out;
-}
 
 const argsArb = fc.dictionary(fc.string({ maxLength: 6 }), fc.uint8Array({ maxLength: 60 }), { maxKeys: 4 });
 const requestArb = fc.record({ name: fc.string({ minLength: 1, maxLength: 10 }), args: argsArb, data: fc.option(fc.uint8Array({ maxLength: 100 }), { nil: undefined }) });

@@ -22,18 +22,7 @@ import {
   type CborValue,
   type MuxFrame,
 } from '../../../src/protocols/mux-frames/index.js';
-
-function splits(data: Uint8Array, cuts: number[]): Uint8Array[] {
-  const points = [...new Set(cuts.map((c) => c % (data.length + 1)))].sort((a, b) => a - b);
-  const out: Uint8Array[] = [];
-  let prev = 0;
-  for (const p of points) {
-    out.push(data.subarray(prev, p));
-    prev = p;
-  }
-  out.push(data.subarray(prev));
-  return out;
-}
+import { splitAt } from '../../helpers/chunks.js';
 
 const te = new TextEncoder();
 const cborArb: fc.Arbitrary<CborValue> = fc.letrec<{ v: CborValue }>((tie) => ({
@@ -64,7 +53,7 @@ describe('CBOR subset', () => {
         const bytes = Buffer.concat(values.map((v) => encodeCbor(v)));
         const d = new CborDecoder();
         const out: CborValue[] = [];
-        for (const part of splits(new Uint8Array(bytes), cuts)) out.push(...d.push(part));
+        for (const part of splitAt(new Uint8Array(bytes), cuts)) out.push(...d.push(part));
         d.end();
         const norm = (v: CborValue): CborValue => decodeCbor(encodeCbor(v));
         assert.deepEqual(out, values.map(norm));
@@ -113,7 +102,7 @@ describe('frame codec', () => {
         const bytes = new Uint8Array(Buffer.concat(frames.map(encodeFrame)));
         const reader = new FrameReader(new MuxFrameCodec());
         const out: MuxFrame[] = [];
-        for (const part of splits(bytes, cuts)) out.push(...reader.push(part));
+        for (const part of splitAt(bytes, cuts)) out.push(...reader.push(part));
         out.push(...reader.end());
         assert.deepEqual(
           out.map((f) => ({ ...f, payload: Buffer.from(f.payload) })),
@@ -154,7 +143,7 @@ describe('zlib stream encoding', () => {
     fc.assert(
       fc.property(fc.array(fc.nat(), { maxLength: 10 }), (cuts) => {
         const inf = new ZlibInflater();
-        const parts = splits(compressed, cuts).map((p) => inf.push(p));
+        const parts = splitAt(compressed, cuts).map((p) => inf.push(p));
         assert.ok(inf.finished);
         assert.deepEqual(Buffer.concat(parts), Buffer.from(text));
       }),
