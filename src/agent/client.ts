@@ -2,10 +2,7 @@
  * Client of the agent daemon. Each session opens its own connection (the connection switches to
  * the session's data protocol after the reply); `ping` and `info` are plain commands.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, type WriteStream } from 'node:fs';
-import { chmod, open, rename, stat, unlink } from 'node:fs/promises';
-import { finishWriter, openTempWriter } from './sessions.js';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { Duplex, PassThrough, Writable } from 'node:stream';
@@ -14,8 +11,10 @@ import { ConnectionClosedError, TimeoutError, WirekitError } from '../errors.js'
 import { formatAddress, parseAddress, type AgentAddress } from './address.js';
 import { ControlClientLink } from './control-link.js';
 import { AuthError, RemoteCommandError } from './errors.js';
+import { sendFile } from './file-pump.js';
 import { FrameStream } from './frame-stream.js';
 import type { KeepaliveOptions } from './keepalive.js';
+import { commitReceivedFile, tempNameFor } from './sessions.js';
 import { decodeError, decodeExit, encodeResize, FrameType, sessionCodec, type ExitStatus, type SessionFrame } from './session-frames.js';
 import { TransferReceiver, toHex } from './transfer.js';
 
@@ -293,8 +292,6 @@ export class AgentClient {
       const size = st.size;
       const { link } = await this.open('upload', { path: remotePath, size, mode: opts.mode ?? st.mode & 0o777 });
       const sock = link.socket;
-      const hash = createHash('sha256');
-      let sent = 0;
       const replyP = link.reply({
         onProgress: (p) => {
           const b = (p as { bytes?: number } | null)?.bytes;
@@ -303,16 +300,8 @@ export class AgentClient {
       });
       replyP.catch(() => {});
       try {
-        if (size > 0) {
-          const rs = createReadStream('', { fd: fh.fd, autoClose: false, start: 0, end: size - 1, highWaterMark: 1024 * 1024 });
-          for await (const chunk of rs as AsyncIterable<Buffer>) {
-            hash.update(chunk);
-            sent += chunk.length;
-            if (!sock.write(chunk)) await drainOrClose(sock);
-          }
-        }
-        if (sent !== size) throw new WirekitError('WK_CHECKSUM', `${localPath} changed size while being sent`, { origin: 'local' });
-        sock.write(hash.digest());
+        const digest = await sendFile(fh, size, sock);
+        sock.write(digest);
         const r = (await replyP) as TransferResult;
         opts.onProgress?.({ bytes: size, size });
         return r;
@@ -345,72 +334,29 @@ export class AgentClient {
     } catch {
       // does not exist: fine
     }
-    const temp = path.join(path.dirname(dest), `.${path.basename(dest)}.wirekit-${randomBytes(6).toString('hex')}.part`);
-    let out: WriteStream;
+    const temp = tempNameFor(dest);
+    let out: FileHandle;
     try {
-      out = await openTempWriter(temp);
+      out = await open(temp, 'wx', 0o600);
     } catch (err) {
       link.socket.destroy();
       throw err;
     }
-    const rx = new TransferReceiver(info.size, createHash('sha256'));
+    const rx = new TransferReceiver(info.size, null);
     const io = link.ch.hijack();
-    let committed = false;
+    let lastReport = 0;
     try {
-      let lastReport = 0;
-      await new Promise<void>((resolve, reject) => {
-        const onData = (chunk: Uint8Array) => {
-          let step;
-          try {
-            step = rx.push(chunk);
-          } catch (err) {
-            done(err);
-            return;
-          }
-          if (step.data && !out.write(step.data)) {
-            io.pause();
-            out.once('drain', () => io.resume());
-          }
-          if (opts.onProgress && rx.received - lastReport >= 1024 * 1024) {
-            lastReport = rx.received;
-            opts.onProgress({ bytes: rx.received, size: info.size });
-          }
-          if (step.done) done();
-        };
-        const onEnd = () => {
-          try {
-            rx.end();
-            done();
-          } catch (err) {
-            done(err);
-          }
-        };
-        const onClose = () => done(new ConnectionClosedError('connection closed during download'));
-        const done = (err?: unknown) => {
-          io.off('data', onData);
-          io.off('end', onEnd);
-          io.off('close', onClose);
-          io.off('error', onClose);
-          if (err) reject(err);
-          else resolve();
-        };
-        io.on('data', onData);
-        io.on('end', onEnd);
-        io.on('close', onClose);
-        io.on('error', onClose);
+      await commitReceivedFile(io, rx, out, temp, dest, opts.mode ?? info.mode, {
+        onProgress: (bytes) => {
+          if (!opts.onProgress || bytes - lastReport < 1024 * 1024) return;
+          lastReport = bytes;
+          opts.onProgress({ bytes, size: info.size });
+        },
       });
-      await finishWriter(out);
-      await chmod(temp, (opts.mode ?? info.mode) & 0o7777);
-      await rename(temp, dest);
-      committed = true;
       opts.onProgress?.({ bytes: info.size, size: info.size });
       return { path: dest, size: info.size, sha256: rx.sha256! };
     } finally {
       io.destroy();
-      if (!committed) {
-        await new Promise<void>((r) => (out.closed ? r() : (out.once('close', () => r()), out.destroy())));
-        await unlink(temp).catch(() => {});
-      }
     }
   }
 }
@@ -453,20 +399,6 @@ function writeOut(s: PassThrough, data: Uint8Array): Promise<void> | void {
   });
 }
 
-function drainOrClose(s: Duplex): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const ok = () => {
-      s.off('close', ko);
-      resolve();
-    };
-    const ko = () => {
-      s.off('drain', ok);
-      reject(new ConnectionClosedError('connection closed while sending'));
-    };
-    s.once('drain', ok);
-    s.once('close', ko);
-  });
-}
 
 /** Connects to a daemon address (with a connect timeout). */
 export function dial(address: AgentAddress, opts: { ca?: string | Buffer; insecure?: boolean }, timeoutMs: number): Promise<Duplex> {

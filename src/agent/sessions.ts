@@ -3,19 +3,19 @@
  * switched to the session's data protocol, and runs until the session ends.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { chmod, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { utf8Decode } from '../bytes/text.js';
 import { WirekitError } from '../errors.js';
-import { ChecksumError, SessionProtocolError } from './errors.js';
+import { SessionProtocolError } from './errors.js';
 import type { FrameStream } from './frame-stream.js';
 import type { Logger } from './log.js';
 import { decodeResize, encodeError, encodeExit, FrameType, type ExitStatus, type SessionFrame } from './session-frames.js';
+import { receiveFile, sendFile } from './file-pump.js';
 import { TransferReceiver } from './transfer.js';
 
 /** Options of an exec session (the `exec` command's `opts`). */
@@ -337,9 +337,22 @@ export interface TransferReplies {
 export interface PreparedUpload {
   dest: string;
   temp: string;
-  out: WriteStream;
+  out: FileHandle;
   size: number;
   mode: number | undefined;
+}
+
+/** Options of an upload as the daemon runs it. */
+export interface UploadOptions {
+  /** Flush the file to stable storage before the rename (default false, like cp and rsync). */
+  fsync?: boolean;
+  /** Bytes between progress replies (default 8 MiB). */
+  progressEvery?: number;
+}
+
+/** The name of the temporary file an upload or download of `dest` is written to. */
+export function tempNameFor(dest: string): string {
+  return path.join(path.dirname(dest), `.${path.basename(dest)}.wirekit-${randomBytes(6).toString('hex')}.part`);
 }
 
 /** Creates the temporary file next to `dest` (mode 0600, exclusive) and opens it for writing. */
@@ -352,101 +365,53 @@ export async function prepareUpload(dest: string, size: number, mode: number | u
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  const temp = path.join(dir, `.${path.basename(dest)}.wirekit-${randomBytes(6).toString('hex')}.part`);
-  const out = await openTempWriter(temp);
+  const temp = tempNameFor(dest);
+  const out = await open(temp, 'wx', 0o600);
   return { dest, temp, out, size, mode };
 }
 
-/** Opens `file` exclusively (mode 0600) as a write stream; resolves once it is open. */
-export function openTempWriter(file: string): Promise<WriteStream> {
-  return new Promise((resolve, reject) => {
-    const out = createWriteStream(file, { flags: 'wx', mode: 0o600, highWaterMark: 1024 * 1024 });
-    out.once('open', () => {
-      out.off('error', reject);
-      out.on('error', () => {}); // reported through end()/write callbacks
-      resolve(out);
-    });
-    out.once('error', reject);
-  });
-}
-
-/** Ends a write stream and waits until its file is closed. */
-export function finishWriter(out: WriteStream): Promise<void> {
-  return new Promise((resolve, reject) => {
-    out.once('error', reject);
-    out.once('close', () => resolve());
-    out.end();
-  });
+/**
+ * Receives a file into the open temporary file `out` through `rx`, then sets its mode and renames
+ * it to `dest`. On any failure the temporary file is closed and removed and the error rethrown.
+ */
+export async function commitReceivedFile(io: Duplex, rx: TransferReceiver, out: FileHandle, temp: string, dest: string, mode: number | undefined, opts: { fsync?: boolean; onProgress?: (bytes: number) => void } = {}): Promise<void> {
+  let committed = false;
+  try {
+    await receiveFile(io, rx, out, { onProgress: opts.onProgress });
+    if (mode !== undefined) await out.chmod(mode & 0o7777);
+    if (opts.fsync) await out.datasync();
+    await out.close();
+    await rename(temp, dest);
+    committed = true;
+  } finally {
+    if (!committed) {
+      await out.close().catch(() => {});
+      await unlink(temp).catch(() => {});
+    }
+  }
 }
 
 /**
  * Receives an upload from the raw stream `io`: data, then the digest; writes to the temp file,
  * and renames it into place only when complete and verified. Any failure removes the temp file.
  */
-export async function runUpload(io: Duplex, up: PreparedUpload, replies: TransferReplies, log: Logger, progressEvery = 8 * 1024 * 1024): Promise<void> {
-  const rx = new TransferReceiver(up.size, createHash('sha256'));
-  const out = up.out;
-  let nextProgress = progressEvery;
-  let committed = false;
+export async function runUpload(io: Duplex, up: PreparedUpload, replies: TransferReplies, log: Logger, opts: UploadOptions = {}): Promise<void> {
+  const rx = new TransferReceiver(up.size, null);
+  const every = opts.progressEvery ?? 8 * 1024 * 1024;
+  let nextProgress = every;
   try {
-    await new Promise<void>((resolve, reject) => {
-      const onData = (chunk: Uint8Array) => {
-        let step;
-        try {
-          step = rx.push(chunk);
-        } catch (err) {
-          cleanup();
-          reject(err);
-          return;
-        }
-        if (step.data && !out.write(step.data)) {
-          io.pause();
-          out.once('drain', () => io.resume());
-        }
-        if (rx.received >= nextProgress) {
-          nextProgress += progressEvery;
-          void replies.progress({ bytes: rx.received, size: up.size });
-        }
-        if (step.done) {
-          cleanup();
-          if (step.extra) reject(bad('bytes after the upload digest'));
-          else resolve();
-        }
-      };
-      const onEnd = () => {
-        cleanup();
-        try {
-          rx.end();
-          resolve();
-        } catch (err) {
-          reject(err);
-        }
-      };
-      const onClose = () => {
-        cleanup();
-        reject(new WirekitError('WK_CONNECTION_CLOSED', 'connection closed during upload'));
-      };
-      const cleanup = () => {
-        io.off('data', onData);
-        io.off('end', onEnd);
-        io.off('close', onClose);
-        io.off('error', onClose);
-      };
-      io.on('data', onData);
-      io.on('end', onEnd);
-      io.on('close', onClose);
-      io.on('error', onClose);
+    await commitReceivedFile(io, rx, up.out, up.temp, up.dest, up.mode, {
+      fsync: opts.fsync,
+      onProgress: (bytes) => {
+        if (bytes < nextProgress) return;
+        nextProgress = bytes + every;
+        void replies.progress({ bytes, size: up.size });
+      },
     });
-    await finishWriter(out);
-    if (up.mode !== undefined) await chmod(up.temp, up.mode & 0o7777);
-    await rename(up.temp, up.dest);
-    committed = true;
     await replies.ok({ path: up.dest, size: up.size, sha256: rx.sha256 });
     log.info(`upload ${up.dest}: ${up.size} bytes`);
   } catch (err) {
     log.warn(`upload ${up.dest} failed: ${(err as Error).message}`);
-    await new Promise<void>((r) => (out.closed ? r() : (out.once('close', () => r()), out.destroy())));
-    if (!committed) await unlink(up.temp).catch(() => {});
     await Promise.resolve(replies.fail(err)).catch(() => {});
   }
   io.end();
@@ -467,32 +432,9 @@ export async function prepareDownload(file: string): Promise<{ handle: FileHandl
 
 /** Sends exactly `size` bytes of the file, then their SHA-256. */
 export async function runDownload(io: Duplex, dl: { handle: FileHandle; size: number }, log: Logger): Promise<void> {
-  const hash = createHash('sha256');
-  let sent = 0;
   try {
-    if (dl.size > 0) {
-      const rs = createReadStream('', { fd: dl.handle.fd, autoClose: false, start: 0, end: dl.size - 1, highWaterMark: 256 * 1024 });
-      for await (const chunk of rs as AsyncIterable<Buffer>) {
-        hash.update(chunk);
-        sent += chunk.length;
-        if (!io.write(chunk)) {
-          await new Promise<void>((resolve, reject) => {
-            const ok = () => {
-              io.off('close', ko);
-              resolve();
-            };
-            const ko = () => {
-              io.off('drain', ok);
-              reject(new WirekitError('WK_CONNECTION_CLOSED', 'connection closed during download'));
-            };
-            io.once('drain', ok);
-            io.once('close', ko);
-          });
-        }
-      }
-    }
-    if (sent !== dl.size) throw new ChecksumError(`file changed size while being sent (${sent} of ${dl.size} bytes)`, 'local');
-    io.end(hash.digest());
+    const digest = await sendFile(dl.handle, dl.size, io);
+    io.end(digest);
   } catch (err) {
     log.warn(`download failed: ${(err as Error).message}`);
     io.destroy();

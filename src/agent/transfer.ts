@@ -28,7 +28,10 @@ export interface Hasher {
 export interface TransferStep {
   /** File data to write (a view of the chunk; no copy). */
   data: Uint8Array | undefined;
-  /** True once the digest trailer was read and matched. */
+  /**
+   * True once the digest trailer was read and, with an inline hasher, matched. Without one the
+   * caller hashes the data itself and calls `verify()`.
+   */
   done: boolean;
   /** Bytes after the trailer (belong to whatever follows). */
   extra: Uint8Array | undefined;
@@ -41,9 +44,10 @@ function hex(b: Uint8Array): string {
 }
 
 /**
- * Receives a transfer stream: splits chunks into file data and the digest trailer, hashes the
- * data, and checks the digest. Throws `ChecksumError` on a mismatch, `TruncatedFrameError` from
- * `end()` when the stream stopped early.
+ * Receives a transfer stream: splits chunks into file data and the digest trailer. With a
+ * `hasher` it hashes the data and checks the digest itself; with `null` the caller hashes the data
+ * (in another thread, say) and passes the result to `verify()`. Throws `ChecksumError` on a
+ * mismatch, `TruncatedFrameError` from `end()` when the stream stopped early.
  */
 export class TransferReceiver {
   /** File bytes received so far. */
@@ -56,7 +60,7 @@ export class TransferReceiver {
 
   constructor(
     readonly size: number,
-    private readonly hasher: Hasher,
+    private readonly hasher: Hasher | null,
   ) {
     if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`invalid transfer size ${size}`);
   }
@@ -74,14 +78,17 @@ export class TransferReceiver {
       data = rest.length <= want ? rest : rest.subarray(0, want);
       rest = rest.subarray(data.length);
       this.received += data.length;
-      this.hasher.update(data);
+      this.hasher?.update(data);
     }
     if (rest.length > 0) {
       const take = Math.min(DIGEST_SIZE - this.trailerFill, rest.length);
       this.trailer.set(rest.subarray(0, take), this.trailerFill);
       this.trailerFill += take;
       rest = rest.subarray(take);
-      if (this.trailerFill === DIGEST_SIZE) this.check();
+      if (this.trailerFill === DIGEST_SIZE) {
+        if (this.hasher) this.verify(this.hasher.digest());
+        else this.finished = true;
+      }
     }
     return { data: data && data.length > 0 ? data : undefined, done: this.finished, extra: rest.length > 0 ? rest : undefined };
   }
@@ -93,8 +100,17 @@ export class TransferReceiver {
     throw new TruncatedFrameError('a file transfer', got, ` (expected ${this.size} data bytes and a ${DIGEST_SIZE}-byte digest)`);
   }
 
-  private check(): void {
-    const actual = this.hasher.digest();
+  /** The digest the sender declared (all zeros until the trailer arrived). */
+  get declaredDigest(): Uint8Array {
+    return this.trailer;
+  }
+
+  /**
+   * Compares the SHA-256 of the data, computed by the caller, with the declared one; throws
+   * `ChecksumError` on a mismatch. Called by `push` itself when there is an inline hasher.
+   */
+  verify(actual: Uint8Array): void {
+    if (this.trailerFill !== DIGEST_SIZE) throw new RangeError('verify() before the digest trailer arrived');
     this.sha256 = hex(actual);
     let diff = actual.length ^ DIGEST_SIZE;
     for (let i = 0; i < DIGEST_SIZE; i++) diff |= actual[i]! ^ this.trailer[i]!;

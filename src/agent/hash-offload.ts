@@ -1,0 +1,177 @@
+/**
+ * SHA-256 of a stream of chunks, computed either inline or on a shared worker thread.
+ *
+ * Hashing a large transfer on the thread that also drives the socket and the file serialises the
+ * three: the socket sits idle while a block is hashed. `OffloadedHash` hands each chunk (by
+ * transferring its `ArrayBuffer`, no copy, once the caller no longer needs it) to one worker thread
+ * shared by every transfer in the process, so hashing runs beside the I/O. Small transfers use
+ * `InlineHash`, which avoids the round trip.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+import { WirekitError } from '../errors.js';
+
+/** Messages to the hash worker. */
+export type HashRequest =
+  | { op: 'update'; id: number; algorithm: string; chunks: Uint8Array[]; recycle: boolean }
+  | { op: 'digest'; id: number; algorithm: string }
+  | { op: 'abort'; id: number };
+
+/** Messages from the hash worker. */
+export type HashReply = { op: 'recycled'; id: number; buffers: ArrayBuffer[] } | { op: 'digest'; id: number; digest: Uint8Array };
+
+/** An incremental hash whose digest may be computed elsewhere. */
+export interface StreamHash {
+  /**
+   * Adds chunks, in order. The chunks are given away: the caller must not touch them afterwards
+   * (their memory may be moved to another thread). `recycle`, when given, gets each chunk's
+   * `ArrayBuffer` back once it was hashed, for reuse.
+   */
+  update(chunks: readonly Uint8Array[], recycle?: (buffer: ArrayBuffer) => void): void;
+  /** The digest of everything added. The hash is finished afterwards. */
+  digest(): Promise<Uint8Array>;
+  /** Drops the hash without a digest. */
+  abort(): void;
+}
+
+/** Hashes on the calling thread. */
+export class InlineHash implements StreamHash {
+  private readonly hash: Hash;
+
+  constructor(algorithm = 'sha256') {
+    this.hash = createHash(algorithm);
+  }
+
+  update(chunks: readonly Uint8Array[], recycle?: (buffer: ArrayBuffer) => void): void {
+    for (const c of chunks) {
+      this.hash.update(c);
+      if (recycle && c.buffer instanceof ArrayBuffer) recycle(c.buffer);
+    }
+  }
+
+  digest(): Promise<Uint8Array> {
+    return Promise.resolve(new Uint8Array(this.hash.digest()));
+  }
+
+  abort(): void {}
+}
+
+interface Job {
+  recycle?: (buffer: ArrayBuffer) => void;
+  resolve?: (d: Uint8Array) => void;
+  reject?: (err: Error) => void;
+}
+
+/** The process-wide hash worker; started on first use, referenced only while jobs are open. */
+class HashThread {
+  private worker: Worker | undefined;
+  private readonly jobs = new Map<number, Job>();
+  private nextId = 1;
+
+  open(job: Job): number {
+    const id = this.nextId++;
+    this.jobs.set(id, job);
+    const w = this.ensure();
+    if (this.jobs.size === 1) w.ref();
+    return id;
+  }
+
+  post(m: HashRequest, transfer: ArrayBuffer[] = []): void {
+    this.ensure().postMessage(m, transfer);
+  }
+
+  close(id: number): void {
+    if (!this.jobs.delete(id)) return;
+    if (this.jobs.size === 0) this.worker?.unref();
+  }
+
+  private ensure(): Worker {
+    if (this.worker) return this.worker;
+    // The worker only hashes: a small heap keeps its memory down.
+    const w = new Worker(new URL('./hash-worker.js', import.meta.url), { resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 } });
+    w.unref();
+    w.on('message', (m: HashReply) => {
+      const job = this.jobs.get(m.id);
+      if (!job) return;
+      if (m.op === 'recycled') {
+        if (job.recycle) for (const b of m.buffers) job.recycle(b);
+      } else {
+        this.close(m.id);
+        job.resolve?.(m.digest);
+      }
+    });
+    const fail = (err: Error) => {
+      if (this.worker !== w) return;
+      this.worker = undefined;
+      const jobs = [...this.jobs.values()];
+      this.jobs.clear();
+      const e = new WirekitError('WK_HASH_WORKER', `hash worker failed: ${err.message}`, { origin: 'local', cause: err });
+      for (const j of jobs) j.reject?.(e);
+    };
+    w.on('error', fail);
+    w.on('exit', (code) => fail(new Error(`exited with code ${code}`)));
+    this.worker = w;
+    return w;
+  }
+}
+
+let thread: HashThread | undefined;
+
+/** Hashes on the shared worker thread. */
+export class OffloadedHash implements StreamHash {
+  private readonly id: number;
+  private readonly job: Job = {};
+  private failure: Error | undefined;
+  private finished = false;
+
+  constructor(private readonly algorithm = 'sha256') {
+    thread ??= new HashThread();
+    this.job.reject = (err) => (this.failure = err);
+    this.id = thread.open(this.job);
+  }
+
+  update(chunks: readonly Uint8Array[], recycle?: (buffer: ArrayBuffer) => void): void {
+    if (this.finished) throw new Error('update() after digest() or abort()');
+    if (chunks.length === 0) return;
+    if (recycle) this.job.recycle = recycle;
+    const sent: Uint8Array[] = [];
+    const transfer: ArrayBuffer[] = [];
+    const seen = new Set<ArrayBufferLike>();
+    for (const c of chunks) {
+      // Move whole, unshared buffers; copy views into a larger buffer (its other bytes may still
+      // be in use elsewhere) and any buffer seen twice in this batch.
+      const own = c.buffer instanceof ArrayBuffer && c.byteOffset === 0 && c.byteLength === c.buffer.byteLength && !seen.has(c.buffer);
+      const v = own ? c : c.slice();
+      seen.add(v.buffer);
+      sent.push(v);
+      transfer.push(v.buffer as ArrayBuffer);
+    }
+    thread!.post({ op: 'update', id: this.id, algorithm: this.algorithm, chunks: sent, recycle: recycle !== undefined }, transfer);
+  }
+
+  digest(): Promise<Uint8Array> {
+    if (this.finished) return Promise.reject(new Error('digest() called twice'));
+    this.finished = true;
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.job.resolve = resolve;
+      this.job.reject = reject;
+      thread!.post({ op: 'digest', id: this.id, algorithm: this.algorithm });
+    });
+  }
+
+  abort(): void {
+    if (this.finished) return;
+    this.finished = true;
+    thread!.post({ op: 'abort', id: this.id });
+    thread!.close(this.id);
+  }
+}
+
+/** Transfers at least this large are hashed on the worker thread by default. */
+export const OFFLOAD_THRESHOLD = 8 * 1024 * 1024;
+
+/** A SHA-256 stream hash for a transfer of `size` bytes: offloaded when large. */
+export function sha256For(size: number, threshold = OFFLOAD_THRESHOLD): StreamHash {
+  return size >= threshold ? new OffloadedHash('sha256') : new InlineHash('sha256');
+}
