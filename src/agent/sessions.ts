@@ -88,6 +88,16 @@ function killTree(child: ChildProcess, sig: NodeJS.Signals): void {
 }
 
 /**
+ * The error for a program that could not be started: `WK_NO_PROGRAM` when it does not exist
+ * (a shell's exit status 127), `WK_NOT_EXECUTABLE` when it may not be run (126), else `WK_SPAWN`.
+ */
+export function spawnError(program: string, err: NodeJS.ErrnoException): WirekitError {
+  const code = err.code === 'ENOENT' ? 'WK_NO_PROGRAM' : err.code === 'EACCES' || err.code === 'EISDIR' || err.code === 'ENOEXEC' ? 'WK_NOT_EXECUTABLE' : 'WK_SPAWN';
+  const what = code === 'WK_NO_PROGRAM' ? 'no such program' : code === 'WK_NOT_EXECUTABLE' ? 'not executable' : 'cannot start';
+  return new WirekitError(code, `${program}: ${what} (${err.code ?? err.message})`, { origin: 'local', cause: err });
+}
+
+/**
  * Starts a program for an exec session; resolves once it is running (rejects with the spawn
  * error, e.g. ENOENT, so the command can be refused before the switch).
  */
@@ -100,7 +110,7 @@ export function startExec(opts: ExecOptions): Promise<ChildProcess> {
       detached: true, // own process group, so the whole tree can be killed
     });
     child.once('spawn', () => resolve(child));
-    child.once('error', (err) => reject(new WirekitError('WK_SPAWN', `cannot run ${opts.argv[0]}: ${err.message}`, { origin: 'local', cause: err })));
+    child.once('error', (err: NodeJS.ErrnoException) => reject(spawnError(opts.argv[0]!, err)));
   });
 }
 

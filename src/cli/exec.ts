@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { parseArgs, UsageError } from './args.js';
-import { CLIENT_HELP, CLIENT_OPTIONS, clientFrom, EXIT } from './common.js';
+import { RemoteCommandError } from '../agent/errors.js';
+import { CLIENT_HELP, CLIENT_OPTIONS, clientFrom, EXIT, reportError } from './common.js';
 
 export const help = `Usage: wirekit exec [options] [--] CMD [ARGS...]
 
@@ -13,8 +14,12 @@ Options:
   -n, --no-stdin       do not read local stdin (the program sees end-of-file at once)
 ${CLIENT_HELP}
 
-Exit status: the program's exit code; 128+N when killed by signal N; 255 when the session failed;
-3 when the daemon is unreachable; 2 on bad arguments.`;
+Exit status: the program's exit code; 128+N when killed by signal N; 127 when the program does not
+exist and 126 when it is not executable (as in a shell); 255 when the session failed; 3 when the
+daemon is unreachable; 2 on bad arguments.`;
+
+/** Exit statuses for programs that could not be started, as a shell reports them. */
+const SPAWN_STATUS: Record<string, number> = { WK_NO_PROGRAM: 127, WK_NOT_EXECUTABLE: 126 };
 
 export async function run(argv: string[]): Promise<number> {
   const p = parseArgs(argv, { ...CLIENT_OPTIONS, cwd: { type: 'string', short: 'C' }, env: { type: 'string', short: 'e', multiple: true }, 'no-stdin': { type: 'boolean', short: 'n' } }, { stopAtPositional: true });
@@ -28,7 +33,15 @@ export async function run(argv: string[]): Promise<number> {
   }
   const client = clientFrom(p);
   const noStdin = p.flags['no-stdin'] === true;
-  const s = await client.exec(p.positionals, { cwd: p.flags.cwd as string | undefined, env: Object.keys(env).length ? env : undefined, endInput: noStdin });
+  let s;
+  try {
+    s = await client.exec(p.positionals, { cwd: p.flags.cwd as string | undefined, env: Object.keys(env).length ? env : undefined, endInput: noStdin });
+  } catch (err) {
+    const status = err instanceof RemoteCommandError ? SPAWN_STATUS[err.remoteCode ?? ''] : undefined;
+    if (status === undefined) throw err;
+    reportError('exec', err);
+    return status;
+  }
   s.stdout.pipe(process.stdout);
   s.stderr.pipe(process.stderr);
   if (!noStdin) {

@@ -125,8 +125,8 @@ test('exec: stdin, stdout and stderr kept apart, exit code passed through', asyn
   assert.equal(r2.code, 0);
   assert.ok(r2.stdout.equals(bin));
   const r3 = await cli(['exec', '--', 'definitely-not-a-program-xyz']);
-  assert.equal(r3.code, 255);
-  assert.match(r3.stderr, /WK_SPAWN/);
+  assert.equal(r3.code, 127);
+  assert.match(r3.stderr, /WK_NO_PROGRAM/);
   const r4 = await cli(['exec', '--', 'sh', '-c', 'kill -TERM $$']);
   assert.equal(r4.code, 128 + os.constants.signals.SIGTERM);
 });
