@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -191,6 +192,23 @@ export async function runExec(fs: FrameStream, child: ChildProcess, log: Logger)
   fs.close();
 }
 
+/**
+ * Opens the terminal's slave side once more and keeps it open until the exit. On Linux, reading
+ * the master fails with EIO as soon as the last slave descriptor closes, and node-pty then drops
+ * output the program wrote just before exiting (microsoft/node-pty#726, #85: fast programs lose
+ * their last kilobytes). With our descriptor open the master never sees EIO; node-pty still ends
+ * the read side 200 ms after the program's exit, by which time the output has been read.
+ */
+function holdSlave(term: unknown): number | undefined {
+  const name = (term as { ptsName?: unknown }).ptsName;
+  if (typeof name !== 'string' || !name.startsWith('/dev/')) return undefined;
+  try {
+    return openSync(name, fsConstants.O_RDWR | fsConstants.O_NOCTTY);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Runs a terminal session under node-pty. */
 export async function runTerminal(fs: FrameStream, opts: TerminalOptions, log: Logger): Promise<void> {
   const pty = await import('node-pty');
@@ -203,17 +221,22 @@ export async function runTerminal(fs: FrameStream, opts: TerminalOptions, log: L
     env: { ...process.env, ...(opts.env ?? {}) } as Record<string, string>,
     encoding: null,
   } as Parameters<typeof pty.spawn>[2]);
+  let holder = holdSlave(term);
+  const release = () => {
+    if (holder !== undefined) closeSync(holder);
+    holder = undefined;
+  };
   let finished = false;
   const exited = new Promise<void>((resolve) => {
     term.onExit(({ exitCode, signal }) => {
       finished = true;
-      // Let the last output through before EXIT (node-pty may report exit before the final data event).
-      setTimeout(() => {
-        const sig = signal ? Object.entries(os.constants.signals).find(([, n]) => n === signal)?.[0] ?? `SIG${signal}` : null;
-        fs.send(FrameType.EXIT, encodeExit({ code: sig ? null : exitCode, signal: sig }));
-        fs.end();
-        resolve();
-      }, 20);
+      release();
+      // node-pty (Unix) reports the exit only after the pty's read side closed, and our hold on
+      // the slave kept that from happening before the output was read: it is complete.
+      const sig = signal ? Object.entries(os.constants.signals).find(([, n]) => n === signal)?.[0] ?? `SIG${signal}` : null;
+      fs.send(FrameType.EXIT, encodeExit({ code: sig ? null : exitCode, signal: sig }));
+      fs.end();
+      resolve();
     });
   });
   term.onData((d: string | Uint8Array) => {
@@ -265,6 +288,7 @@ export async function runTerminal(fs: FrameStream, opts: TerminalOptions, log: L
       }
     }
   } else await exited;
+  release();
   fs.close();
 }
 

@@ -11,6 +11,7 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { AgentClient } from '../../src/agent/client.js';
 import { repoRoot } from '../helpers/paths.js';
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
@@ -206,6 +207,27 @@ test('exec: a missing program exits 127, a non-executable one 126, with a clear 
     assert.equal(notExec.code, 126);
     assert.match(notExec.stderr, /not executable.*WK_NOT_EXECUTABLE/);
     assert.equal((await cli(['ping', '-a', sock])).code, 0);
+  } finally {
+    await stop(daemon);
+  }
+});
+
+test('terminal: all output of a program that prints fast and exits arrives before its exit status', async () => {
+  const sock = path.join(dir, 'pty.sock');
+  const { daemon } = await serve(['-l', sock]);
+  try {
+    const client = new AgentClient({ address: `unix:${sock}` });
+    for (let round = 0; round < 5; round++) {
+      const t = await client.terminal({ argv: ['sh', '-c', 'seq 1 20000; exit 3'] });
+      const out: Buffer[] = [];
+      t.output.on('data', (d: Buffer) => out.push(d));
+      const status = await t.exit;
+      await new Promise((r) => (t.output.readableEnded ? r(null) : t.output.once('end', r)));
+      const lines = Buffer.concat(out).toString().split('\r\n').filter((l) => l !== '');
+      assert.equal(status.code, 3);
+      assert.equal(lines.length, 20000, `round ${round}: ${lines.length} lines, last ${lines.at(-1)}`);
+      assert.equal(lines.at(-1), '20000');
+    }
   } finally {
     await stop(daemon);
   }
