@@ -64,6 +64,26 @@ export async function bestOf(runs: number, fn: () => Promise<void> | void): Prom
   return best;
 }
 
+/**
+ * Times several implementations of one workload in alternation (A, B, A, B, ...) after a warm-up
+ * of each, and returns each one's best time in ms. Alternating spreads drifts in the machine's
+ * state (other processes, memory, CPU frequency) over all of them instead of over whichever ran
+ * last, which matters when two results are close.
+ */
+export async function bestOfInterleaved(runs: number, fns: readonly (() => Promise<void> | void)[]): Promise<number[]> {
+  for (const fn of fns) await fn();
+  const best = fns.map(() => Infinity);
+  for (let i = 0; i < runs; i++) {
+    for (let j = 0; j < fns.length; j++) {
+      (globalThis as { gc?: () => void }).gc?.();
+      const t0 = performance.now();
+      await fns[j]!();
+      best[j] = Math.min(best[j]!, performance.now() - t0);
+    }
+  }
+  return best;
+}
+
 /** Splits `data` into chunks of `size` bytes (views, no copy). */
 export function chunked(data: Uint8Array, size: number): Uint8Array[] {
   const out: Uint8Array[] = [];
