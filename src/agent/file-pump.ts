@@ -45,11 +45,21 @@ export async function sendFile(fh: FileSource, size: number, out: Duplex, opts: 
   const blockSize = opts.blockSize ?? 1024 * 1024;
   const window = Math.max(opts.window ?? 4 * 1024 * 1024, blockSize);
   const hash = opts.hash ?? sha256For(size);
+  let wake: (() => void) | undefined;
   const pool: Buffer[] = [];
+  // Blocks out of the pool: being read, on the socket, or waiting for the hash thread. Bounded,
+  // so a hash that falls behind the socket holds the sender back instead of piling up blocks.
+  let lent = 0;
+  const maxLent = Math.ceil(window / blockSize) + 4;
   const recycle = (b: ArrayBuffer) => {
+    lent--;
     if (b.byteLength === blockSize) pool.push(Buffer.from(b));
+    wake?.();
   };
-  const take = () => pool.pop() ?? Buffer.allocUnsafeSlow(blockSize);
+  const take = () => {
+    lent++;
+    return pool.pop() ?? Buffer.allocUnsafeSlow(blockSize);
+  };
 
   let readPos = 0;
   /** Reads in order, at most two ahead of the hashing. */
@@ -65,7 +75,6 @@ export async function sendFile(fh: FileSource, size: number, out: Duplex, opts: 
 
   let inFlight = 0;
   let failure: Error | undefined;
-  let wake: (() => void) | undefined;
   const onClose = () => {
     failure ??= new ConnectionClosedError('connection closed while sending a file');
     wake?.();
@@ -83,7 +92,6 @@ export async function sendFile(fh: FileSource, size: number, out: Duplex, opts: 
     while (sent < size) {
       const { buf, n, want } = await reads.shift()!;
       if (n < want) throw new ChecksumError(`file changed size while being sent (${sent + n} of ${size} bytes)`, 'local');
-      startRead();
       const view = n === buf.length ? buf : buf.subarray(0, n);
       if (failure) throw failure;
       inFlight += n;
@@ -97,8 +105,10 @@ export async function sendFile(fh: FileSource, size: number, out: Duplex, opts: 
       });
       sent += n;
       opts.onProgress?.(sent);
-      while (inFlight > window - blockSize && !failure) await new Promise<void>((r) => (wake = r));
+      while ((inFlight > window - blockSize || lent >= maxLent) && !failure) await new Promise<void>((r) => (wake = r));
       wake = undefined;
+      startRead();
+      startRead();
     }
     while (inFlight > 0 && !failure) await new Promise<void>((r) => (wake = r));
     if (failure) throw failure;

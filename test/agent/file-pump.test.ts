@@ -174,6 +174,47 @@ test('receiveFile: a slow disk pauses the socket; memory stays within the window
   }
 });
 
+test('sendFile: a hash that falls behind holds the sender back (blocks out of the pool stay bounded)', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'wk-pump-'));
+  const [a, b] = await socketPair(dir);
+  try {
+    const blockSize = 4096;
+    const size = 100 * blockSize;
+    const data = randomBytes(size);
+    const inner = new InlineHash();
+    let gated = true;
+    const held: [ArrayBuffer, (b: ArrayBuffer) => void][] = [];
+    const slowHash: StreamHash = {
+      update(chunks, recycle) {
+        for (const c of chunks) {
+          inner.update([c]);
+          if (!recycle) continue;
+          if (gated) held.push([c.buffer as ArrayBuffer, recycle]);
+          else recycle(c.buffer as ArrayBuffer);
+        }
+      },
+      digest: () => inner.digest(),
+      abort: () => inner.abort(),
+    };
+    b.resume();
+    let finished = false;
+    const sending = sendFile(new MemoryFile(data), size, a, { blockSize, window: 4 * blockSize, hash: slowHash }).then((d) => {
+      finished = true;
+      return d;
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(finished, false);
+    assert.ok(held.length > 0 && held.length <= 4 + 4, `${held.length} blocks waiting for the hash`);
+    gated = false;
+    for (const [buf, recycle] of held.splice(0)) recycle(buf);
+    assert.deepEqual(Buffer.from(await sending), sha(data));
+  } finally {
+    a.destroy();
+    b.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('sendFile: a file that shrinks while being read is an error; a closed socket rejects', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'wk-pump-'));
   try {
