@@ -13,16 +13,18 @@ import { ByteQueue } from '../../bytes/byte-queue.js';
 import { utf8Decode, utf8Encode } from '../../bytes/text.js';
 import { LINE_TOO_LONG, LineReader, isBlankLine } from './line-reader.js';
 import { ControlProtocolError, ControlStateError } from './errors.js';
-import { classifyServerMessage, requestLine } from './messages.js';
+import { classifyServerMessage, requestLine, type ExtraFields } from './messages.js';
 
 export type CallMode = 'call' | 'hijack' | 'stream';
 
 /** What the server said, attributed to a call. */
 export type ClientEvent =
-  | { type: 'greeting'; version: string }
+  /** `extra`: the greeting's members besides `version`, present only when it has some. */
+  | { type: 'greeting'; version: string; extra?: ExtraFields }
   | { type: 'progress'; id: number; message: unknown }
   | { type: 'response'; id: number; value: unknown }
-  | { type: 'error'; id: number; message: string }
+  /** `extra`: the reply's members besides `status` and `message` (e.g. a `code`), present only when it has some. */
+  | { type: 'error'; id: number; message: string; extra?: ExtraFields }
   | { type: 'event'; id: number; value: unknown }
   /** A hijack call succeeded (its `response` came just before): decoding stopped. */
   | { type: 'switched'; id: number };
@@ -79,15 +81,35 @@ export class ClientSession {
 
   /** Queues a request and returns its call id. */
   call(cmd: string, opts: unknown, mode: CallMode = 'call'): number {
+    this.checkCall(cmd);
+    const line = requestLine(cmd, opts);
+    const id = this.register(cmd, mode);
+    this.out.push(line);
+    return id;
+  }
+
+  /**
+   * Waits for one more reply that no request of this session asks for: the server sends it on
+   * its own terms (progress, then a response or an error), e.g. the final result of a transfer
+   * that the reply to an earlier command started. Nothing is queued for sending. The reply is
+   * matched in order with the other calls; returns its call id.
+   */
+  expect(cmd: string, mode: CallMode = 'call'): number {
+    this.checkCall(cmd);
+    return this.register(cmd, mode);
+  }
+
+  private checkCall(cmd: string): void {
     if (this.failed) throw this.failed;
     if (this.lastCall) {
       throw new ControlStateError(`cannot call '${cmd}': '${this.lastCall.cmd}' (${this.lastCall.mode}) takes over the connection`);
     }
-    const line = requestLine(cmd, opts);
+  }
+
+  private register(cmd: string, mode: CallMode): number {
     const p: Pending = { id: this.nextId++, cmd, mode };
     this.pending.push(p);
     if (mode !== 'call') this.lastCall = p;
-    this.out.push(line);
     return p.id;
   }
 
@@ -127,7 +149,7 @@ export class ClientSession {
     if (msg.kind === 'version') {
       if (!first) throw this.fail('version greeting after the first line');
       this.version = msg.version;
-      return { type: 'greeting', version: msg.version };
+      return msg.extra ? { type: 'greeting', version: msg.version, extra: msg.extra } : { type: 'greeting', version: msg.version };
     }
     if (this.streaming) {
       if (msg.kind === 'response') return { type: 'event', id: this.streaming.id, value: msg.value };
@@ -141,7 +163,7 @@ export class ClientSession {
     if (msg.kind === 'error') {
       // A failed hijack or stream call leaves the connection usable for more calls.
       if (this.lastCall === head) this.lastCall = undefined;
-      return { type: 'error', id: head.id, message: msg.message };
+      return msg.extra ? { type: 'error', id: head.id, message: msg.message, extra: msg.extra } : { type: 'error', id: head.id, message: msg.message };
     }
     if (head.mode === 'hijack') this.pendingSwitch = head.id;
     else if (head.mode === 'stream') this.streaming = head;

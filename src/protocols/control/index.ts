@@ -21,9 +21,9 @@ export {
   SYNTAX_ERROR_MESSAGE,
   INTERNAL_ERROR_MESSAGE,
 } from './messages.js';
-export type { ControlRequest, ServerMessage, RequestCheck } from './messages.js';
+export type { ControlRequest, ServerMessage, RequestCheck, ExtraFields } from './messages.js';
 export { ServerSession } from './server-session.js';
-export type { ServerState, ServerEvent, ServerSessionOptions } from './server-session.js';
+export type { ServerState, ServerEvent, ServerSessionOptions, RejectReason } from './server-session.js';
 export { ClientSession, DEFAULT_CLIENT_MAX_LINE_LENGTH } from './client-session.js';
 export type { CallMode, ClientEvent, ClientSessionOptions } from './client-session.js';
 export { ControlServer, ControlConnection } from './server.js';

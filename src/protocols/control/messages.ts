@@ -8,6 +8,10 @@
  * - progress: `{"status": true, "progress": <message>}` (zero or more before the final reply)
  * - success: `{"status": true, "response": <value>}`
  * - failure: `{"status": false, "message": <text>}`
+ *
+ * A protocol built on this one may add members after these (e.g. the agent's greeting
+ * `{"version": ..., "auth": "token"}` and error code `{"status": false, "message": ..., "code": ...}`);
+ * they are carried as `extra` and never change how a line is classified.
  */
 
 /** A request from the client. */
@@ -18,10 +22,18 @@ export interface ControlRequest {
 
 /** The messages a server sends, as the client sees them. */
 export type ServerMessage =
-  | { kind: 'version'; version: string }
+  /** `extra`: the greeting's other members, present only when it has some. */
+  | { kind: 'version'; version: string; extra?: Record<string, unknown> }
   | { kind: 'progress'; message: unknown }
   | { kind: 'response'; value: unknown }
-  | { kind: 'error'; message: string };
+  /** `extra`: the reply's members besides `status` and `message`, present only when it has some. */
+  | { kind: 'error'; message: string; extra?: Record<string, unknown> };
+
+/** Extra members of a line (a plain object of JSON values). */
+export type ExtraFields = Record<string, unknown>;
+
+const GREETING_KEYS: readonly string[] = ['version', 'status'];
+const ERROR_KEYS: readonly string[] = ['status', 'message'];
 
 /** Error message sent for a line that is not valid JSON (osctld's text). */
 export const SYNTAX_ERROR_MESSAGE = 'syntax error, expected a valid JSON';
@@ -47,10 +59,40 @@ export function classifyServerMessage(v: unknown): ServerMessage | undefined {
   }
   if (status === false) {
     const m = v['message'];
-    return { kind: 'error', message: typeof m === 'string' ? m : JSON.stringify(m ?? null) };
+    const msg: ServerMessage = { kind: 'error', message: typeof m === 'string' ? m : JSON.stringify(m ?? null) };
+    const extra = extraOf(v, ERROR_KEYS);
+    if (extra) msg.extra = extra;
+    return msg;
   }
-  if (status === undefined && typeof v['version'] === 'string') return { kind: 'version', version: v['version'] };
+  if (status === undefined && typeof v['version'] === 'string') {
+    const msg: ServerMessage = { kind: 'version', version: v['version'] };
+    const extra = extraOf(v, GREETING_KEYS);
+    if (extra) msg.extra = extra;
+    return msg;
+  }
   return undefined;
+}
+
+/** The members of `v` outside `known`, or `undefined` when there are none. */
+function extraOf(v: Record<string, unknown>, known: readonly string[]): ExtraFields | undefined {
+  let extra: ExtraFields | undefined;
+  for (const k of Object.keys(v)) {
+    if (known.includes(k)) continue;
+    (extra ??= {})[k] = v[k];
+  }
+  return extra;
+}
+
+/** `,"k":v` for each extra member (undefined values and the line's own `known` keys skipped). */
+function extraMembers(extra: ExtraFields | undefined, known: readonly string[]): string {
+  if (extra === undefined) return '';
+  let text = '';
+  for (const k of Object.keys(extra)) {
+    const value = extra[k];
+    if (value === undefined || known.includes(k)) continue;
+    text += `,${JSON.stringify(k)}:${jsonText(value, `member ${JSON.stringify(k)}`)}`;
+  }
+  return text;
 }
 
 /** Result of checking a parsed client line. */
@@ -80,9 +122,9 @@ export function jsonText(value: unknown, what: string): string {
 export function requestLine(cmd: string, opts: unknown): string {
   return `{"cmd":${JSON.stringify(cmd)},"opts":${jsonText(opts === undefined ? {} : opts, 'opts')}}`;
 }
-/** The line of a greeting. */
-export function versionLine(version: string): string {
-  return `{"version":${JSON.stringify(version)}}`;
+/** The line of a greeting; `extra` members follow `version` (a `status` or `version` in it is ignored). */
+export function versionLine(version: string, extra?: ExtraFields): string {
+  return `{"version":${JSON.stringify(version)}${extraMembers(extra, GREETING_KEYS)}}`;
 }
 /** The line of a progress update. */
 export function progressLine(message: unknown): string {
@@ -92,7 +134,7 @@ export function progressLine(message: unknown): string {
 export function responseLine(value: unknown): string {
   return `{"status":true,"response":${jsonText(value, 'response')}}`;
 }
-/** The line of an error reply. */
-export function errorLine(message: string): string {
-  return `{"status":false,"message":${JSON.stringify(message)}}`;
+/** The line of an error reply; `extra` members follow `message` (a `status` or `message` in it is ignored). */
+export function errorLine(message: string, extra?: ExtraFields): string {
+  return `{"status":false,"message":${JSON.stringify(message)}${extraMembers(extra, ERROR_KEYS)}}`;
 }

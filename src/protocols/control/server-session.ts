@@ -19,16 +19,19 @@ import { utf8Decode, utf8Encode } from '../../bytes/text.js';
 import { DEFAULT_MAX_LINE_LENGTH } from '../../codecs/lines.js';
 import { LINE_TOO_LONG, LineReader, isBlankLine } from './line-reader.js';
 import { ControlStateError } from './errors.js';
-import { SYNTAX_ERROR_MESSAGE, checkRequest, errorLine, progressLine, responseLine, versionLine } from './messages.js';
+import { SYNTAX_ERROR_MESSAGE, checkRequest, errorLine, progressLine, responseLine, versionLine, type ExtraFields } from './messages.js';
 
 export type ServerState = 'idle' | 'busy' | 'replied' | 'switched' | 'closed';
+
+/** Why a line was refused without reaching a command. */
+export type RejectReason = 'syntax' | 'too-large' | 'invalid';
 
 /** What the session asks its driver to do next. */
 export type ServerEvent =
   /** A command to run; the session is now `busy`. */
   | { type: 'command'; cmd: string; opts: unknown }
   /** A bad line was answered with an error reply (already queued); decoding goes on. */
-  | { type: 'rejected'; reason: 'syntax' | 'too-large' | 'invalid'; message: string }
+  | { type: 'rejected'; reason: RejectReason; message: string }
   /** The client finished sending and every complete line was served. `truncated` counts bytes of an unterminated last line. */
   | { type: 'eof'; truncated: number };
 
@@ -47,6 +50,16 @@ export interface ServerSessionOptions {
   version?: string;
   /** Longest request line accepted, in bytes (default 1 MiB). Longer lines get an error reply and are skipped. */
   maxLineLength?: number;
+  /**
+   * More members of the greeting, after `version` (e.g. `{ auth: 'token' }` gives
+   * `{"version":"1.0","auth":"token"}`). Only sent with a `version`.
+   */
+  greeting?: ExtraFields;
+  /**
+   * More members of the error replies the session sends on its own for bad lines, after `message`
+   * (e.g. a machine-readable `code`). Not called for replies sent with `fail`.
+   */
+  rejectFields?: (reason: RejectReason, message: string) => ExtraFields | undefined;
 }
 
 export class ServerSession {
@@ -56,6 +69,7 @@ export class ServerSession {
   private outChars = 0;
   private eofReceived = false;
   private _state: ServerState = 'idle';
+  private readonly rejectFields: ServerSessionOptions['rejectFields'];
   /** The command being served, for error messages and logs. */
   current: string | undefined;
   readonly maxLineLength: number;
@@ -63,7 +77,8 @@ export class ServerSession {
   constructor(options: ServerSessionOptions = {}) {
     this.maxLineLength = options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH;
     this.reader = new LineReader(this.maxLineLength);
-    if (options.version !== undefined) this.queueLine(versionLine(options.version));
+    this.rejectFields = options.rejectFields;
+    if (options.version !== undefined) this.queueLine(versionLine(options.version, options.greeting));
   }
 
   get state(): ServerState {
@@ -101,9 +116,7 @@ export class ServerSession {
     let line = this.reader.next(this.queue);
     while (line !== undefined && line !== LINE_TOO_LONG && isBlankLine(line)) line = this.reader.next(this.queue);
     if (line === LINE_TOO_LONG) {
-      const message = `request line too long, over ${this.maxLineLength} bytes`;
-      this.queueLine(errorLine(message));
-      return { type: 'rejected', reason: 'too-large', message };
+      return this.reject('too-large', `request line too long, over ${this.maxLineLength} bytes`);
     }
     if (line === undefined) {
       if (!this.eofReceived) return undefined;
@@ -116,17 +129,18 @@ export class ServerSession {
     try {
       value = JSON.parse(utf8Decode(line));
     } catch {
-      this.queueLine(errorLine(SYNTAX_ERROR_MESSAGE));
-      return { type: 'rejected', reason: 'syntax', message: SYNTAX_ERROR_MESSAGE };
+      return this.reject('syntax', SYNTAX_ERROR_MESSAGE);
     }
     const check = checkRequest(value);
-    if (!check.ok) {
-      this.queueLine(errorLine(check.message));
-      return { type: 'rejected', reason: 'invalid', message: check.message };
-    }
+    if (!check.ok) return this.reject('invalid', check.message);
     this._state = 'busy';
     this.current = check.request.cmd;
     return { type: 'command', cmd: check.request.cmd, opts: check.request.opts };
+  }
+
+  private reject(reason: RejectReason, message: string): ServerEvent {
+    this.queueLine(errorLine(message, this.rejectFields?.(reason, message)));
+    return { type: 'rejected', reason, message };
   }
 
   /** Queues a progress update for the running command. */
@@ -142,10 +156,13 @@ export class ServerSession {
     this._state = 'replied';
   }
 
-  /** Queues the final error reply of the running command. */
-  fail(message: string): void {
+  /**
+   * Queues the final error reply of the running command. `extra` members follow `message`
+   * (e.g. `{ code: 'WK_AUTH' }`).
+   */
+  fail(message: string, extra?: ExtraFields): void {
     this.check('respond');
-    this.queueLine(errorLine(message));
+    this.queueLine(errorLine(message, extra));
     this._state = 'replied';
   }
 
