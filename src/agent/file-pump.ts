@@ -144,6 +144,15 @@ export interface ReceiveFileOptions {
   onProgress?: (bytes: number) => void;
   /** The hash to use (default: `sha256For(rx.size)`, on the worker thread when large). */
   hash?: StreamHash;
+  /**
+   * Called after every `collectEvery` bytes received (default 8 MiB), to release the socket's
+   * spent read buffers. Node allocates a fresh 64 KiB buffer for every socket read; V8 sees them
+   * only as external memory and, with a small JavaScript heap, lets tens of megabytes of them
+   * wait for a collection. A driver that can run a minor GC (`gc({ type: 'minor' })` with
+   * `--expose-gc`) passes it here to keep the receiver's peak memory near its window.
+   */
+  collectGarbage?: () => void;
+  collectEvery?: number;
 }
 
 /**
@@ -161,6 +170,9 @@ export function receiveFile(io: Duplex, rx: TransferReceiver, fh: FileSink, opts
   const blockSize = Math.max(1, Math.min(opts.blockSize ?? 1024 * 1024, Math.max(rx.size, 1)));
   const maxBlocks = Math.max(2, Math.ceil((opts.window ?? 4 * 1024 * 1024) / blockSize));
   const hash = opts.hash ?? sha256For(rx.size);
+  const collect = opts.collectGarbage;
+  const collectEvery = opts.collectEvery ?? 8 * 1024 * 1024;
+  let nextCollect = collectEvery;
   return new Promise<void>((resolve, reject) => {
     const pool: Buffer[] = [];
     let allocated = 0;
@@ -261,6 +273,10 @@ export function receiveFile(io: Duplex, rx: TransferReceiver, fh: FileSink, opts
       }
       if (step.data) {
         opts.onProgress?.(rx.received);
+        if (collect && rx.received >= nextCollect) {
+          nextCollect = rx.received + collectEvery;
+          collect();
+        }
         const rest = store(backlog ? concat2(backlog, step.data) : step.data);
         backlog = rest ? rest.slice() : undefined;
         if (rest && !paused) {

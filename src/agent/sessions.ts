@@ -382,6 +382,8 @@ export interface UploadOptions {
   fsync?: boolean;
   /** Bytes between progress replies (default 8 MiB). */
   progressEvery?: number;
+  /** Releases spent socket buffers now and then (see `ReceiveFileOptions.collectGarbage`). */
+  collectGarbage?: () => void;
 }
 
 /** The name of the temporary file an upload or download of `dest` is written to. */
@@ -408,10 +410,18 @@ export async function prepareUpload(dest: string, size: number, mode: number | u
  * Receives a file into the open temporary file `out` through `rx`, then sets its mode and renames
  * it to `dest`. On any failure the temporary file is closed and removed and the error rethrown.
  */
-export async function commitReceivedFile(io: Duplex, rx: TransferReceiver, out: FileHandle, temp: string, dest: string, mode: number | undefined, opts: { fsync?: boolean; onProgress?: (bytes: number) => void } = {}): Promise<void> {
+export async function commitReceivedFile(
+  io: Duplex,
+  rx: TransferReceiver,
+  out: FileHandle,
+  temp: string,
+  dest: string,
+  mode: number | undefined,
+  opts: { fsync?: boolean; onProgress?: (bytes: number) => void; collectGarbage?: () => void } = {},
+): Promise<void> {
   let committed = false;
   try {
-    await receiveFile(io, rx, out, { onProgress: opts.onProgress });
+    await receiveFile(io, rx, out, { onProgress: opts.onProgress, collectGarbage: opts.collectGarbage });
     if (mode !== undefined) await out.chmod(mode & 0o7777);
     if (opts.fsync) await out.datasync();
     await out.close();
@@ -436,6 +446,7 @@ export async function runUpload(io: Duplex, up: PreparedUpload, replies: Transfe
   try {
     await commitReceivedFile(io, rx, up.out, up.temp, up.dest, up.mode, {
       fsync: opts.fsync,
+      collectGarbage: opts.collectGarbage,
       onProgress: (bytes) => {
         if (bytes < nextProgress) return;
         nextProgress = bytes + every;
