@@ -122,6 +122,21 @@ async function expectFailure(stream: Uint8Array[], size: number, end: 'end' | 'd
   await assert.rejects(done, cls);
 }
 
+test('receiveFile: collectGarbage runs once per collectEvery bytes received', async () => {
+  const data = randomBytes(10_000);
+  const io = new PassThrough();
+  let calls = 0;
+  const done = receiveFile(io, new TransferReceiver(data.length, null), new MemoryFile(undefined, data.length), {
+    hash: new InlineHash(),
+    collectEvery: 1000,
+    collectGarbage: () => calls++,
+  });
+  for (const c of splitAt(Buffer.concat([data, sha(data)]), [100, 1500, 1501, 4000, 9999])) io.write(c);
+  await done;
+  // Received totals after each chunk: 100, 1500, 1501, 4000, 9999, 10000 -> crossings at 1500, 4000, 9999.
+  assert.equal(calls, 3);
+});
+
 test('receiveFile: wrong digest, early end, closed connection and bytes after the digest are typed errors', async () => {
   const data = randomBytes(10_000);
   const bad = Buffer.from(sha(data));
