@@ -1,15 +1,20 @@
 /**
  * Client of the agent daemon. Each session opens its own connection (the connection switches to
- * the session's data protocol after the reply); `ping` and `info` are plain commands.
+ * the session's data protocol after the reply); `ping` and `info` are plain commands. The control
+ * phase is the control protocol's sans-I/O `ClientSession` (seed 003).
  */
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { Duplex, PassThrough, Writable } from 'node:stream';
 import tls from 'node:tls';
+import { concatBytes, utf8Encode } from '../bytes/text.js';
+import { attachWait, type WaitOptions } from '../channels/frame-channel.js';
+import { channel } from '../channels/node-channel.js';
+import { lines } from '../codecs/lines.js';
 import { ConnectionClosedError, TimeoutError, WirekitError } from '../errors.js';
+import { ClientSession, type ClientEvent } from '../protocols/control/client-session.js';
 import { formatAddress, parseAddress, type AgentAddress } from './address.js';
-import { ControlClientLink } from './control-link.js';
 import { AuthError, RemoteCommandError } from './errors.js';
 import { sendFile } from './file-pump.js';
 import { FrameStream } from './frame-stream.js';
@@ -74,6 +79,167 @@ export interface TransferResult {
   sha256: string;
 }
 
+/** The daemon's greeting: `{"version": "wirekit-agent/1", "auth": "none" | "token"}`. */
+export interface Greeting {
+  version: string;
+  auth: 'none' | 'token';
+}
+
+/** Options of a wait for a reply. */
+export interface ReplyOptions extends WaitOptions {
+  /** Called with each progress message before the reply. */
+  onProgress?: (progress: unknown) => void;
+}
+
+/**
+ * One control connection to the daemon: the control protocol's sans-I/O `ClientSession` over a
+ * socket. Replies are decoded only while one is awaited, so the bytes that follow a session
+ * command's reply stay undecoded and become the first bytes of the session's stream (`open`).
+ */
+export class AgentConnection {
+  readonly session: ClientSession;
+  /** The daemon's greeting, once `readGreeting` read it. */
+  greeting: Greeting | undefined;
+  private wake: (() => void) | undefined;
+  private paused = false;
+  private ended: Error | undefined;
+  private readonly onData = (chunk: Uint8Array | string) => {
+    this.session.receive(typeof chunk === 'string' ? utf8Encode(chunk) : chunk);
+    // Nobody is waiting for a reply: stop reading once enough is buffered.
+    if (this.wake === undefined && !this.paused && this.session.bufferedBytes >= 1024 * 1024) {
+      this.paused = true;
+      this.socket.pause();
+    }
+    this.notify();
+  };
+  private readonly onEnd = () => this.finish(new ConnectionClosedError('daemon closed the connection'));
+  private readonly onClose = () => this.finish(new ConnectionClosedError('connection closed'));
+  private readonly onError = (err: Error) => this.finish(new ConnectionClosedError(`connection failed: ${err.message}`, err));
+
+  constructor(
+    readonly socket: Duplex,
+    options: { maxLineLength?: number } = {},
+  ) {
+    this.session = new ClientSession({ maxLineLength: options.maxLineLength ?? 16 * 1024 * 1024 });
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('close', this.onClose);
+    socket.on('error', this.onError);
+  }
+
+  /** Reads the daemon's first line, which must be its greeting. */
+  async readGreeting(options: WaitOptions = {}): Promise<Greeting> {
+    const ev = await this.nextEvent('waiting for the greeting', options).catch((err: unknown) => {
+      throw err instanceof ConnectionClosedError ? new ConnectionClosedError('daemon closed the connection before its greeting', err) : err;
+    });
+    if (ev.type !== 'greeting') throw new WirekitError('WK_PROTOCOL', `expected the daemon's greeting, got ${ev.type}`);
+    this.greeting = { version: ev.version, auth: ev.extra?.auth === 'token' ? 'token' : 'none' };
+    return this.greeting;
+  }
+
+  /** Sends a command and waits for its reply; an error reply rejects with `RemoteCommandError`. */
+  call(cmd: string, opts: Record<string, unknown> = {}, options: ReplyOptions = {}): Promise<unknown> {
+    const id = this.session.call(cmd, opts);
+    this.write([this.session.dataToSend()]);
+    return this.reply(id, cmd, false, options);
+  }
+
+  /**
+   * Sends a command after which the connection carries a session's data. `typedAhead` bytes are
+   * written right behind the request, in the same write. Resolves with the reply and the raw
+   * stream: its first bytes are those that followed the reply (even in the same read), then the
+   * live ones; writes go to the socket. This connection is done with afterwards.
+   */
+  async open(cmd: string, opts: Record<string, unknown>, typedAhead: Uint8Array[] = [], options: ReplyOptions = {}): Promise<{ reply: unknown; stream: Duplex }> {
+    const id = this.session.call(cmd, opts, 'hijack');
+    this.write([this.session.dataToSend(), ...typedAhead]);
+    const reply = await this.reply(id, cmd, true, options);
+    const leftover = this.session.takeRemaining();
+    this.detach();
+    const stream = channel(this.socket, lines(), leftover.length > 0 ? { leftover: concatBytes(leftover) } : {}).hijack();
+    return { reply, stream };
+  }
+
+  /**
+   * Waits for one more reply that no request asks for (progress, then a response or an error),
+   * e.g. the result of an upload after the data was sent.
+   */
+  expectReply(cmd: string, options: ReplyOptions = {}): Promise<unknown> {
+    return this.reply(this.session.expect(cmd), cmd, false, options);
+  }
+
+  /** Destroys the connection. */
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private write(parts: Uint8Array[]): void {
+    const s = this.socket;
+    s.cork();
+    for (const p of parts) if (p.length > 0) s.write(p);
+    s.uncork();
+  }
+
+  private async reply(id: number, cmd: string, switches: boolean, options: ReplyOptions): Promise<unknown> {
+    let value: unknown = null;
+    for (;;) {
+      const ev = await this.nextEvent(`reply to '${cmd}'`, options);
+      if (ev.type === 'greeting' || ev.id !== id) continue;
+      if (ev.type === 'progress') options.onProgress?.(ev.message);
+      else if (ev.type === 'error') throw new RemoteCommandError(ev.message, typeof ev.extra?.code === 'string' ? ev.extra.code : undefined);
+      else if (ev.type === 'switched') return value;
+      else if (ev.type === 'response') {
+        if (!switches) return ev.value;
+        value = ev.value; // the 'switched' event follows at once
+      }
+    }
+  }
+
+  /** The next event from the daemon, reading more bytes as needed. */
+  private async nextEvent(what: string, options: WaitOptions): Promise<ClientEvent> {
+    let failed: Error | undefined;
+    const cleanup = attachWait(what, options, (err) => {
+      failed = err;
+      this.notify();
+    });
+    try {
+      for (;;) {
+        const ev = this.session.nextEvent(); // throws ControlProtocolError on a broken reply
+        if (ev !== undefined) return ev;
+        if (failed) throw failed;
+        if (this.ended) throw this.ended;
+        if (this.paused) {
+          this.paused = false;
+          this.socket.resume();
+        }
+        await new Promise<void>((resolve) => (this.wake = resolve));
+      }
+    } finally {
+      this.wake = undefined;
+      cleanup();
+    }
+  }
+
+  private finish(err: Error): void {
+    this.ended ??= err;
+    this.notify();
+  }
+
+  private detach(): void {
+    const s = this.socket;
+    s.removeListener('data', this.onData);
+    s.removeListener('end', this.onEnd);
+    s.removeListener('close', this.onClose);
+    s.removeListener('error', this.onError);
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+}
+
 export class AgentClient {
   readonly address: AgentAddress;
   private readonly timeoutMs: number;
@@ -84,21 +250,21 @@ export class AgentClient {
   }
 
   /** Opens a connection, reads the greeting and authenticates when the daemon asks for a token. */
-  async connect(): Promise<ControlClientLink> {
+  async connect(): Promise<AgentConnection> {
     const socket = await dial(this.address, this.options, this.timeoutMs);
-    const link = new ControlClientLink(socket);
+    const conn = new AgentConnection(socket);
     try {
-      const g = await link.readGreeting({ timeout: this.timeoutMs });
+      const g = await conn.readGreeting({ timeout: this.timeoutMs });
       if (g.auth === 'token') {
         if (!this.options.token) throw new AuthError(`${formatAddress(this.address)} requires a token (--token or WIREKIT_TOKEN)`, 'local');
         try {
-          await link.call('auth', { token: this.options.token }, { timeout: this.timeoutMs });
+          await conn.call('auth', { token: this.options.token }, { timeout: this.timeoutMs });
         } catch (err) {
           if (err instanceof RemoteCommandError) throw new AuthError(err.message);
           throw err;
         }
       }
-      return link;
+      return conn;
     } catch (err) {
       socket.destroy();
       throw err;
@@ -107,23 +273,23 @@ export class AgentClient {
 
   /** Sends a command on a fresh connection and returns the reply. */
   async call(cmd: string, opts: Record<string, unknown> = {}): Promise<unknown> {
-    const link = await this.connect();
+    const conn = await this.connect();
     try {
-      return await link.call(cmd, opts, { timeout: this.timeoutMs });
+      return await conn.call(cmd, opts, { timeout: this.timeoutMs });
     } finally {
-      link.socket.destroy();
+      conn.close();
     }
   }
 
   /** Round trip of a `ping` command (on a fresh connection); returns the reply time in ms. */
   async ping(): Promise<number> {
-    const link = await this.connect();
+    const conn = await this.connect();
     try {
       const t0 = performance.now();
-      await link.call('ping', {}, { timeout: this.timeoutMs });
+      await conn.call('ping', {}, { timeout: this.timeoutMs });
       return performance.now() - t0;
     } finally {
-      link.socket.destroy();
+      conn.close();
     }
   }
 
@@ -132,26 +298,21 @@ export class AgentClient {
     return this.call('info') as Promise<Record<string, unknown>>;
   }
 
-  private async open(cmd: string, opts: Record<string, unknown>, typedAhead: Uint8Array[] = []): Promise<{ link: ControlClientLink; reply: unknown }> {
-    const link = await this.connect();
+  /** Sends a session command on a fresh connection: the reply and the switched stream. */
+  private async open(cmd: string, opts: Record<string, unknown>, typedAhead: Uint8Array[] = []): Promise<{ reply: unknown; stream: Duplex }> {
+    const conn = await this.connect();
     try {
-      const req = link.encodeRequest(cmd, opts);
-      link.socket.cork();
-      link.socket.write(req);
-      for (const b of typedAhead) link.socket.write(b);
-      link.socket.uncork();
-      const reply = await link.reply({ timeout: this.timeoutMs });
-      return { link, reply };
+      return await conn.open(cmd, opts, typedAhead, { timeout: this.timeoutMs });
     } catch (err) {
-      link.socket.destroy();
+      conn.close();
       throw err;
     }
   }
 
-  private frames(link: ControlClientLink): FrameStream {
+  /** Session frames over a switched stream. */
+  private frames(io: Duplex): FrameStream {
     const codec = sessionCodec({ maxFrameLength: this.options.maxFrameBytes });
-    const ch = link.ch.switchCodec<SessionFrame, SessionFrame>(codec);
-    return new FrameStream(ch, link.socket, codec, this.options.keepalive ?? {});
+    return new FrameStream(channel(io, codec), io, codec, this.options.keepalive ?? {});
   }
 
   /**
@@ -168,8 +329,8 @@ export class AgentClient {
       }
     }
     if (opts.endInput) ahead.push(codec.header(FrameType.EOF, 0));
-    const { link, reply } = await this.open('exec', { argv, cwd: opts.cwd, env: opts.env }, ahead);
-    const fs = this.frames(link);
+    const { reply, stream } = await this.open('exec', { argv, cwd: opts.cwd, env: opts.env }, ahead);
+    const fs = this.frames(stream);
     const stdout = new PassThrough();
     const stderr = new PassThrough();
     let inputEnded = opts.endInput ?? false;
@@ -208,8 +369,8 @@ export class AgentClient {
 
   /** Runs a shell (or `argv`) under a pseudo-terminal on the daemon. */
   async terminal(opts: { argv?: string[]; cols?: number; rows?: number; env?: Record<string, string>; cwd?: string; term?: string } = {}): Promise<TerminalSession> {
-    const { link } = await this.open('terminal', { ...opts });
-    const fs = this.frames(link);
+    const { stream } = await this.open('terminal', { ...opts });
+    const fs = this.frames(stream);
     const output = new PassThrough();
     const exit = runClientSession(fs, async (f) => {
       if (f.type !== FrameType.DATA) return false;
@@ -232,8 +393,8 @@ export class AgentClient {
    * the target half-closes.
    */
   async forward(host: string, port: number): Promise<Duplex> {
-    const { link } = await this.open('forward', { host, port });
-    const fs = this.frames(link);
+    const { stream } = await this.open('forward', { host, port });
+    const fs = this.frames(stream);
     let readEnded = false;
     let writeEnded = false;
     const maybeClose = () => {
@@ -290,27 +451,32 @@ export class AgentClient {
       const st = await fh.stat();
       if (!st.isFile()) throw new WirekitError('WK_NOT_FILE', `${localPath} is not a regular file`, { origin: 'local' });
       const size = st.size;
-      const { link } = await this.open('upload', { path: remotePath, size, mode: opts.mode ?? st.mode & 0o777 });
-      const sock = link.socket;
-      const replyP = link.reply({
-        onProgress: (p) => {
-          const b = (p as { bytes?: number } | null)?.bytes;
-          if (typeof b === 'number') opts.onProgress?.({ bytes: b, size });
-        },
-      });
-      replyP.catch(() => {});
+      const conn = await this.connect();
+      const sock = conn.socket;
       try {
-        const digest = await sendFile(fh, size, sock);
-        sock.write(digest);
-        const r = (await replyP) as TransferResult;
-        opts.onProgress?.({ bytes: size, size });
-        return r;
-      } catch (err) {
-        // If the daemon reported an error, prefer it.
-        const remote = await Promise.race([replyP.then(() => undefined, (e: unknown) => e), new Promise((r) => setTimeout(r, 200).unref())]);
-        throw remote instanceof Error ? remote : err;
+        // The request is answered before any data is sent; the daemon's progress lines and final
+        // reply then come back on the same connection while the data goes out raw.
+        await conn.call('upload', { path: remotePath, size, mode: opts.mode ?? st.mode & 0o777 }, { timeout: this.timeoutMs });
+        const replyP = conn.expectReply('upload', {
+          onProgress: (p) => {
+            const b = (p as { bytes?: number } | null)?.bytes;
+            if (typeof b === 'number') opts.onProgress?.({ bytes: b, size });
+          },
+        });
+        replyP.catch(() => {});
+        try {
+          const digest = await sendFile(fh, size, sock);
+          sock.write(digest);
+          const r = (await replyP) as TransferResult;
+          opts.onProgress?.({ bytes: size, size });
+          return r;
+        } catch (err) {
+          // If the daemon reported an error, prefer it.
+          const remote = await Promise.race([replyP.then(() => undefined, (e: unknown) => e), new Promise((r) => setTimeout(r, 200).unref())]);
+          throw remote instanceof Error ? remote : err;
+        }
       } finally {
-        sock.destroy();
+        conn.close();
       }
     } finally {
       await fh.close();
@@ -322,10 +488,10 @@ export class AgentClient {
    * place only when the size and SHA-256 match.
    */
   async download(remotePath: string, localPath: string, opts: { onProgress?: (p: TransferProgress) => void; mode?: number } = {}): Promise<TransferResult> {
-    const { link, reply } = await this.open('download', { path: remotePath });
+    const { reply, stream: io } = await this.open('download', { path: remotePath });
     const info = reply as { size: number; mode: number };
     if (!info || typeof info.size !== 'number' || !Number.isSafeInteger(info.size) || info.size < 0) {
-      link.socket.destroy();
+      io.destroy();
       throw new WirekitError('WK_PROTOCOL', 'download reply without a valid size');
     }
     let dest = path.resolve(localPath);
@@ -339,11 +505,10 @@ export class AgentClient {
     try {
       out = await open(temp, 'wx', 0o600);
     } catch (err) {
-      link.socket.destroy();
+      io.destroy();
       throw err;
     }
     const rx = new TransferReceiver(info.size, null);
-    const io = link.ch.hijack();
     let lastReport = 0;
     try {
       await commitReceivedFile(io, rx, out, temp, dest, opts.mode ?? info.mode, {

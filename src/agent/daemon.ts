@@ -1,24 +1,28 @@
 /**
  * The agent daemon: accepts connections on a Unix socket (mode 0600) and optionally on TCP or TLS
- * with a token, speaks the control protocol, and runs exec, terminal, file and forward sessions.
+ * with a token, speaks the control protocol (seed 003, `protocols/control`'s sans-I/O
+ * `ServerSession`), and runs exec, terminal, file and forward sessions.
  */
 import { lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { listenPrivate } from '../protocols/delimited/private-socket.js';
 import os from 'node:os';
-import type { Duplex } from 'node:stream';
+import { Duplex, Readable } from 'node:stream';
 import tls from 'node:tls';
-import { ndjson } from '../codecs/lines.js';
-import { CodecError } from '../codecs/errors.js';
+import { concatBytes, utf8Encode } from '../bytes/text.js';
+import { attachWait, type WaitOptions } from '../channels/frame-channel.js';
+import { channel } from '../channels/node-channel.js';
+import { lines } from '../codecs/lines.js';
 import { TimeoutError, WirekitError } from '../errors.js';
+import { errorLine, progressLine, responseLine } from '../protocols/control/messages.js';
+import { ServerSession, type RejectReason, type ServerEvent } from '../protocols/control/server-session.js';
 import { tokensEqual } from './auth.js';
-import { AGENT_PROTOCOL_VERSION, ControlServerLink, type AgentRequest } from './control-link.js';
 import { AddressInUseError, AuthError, LimitError, SessionProtocolError } from './errors.js';
 import { FrameStream } from './frame-stream.js';
 import type { KeepaliveOptions } from './keepalive.js';
 import { createLogger, type Logger } from './log.js';
 import { confinePath } from './paths.js';
-import { sessionCodec, type SessionFrame } from './session-frames.js';
+import { sessionCodec } from './session-frames.js';
 import {
   connectTarget,
   parseExecOptions,
@@ -33,6 +37,15 @@ import {
   startExec,
   type TransferReplies,
 } from './sessions.js';
+
+/** Protocol version sent in the greeting (`{"version": ..., "auth": "none" | "token"}`). */
+export const AGENT_PROTOCOL_VERSION = 'wirekit-agent/1';
+
+/** A request as the daemon runs it (`opts` missing or `null` becomes `{}`). */
+export interface AgentRequest {
+  cmd: string;
+  opts: Record<string, unknown>;
+}
 
 /** Package version reported by `info`. */
 export const AGENT_VERSION = '0.1.0';
@@ -164,60 +177,81 @@ export class AgentDaemon {
   }
 
   private async serve(socket: Duplex, ctx: ConnContext): Promise<void> {
-    const link = new ControlServerLink(socket, this.opts.maxMessageBytes);
-    await link.greet({ version: AGENT_PROTOCOL_VERSION, auth: ctx.requireToken ? 'token' : 'none' });
+    const session = new ServerSession({
+      version: AGENT_PROTOCOL_VERSION,
+      greeting: { auth: ctx.requireToken ? 'token' : 'none' },
+      maxLineLength: this.opts.maxMessageBytes,
+      rejectFields: (reason) => ({ code: REJECT_CODES[reason] }),
+    });
+    const port = new ControlPort(socket, session, CONTROL_HIGH_WATER_MARK);
     let authed = ctx.requireToken === undefined;
     for (;;) {
-      let req: AgentRequest | null;
+      let ev: ServerEvent | null;
       try {
-        req = await link.next({ timeout: this.opts.idleTimeoutMs });
+        ev = await port.next({ timeout: this.opts.idleTimeoutMs });
       } catch (err) {
-        if (err instanceof TimeoutError) {
-          this.log.debug(`connection ${ctx.peer}: idle, closed`);
-          socket.destroy();
-          return;
-        }
-        if (err instanceof CodecError || err instanceof SessionProtocolError) {
-          // A bad line gets an error reply; the connection goes on (unless the peer is not authenticated).
-          await link.fail(err);
-          if (!authed) return this.refuse(socket, ctx, 'bad request before authentication');
-          continue;
-        }
-        throw err;
+        if (!(err instanceof TimeoutError)) throw err;
+        this.log.debug(`connection ${ctx.peer}: idle, closed`);
+        port.close();
+        socket.destroy();
+        return;
       }
-      if (req === null) {
+      if (ev === null) return; // the connection is gone
+      if (ev.type === 'eof') {
+        // The client finished sending and every complete request was answered.
+        await port.flush();
         socket.end();
         return;
       }
+      const opts = ev.type === 'command' ? ev.opts ?? {} : undefined;
+      if (ev.type === 'rejected' || typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
+        // A bad line gets an error reply; the connection goes on (unless the peer is not authenticated).
+        const message = ev.type === 'rejected' ? ev.message : 'invalid request, "opts" must be an object';
+        if (ev.type === 'command') port.fail(new SessionProtocolError(message));
+        this.log.debug(`connection ${ctx.peer}: ${message}`);
+        if (!authed) return this.refuse(port, ctx, 'bad request before authentication');
+        continue;
+      }
+      const req: AgentRequest = { cmd: ev.cmd, opts: opts as Record<string, unknown> };
       if (!authed) {
         if (req.cmd === 'auth' && typeof req.opts.token === 'string' && tokensEqual(req.opts.token, ctx.requireToken!)) {
           authed = true;
-          await link.ok({ authenticated: true });
+          port.ok({ authenticated: true });
           continue;
         }
-        await link.fail(new AuthError(req.cmd === 'auth' ? 'invalid token' : 'authentication required: send {"cmd":"auth","opts":{"token":...}} first'));
-        return this.refuse(socket, ctx, req.cmd === 'auth' ? 'wrong token' : `command ${req.cmd} before auth`);
+        port.fail(new AuthError(req.cmd === 'auth' ? 'invalid token' : 'authentication required: send {"cmd":"auth","opts":{"token":...}} first'));
+        return this.refuse(port, ctx, req.cmd === 'auth' ? 'wrong token' : `command ${req.cmd} before auth`);
       }
       this.log.debug(`connection ${ctx.peer}: ${req.cmd}`);
-      const switched = await this.command(link, socket, req).catch(async (err: unknown) => {
+      let outcome: 'continue' | 'switched';
+      try {
+        outcome = await this.command(port, req);
+      } catch (err) {
+        if (session.state !== 'busy') throw err; // failed after the switch: nothing to answer on
         this.log.info(`${req.cmd} failed: ${(err as Error).message}`);
-        await link.fail(err);
-        // A failed session command ends the connection: the client may have sent session bytes
-        // right behind the request, which must not be read as commands.
-        return SESSION_COMMANDS.has(req.cmd) ? 'close' : 'continue';
-      });
-      if (switched === 'close') {
-        socket.end();
-        return;
+        port.fail(err);
+        if (SESSION_COMMANDS.has(req.cmd)) {
+          // A failed session command ends the connection: the client may have sent session bytes
+          // right behind the request, which must not be read as requests.
+          port.close();
+          await port.flush();
+          socket.end();
+          return;
+        }
+        continue;
       }
-      if (switched === 'switched') return;
+      if (outcome === 'switched') return;
     }
   }
 
-  private refuse(socket: Duplex, ctx: ConnContext, why: string): void {
+  /** Answers with the queued error reply, then ends the connection (destroyed 1 s later at most). */
+  private async refuse(port: ControlPort, ctx: ConnContext, why: string): Promise<void> {
     this.log.warn(`connection ${ctx.peer} refused: ${why}`);
-    socket.end();
+    port.close();
+    const socket = port.socket;
     setTimeout(() => socket.destroy(), 1000).unref();
+    await port.flush();
+    socket.end();
   }
 
   private takeSession(): () => void {
@@ -232,24 +266,28 @@ export class AgentDaemon {
     };
   }
 
-  private frameStream(link: ControlServerLink, socket: Duplex): FrameStream {
+  /** Session frames over the switched connection `io`. */
+  private frameStream(io: Duplex): FrameStream {
     const codec = sessionCodec({ maxFrameLength: this.opts.maxFrameBytes });
-    const ch = link.ch.switchCodec<SessionFrame, SessionFrame>(codec);
-    return new FrameStream(ch, socket, codec, this.opts.keepalive);
+    return new FrameStream(channel(io, codec), io, codec, this.opts.keepalive);
   }
 
-  /** Runs one command; returns 'switched' when the connection now belongs to a session. */
-  private async command(link: ControlServerLink, socket: Duplex, req: AgentRequest): Promise<'continue' | 'switched' | 'close'> {
+  /**
+   * Runs one command: answers it (`port.ok`) and returns 'continue', or for a session command
+   * replies and switches the connection to the session (`port.switchOver`) and returns
+   * 'switched'. Throws to fail the command (before any reply).
+   */
+  private async command(port: ControlPort, req: AgentRequest): Promise<'continue' | 'switched'> {
     const o = req.opts;
     switch (req.cmd) {
       case 'auth':
-        await link.ok({ authenticated: true });
+        port.ok({ authenticated: true });
         return 'continue';
       case 'ping':
-        await link.ok({ pong: true, time: Date.now() });
+        port.ok({ pong: true, time: Date.now() });
         return 'continue';
       case 'info':
-        await link.ok({
+        port.ok({
           version: AGENT_VERSION,
           protocol: AGENT_PROTOCOL_VERSION,
           pid: process.pid,
@@ -268,9 +306,9 @@ export class AgentDaemon {
         const release = this.takeSession();
         try {
           const child = await startExec(eo);
-          await link.ok({ pid: child.pid });
+          const io = port.switchOver({ pid: child.pid });
           this.log.info(`exec ${JSON.stringify(eo.argv)} pid ${child.pid}`);
-          void runExec(this.frameStream(link, socket), child, this.log).finally(release);
+          void runExec(this.frameStream(io), child, this.log).finally(release);
         } catch (err) {
           release();
           throw err;
@@ -281,23 +319,23 @@ export class AgentDaemon {
         const to = parseTerminalOptions(o);
         if (to.cwd !== undefined) to.cwd = await confinePath(to.cwd, { root: this.opts.root });
         const release = this.takeSession();
-        await link.ok({});
+        const io = port.switchOver({});
         this.log.info(`terminal ${JSON.stringify(to.argv ?? 'shell')}`);
-        void runTerminal(this.frameStream(link, socket), to, this.log).finally(release);
+        void runTerminal(this.frameStream(io), to, this.log).finally(release);
         return 'switched';
       }
       case 'forward': {
         const host = o.host ?? 'localhost';
-        const port = o.port;
-        if (typeof host !== 'string' || typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+        const targetPort = o.port;
+        if (typeof host !== 'string' || typeof targetPort !== 'number' || !Number.isInteger(targetPort) || targetPort < 1 || targetPort > 65535) {
           throw new SessionProtocolError('forward needs {"host": string, "port": 1..65535}');
         }
         const release = this.takeSession();
         try {
-          const target = await connectTarget(host, port, this.opts.connectTimeoutMs);
-          await link.ok({});
-          this.log.info(`forward to ${host}:${port}`);
-          void runForward(this.frameStream(link, socket), target, this.log).finally(release);
+          const target = await connectTarget(host, targetPort, this.opts.connectTimeoutMs);
+          const io = port.switchOver({});
+          this.log.info(`forward to ${host}:${targetPort}`);
+          void runForward(this.frameStream(io), target, this.log).finally(release);
         } catch (err) {
           release();
           throw err;
@@ -313,9 +351,8 @@ export class AgentDaemon {
         const release = this.takeSession();
         try {
           const up = await prepareUpload(dest, size, mode);
-          await link.ok({ path: dest });
-          const io = link.ch.hijack();
-          void runUpload(io, up, rawReplies(io), this.log).finally(release);
+          const io = port.switchOver({ path: dest });
+          void runUpload(io, up, transferReplies(io), this.log).finally(release);
         } catch (err) {
           release();
           throw err;
@@ -328,8 +365,7 @@ export class AgentDaemon {
         const release = this.takeSession();
         try {
           const dl = await prepareDownload(file);
-          await link.ok({ path: file, size: dl.size, mode: dl.mode });
-          const io = link.ch.hijack();
+          const io = port.switchOver({ path: file, size: dl.size, mode: dl.mode });
           io.resume(); // nothing more is expected from the client; let its end arrive
           void runDownload(io, dl, this.log).finally(release);
         } catch (err) {
@@ -339,22 +375,192 @@ export class AgentDaemon {
         return 'switched';
       }
       default:
-        throw new SessionProtocolError(`unknown command ${JSON.stringify(req.cmd)}`);
+        throw new SessionProtocolError(`unknown command '${req.cmd}'`);
     }
   }
 }
 
+/** Bytes buffered from a client while a command runs before the daemon stops reading. */
+const CONTROL_HIGH_WATER_MARK = 1024 * 1024;
+
 const SESSION_COMMANDS = new Set(['exec', 'terminal', 'forward', 'upload', 'download']);
 
-function rawReplies(io: Duplex): TransferReplies {
-  const enc = ndjson();
-  const w = (v: unknown) => {
-    if (!io.destroyed && !io.writableEnded) io.write(enc.encode(v));
+/** Codes of the error replies the control session sends on its own for bad lines. */
+const REJECT_CODES: Record<RejectReason, string> = {
+  syntax: 'WK_MALFORMED', // not JSON
+  'too-large': 'WK_FRAME_TOO_LARGE', // over maxMessageBytes
+  invalid: 'WK_PROTOCOL', // JSON, but not {"cmd": <string>, ...}
+};
+
+/** The message and `WK_*` code of an error reply. */
+function failure(err: unknown): { message: string; code: string } {
+  return { message: err instanceof Error ? err.message : String(err), code: err instanceof WirekitError ? err.code : 'WK_INTERNAL' };
+}
+
+/**
+ * The control phase of one connection: the control protocol's sans-I/O `ServerSession` fed from
+ * the socket. A request is decoded only when `next` asks for one, and only after the previous one
+ * was answered, so the bytes the client sent behind a session command stay undecoded and are
+ * handed to the session by `switchOver`.
+ */
+class ControlPort {
+  private wake: (() => void) | undefined;
+  private gone = false;
+  private paused = false;
+  private readonly onData = (chunk: Uint8Array | string) => {
+    this.session.receive(typeof chunk === 'string' ? utf8Encode(chunk) : chunk);
+    // While a command runs nobody decodes: stop reading once a request's worth is buffered.
+    if (this.wake === undefined && !this.paused && this.session.bufferedBytes >= this.highWaterMark) {
+      this.paused = true;
+      this.socket.pause();
+    }
+    this.notify();
+  };
+  private readonly onEnd = () => {
+    this.session.receiveEof();
+    this.notify();
+  };
+  private readonly onClose = () => {
+    this.gone = true;
+    this.notify();
+  };
+
+  constructor(
+    readonly socket: Duplex,
+    readonly session: ServerSession,
+    private readonly highWaterMark: number,
+  ) {
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('close', this.onClose);
+  }
+
+  /**
+   * Writes the replies queued so far, then returns the next request, refused line (its error
+   * reply is queued) or end of input; `null` once the connection is gone. Rejects with
+   * `TimeoutError` when no complete line arrives in time.
+   */
+  async next(options: WaitOptions): Promise<ServerEvent | null> {
+    await this.flush();
+    let timedOut: Error | undefined;
+    const cleanup = attachWait('waiting for a request', options, (err) => {
+      timedOut = err;
+      this.notify();
+    });
+    try {
+      for (;;) {
+        if (this.gone) return null;
+        const ev = this.session.nextEvent();
+        if (ev !== undefined) return ev;
+        if (timedOut) throw timedOut;
+        if (this.paused) {
+          this.paused = false;
+          this.socket.resume();
+        }
+        await new Promise<void>((resolve) => (this.wake = resolve));
+      }
+    } finally {
+      this.wake = undefined;
+      cleanup();
+    }
+  }
+
+  /** Queues the success reply of the running (non-session) command. */
+  ok(response: unknown): void {
+    this.session.respond(response);
+    this.session.finish();
+  }
+
+  /** Queues the error reply (message and `WK_*` code) of the running command. */
+  fail(err: unknown): void {
+    const { message, code } = failure(err);
+    this.session.fail(message, { code });
+    this.session.finish();
+  }
+
+  /** Writes the queued replies; resolves when the socket can take more. */
+  async flush(): Promise<void> {
+    const bytes = this.session.dataToSend();
+    const s = this.socket;
+    if (bytes.length === 0 || s.destroyed || s.writableEnded) return;
+    if (!s.write(bytes)) await drained(s);
+  }
+
+  /**
+   * Replies to a session command and hands the connection over: the returned stream's first
+   * bytes are those the client sent after the request (even in the same read as the request),
+   * then the live ones; writes go to the socket, behind the reply.
+   */
+  switchOver(response: unknown): Duplex {
+    this.session.respond(response);
+    const reply = this.session.dataToSend();
+    const leftover = this.session.hijack();
+    this.detach();
+    const s = this.socket;
+    if (this.gone) {
+      // The client left while the command was being prepared: the session reads what it sent,
+      // then the end, and so ends at once (a program started for it is killed).
+      return Duplex.from({ readable: Readable.from(leftover, { objectMode: false }), writable: s });
+    }
+    if (!s.writableEnded) s.write(reply);
+    return rawStream(s, leftover);
+  }
+
+  /** Stops reading requests; bytes still arriving are dropped. */
+  close(): void {
+    this.detach();
+    this.session.close();
+    this.socket.resume();
+  }
+
+  private detach(): void {
+    const s = this.socket;
+    s.removeListener('data', this.onData);
+    s.removeListener('end', this.onEnd);
+    s.removeListener('close', this.onClose);
+    this.notify();
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+}
+
+/**
+ * The connection as a raw byte stream after the switch: `leftover` (bytes read but not decoded)
+ * first, then the live bytes.
+ */
+function rawStream(socket: Duplex, leftover: Uint8Array[]): Duplex {
+  return channel(socket, lines(), leftover.length > 0 ? { leftover: concatBytes(leftover) } : {}).hijack();
+}
+
+/** Resolves when `s` drains or closes. */
+function drained(s: Duplex): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      s.off('drain', done);
+      s.off('close', done);
+      resolve();
+    };
+    s.on('drain', done);
+    s.on('close', done);
+  });
+}
+
+/** Transfer progress and result as control lines on the switched connection. */
+function transferReplies(io: Duplex): TransferReplies {
+  const w = (line: string) => {
+    if (!io.destroyed && !io.writableEnded) io.write(utf8Encode(line + '\n'));
   };
   return {
-    progress: (p) => w({ status: true, progress: p }),
-    ok: (r) => w({ status: true, response: r }),
-    fail: (err) => w({ status: false, message: err instanceof Error ? err.message : String(err), code: err instanceof WirekitError ? err.code : 'WK_INTERNAL' }),
+    progress: (p) => w(progressLine(p)),
+    ok: (r) => w(responseLine(r)),
+    fail: (err) => {
+      const { message, code } = failure(err);
+      w(errorLine(message, { code }));
+    },
   };
 }
 

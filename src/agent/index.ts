@@ -1,9 +1,7 @@
-export { AgentDaemon, AGENT_VERSION, removeStaleSocket } from './daemon.js';
-export type { AgentDaemonOptions, Listener } from './daemon.js';
-export { AgentClient, dial } from './client.js';
-export type { AgentClientOptions, ExecSession, TerminalSession, TransferProgress, TransferResult } from './client.js';
-export { ControlServerLink, ControlClientLink, AGENT_PROTOCOL_VERSION } from './control-link.js';
-export type { AgentRequest, Greeting } from './control-link.js';
+export { AgentDaemon, AGENT_VERSION, AGENT_PROTOCOL_VERSION, removeStaleSocket } from './daemon.js';
+export type { AgentDaemonOptions, AgentRequest, Listener } from './daemon.js';
+export { AgentClient, AgentConnection, dial } from './client.js';
+export type { AgentClientOptions, ExecSession, Greeting, ReplyOptions, TerminalSession, TransferProgress, TransferResult } from './client.js';
 export {
   SessionCodec,
   sessionCodec,
