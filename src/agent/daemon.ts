@@ -65,6 +65,8 @@ export interface AgentDaemonOptions {
   idleTimeoutMs?: number;
   /** Timeout for connecting to a forward target. Default 10 000 ms. */
   connectTimeoutMs?: number;
+  /** Flush uploaded files to stable storage before renaming them into place. Default false. */
+  fsync?: boolean;
   logger?: Logger;
 }
 
@@ -98,6 +100,7 @@ export class AgentDaemon {
       keepalive: options.keepalive ?? {},
       idleTimeoutMs: options.idleTimeoutMs ?? 300_000,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      fsync: options.fsync ?? false,
     };
   }
 
@@ -352,7 +355,7 @@ export class AgentDaemon {
         try {
           const up = await prepareUpload(dest, size, mode);
           const io = port.switchOver({ path: dest });
-          void runUpload(io, up, transferReplies(io), this.log).finally(release);
+          void runUpload(io, up, transferReplies(io), this.log, { fsync: this.opts.fsync }).finally(release);
         } catch (err) {
           release();
           throw err;

@@ -22,6 +22,8 @@ Options:
       --tls-cert FILE      certificate (PEM) for tls:// listeners
       --tls-key FILE       private key (PEM) for tls:// listeners
       --root DIR           confine file paths (cp) to DIR ('..' and symlinks cannot escape)
+      --fsync              flush each uploaded file's data to disk before renaming it into
+                           place (slower; default off, like cp)
       --max-sessions N     concurrent sessions at most (default 256)
       --max-message BYTES  largest control message (default 1048576)
       --ping-interval DUR  session keepalive ping interval (default 15s)
@@ -40,6 +42,7 @@ export async function run(argv: string[]): Promise<number> {
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     root: { type: 'string' },
+    fsync: { type: 'boolean' },
     'max-sessions': { type: 'string' },
     'max-message': { type: 'string' },
     'ping-interval': { type: 'string' },
@@ -72,6 +75,7 @@ export async function run(argv: string[]): Promise<number> {
   if (addrs.some((a) => a.kind === 'tcp' && a.tls) && !certFile) throw new UsageError('tls:// needs --tls-cert and --tls-key');
   const daemon = new AgentDaemon({
     root: p.flags.root as string | undefined,
+    fsync: p.flags.fsync === true,
     maxSessions: p.flags['max-sessions'] ? parseIntArg(p.flags['max-sessions'] as string, '--max-sessions', 1) : undefined,
     maxMessageBytes: p.flags['max-message'] ? parseIntArg(p.flags['max-message'] as string, '--max-message', 1024) : undefined,
     keepalive: {

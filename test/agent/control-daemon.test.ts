@@ -7,10 +7,13 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { AgentDaemon, AGENT_PROTOCOL_VERSION, type AgentDaemonOptions } from '../../src/agent/daemon.js';
 import type { Logger } from '../../src/agent/log.js';
 import { decodeExit, FrameType, sessionCodec, type SessionFrame } from '../../src/agent/session-frames.js';
@@ -316,33 +319,57 @@ test('a failed session command is answered with its code and ends the connection
   assert.deepEqual(readdirSync(root), [], 'nothing created for refused transfers');
 });
 
-test('upload and download over the raw socket', async () => {
-  const root = path.join(dir, 'root-up');
-  mkdirSync(root);
-  const { sock } = await startDaemon({ root });
-  const data = randomBytes(200_000);
-  const digest = createHash('sha256').update(data).digest();
-  const up = await Peer.connect(sock);
-  up.socket.write(line({ cmd: 'upload', opts: { path: 'f.bin', size: data.length, mode: 0o640 } }));
-  const [, first] = await up.lines(2);
-  assert.deepEqual(first, { status: true, response: { path: path.join(root, 'f.bin') } });
-  up.socket.write(Buffer.concat([data, digest]));
-  const [, , final] = await up.lines(3);
-  assert.deepEqual(final, { status: true, response: { path: path.join(root, 'f.bin'), size: data.length, sha256: digest.toString('hex') } });
-  assert.ok(readFileSync(path.join(root, 'f.bin')).equals(data));
-  up.socket.destroy();
+test('upload and download over the raw socket; --fsync flushes the file before the rename', async () => {
+  // Count flushes of the upload's temp file handle.
+  const probe = await open(path.join(dir, 'probe'), 'w');
+  const proto = Object.getPrototypeOf(probe) as { datasync(): Promise<void>; sync(): Promise<void> };
+  await probe.close();
+  const { datasync, sync } = proto;
+  let flushes = 0;
+  proto.datasync = function (this: unknown) {
+    flushes++;
+    return datasync.call(this);
+  };
+  proto.sync = function (this: unknown) {
+    flushes++;
+    return sync.call(this);
+  };
+  try {
+    for (const fsync of [false, true]) {
+      const root = path.join(dir, `root-up-${fsync}`);
+      mkdirSync(root);
+      const { sock } = await startDaemon({ root, fsync });
+      const data = randomBytes(200_000);
+      const digest = createHash('sha256').update(data).digest();
+      flushes = 0;
+      const up = await Peer.connect(sock);
+      up.socket.write(line({ cmd: 'upload', opts: { path: 'f.bin', size: data.length, mode: 0o640 } }));
+      const [, first] = await up.lines(2);
+      assert.deepEqual(first, { status: true, response: { path: path.join(root, 'f.bin') } });
+      up.socket.write(Buffer.concat([data, digest]));
+      const [, , final] = await up.lines(3);
+      assert.deepEqual(final, { status: true, response: { path: path.join(root, 'f.bin'), size: data.length, sha256: digest.toString('hex') } });
+      assert.ok(readFileSync(path.join(root, 'f.bin')).equals(data));
+      assert.equal(flushes > 0, fsync, `fsync ${fsync}: ${flushes} flushes`);
+      up.socket.destroy();
 
-  const down = await Peer.connect(sock);
-  down.socket.write(line({ cmd: 'download', opts: { path: 'f.bin' } }));
-  await down.end();
-  const r = new FrameReader(ndjson<Record<string, unknown>>());
-  r.feed(down.bytes);
-  r.next();
-  assert.deepEqual(r.next(), { status: true, response: { path: path.join(root, 'f.bin'), size: data.length, mode: 0o640 } });
-  const rest = Buffer.from(r.takeRemaining());
-  assert.ok(rest.subarray(0, data.length).equals(data));
-  assert.ok(rest.subarray(data.length).equals(digest));
-  down.socket.destroy();
+      const down = await Peer.connect(sock);
+      down.socket.write(line({ cmd: 'download', opts: { path: 'f.bin' } }));
+      await down.end();
+      const bytes = down.bytes;
+      const r = new FrameReader(ndjson<Record<string, unknown>>());
+      r.feed(bytes);
+      r.next();
+      assert.deepEqual(r.next(), { status: true, response: { path: path.join(root, 'f.bin'), size: data.length, mode: 0o640 } });
+      const rest = Buffer.from(r.takeRemaining());
+      assert.ok(rest.subarray(0, data.length).equals(data));
+      assert.ok(rest.subarray(data.length).equals(digest));
+      down.socket.destroy();
+    }
+  } finally {
+    proto.datasync = datasync;
+    proto.sync = sync;
+  }
 });
 
 test('a half-closed client gets every reply, then the end; an idle one is closed', async () => {
@@ -403,4 +430,39 @@ test('the connection closes while a session command is being prepared: the sessi
     }
   };
   await poll(`program ${pid} still running`, () => !alive() && daemon!.sessions === 0);
+});
+
+test('wirekit serve --fsync: documented in --help, accepted, uploads work', async () => {
+  const main = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+  const run = (args: string[]) => spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WIREKIT_TOKEN: '' } });
+  const help = run(['serve', '--help']);
+  let text = '';
+  help.stdout!.on('data', (d: Buffer) => (text += d));
+  await new Promise((r) => help.once('close', r));
+  assert.match(text, /--fsync\s+flush each uploaded file/);
+  const sock = path.join(dir, 'cli-fsync.sock');
+  const daemon = run(['serve', '--fsync', '-l', sock]);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let log = '';
+      daemon.stderr!.on('data', (d: Buffer) => {
+        log += d;
+        if (log.includes('listening on')) resolve();
+      });
+      daemon.once('close', (code) => reject(new Error(`serve --fsync exited ${code}: ${log}`)));
+    });
+    const data = randomBytes(10_000);
+    const p = await Peer.connect(sock);
+    p.socket.write(line({ cmd: 'upload', opts: { path: path.join(dir, 'cli-fsync.bin'), size: data.length } }));
+    await p.lines(2);
+    p.socket.write(Buffer.concat([data, createHash('sha256').update(data).digest()]));
+    const [, , final] = await p.lines(3);
+    assert.equal(final!.status, true);
+    assert.ok(readFileSync(path.join(dir, 'cli-fsync.bin')).equals(data));
+    p.socket.destroy();
+  } finally {
+    const closed = new Promise((r) => daemon.once('close', r));
+    daemon.kill('SIGTERM');
+    await closed;
+  }
 });
