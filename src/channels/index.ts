@@ -3,3 +3,22 @@ export type { WaitOptions, ByteSource, ByteSink, ChannelCodec, ChannelOptions, D
 export { NodeFrameChannel, NodeStreamSource, NodeStreamSink, channel } from './node-channel.js';
 export { WebFrameChannel, WebStreamSource, WebStreamSink, webChannel } from './web-channel.js';
 export type { WebByteStreams } from './web-channel.js';
+export {
+  listenUnixSocket,
+  probeUnixSocket,
+  connectProbe,
+  clearStaleUnixSocket,
+  UnixSocketPathError,
+  SocketInUseError,
+  NotASocketError,
+  DEFAULT_PROBE_TIMEOUT,
+  DEFAULT_UNIX_BACKLOG,
+} from './unix-listener.js';
+export type {
+  UnixListenOptions,
+  UnixListener,
+  UnixProbeOptions,
+  UnixSocketState,
+  UnixSocketPathErrorCode,
+  SocketInUseReason,
+} from './unix-listener.js';
