@@ -1,11 +1,10 @@
 /**
- * Listening helpers: a Unix socket that is mode 0600 from the first instant (it is bound inside
- * a private directory, chmod-ed, then renamed into place), stale socket files replaced, live ones
- * refused; or TCP, on loopback by default.
+ * Listening helpers: a Unix socket that is mode 0600 from the first instant, stale socket files
+ * replaced, live ones refused (the channels driver `listenUnixSocket` does it: bound inside a
+ * private directory, chmod-ed, then linked into place); or TCP, on loopback by default.
  */
-import { chmod, lstat, mkdtemp, rename, rm, unlink } from 'node:fs/promises';
 import net from 'node:net';
-import { dirname, join, resolve } from 'node:path';
+import { UnixSocketPathError, connectProbe, listenUnixSocket } from '../../channels/unix-listener.js';
 import { AddressInUseError } from './errors.js';
 
 /** A Unix socket address. */
@@ -15,6 +14,8 @@ export interface UnixListenAddress {
   mode?: number;
   /** How long to wait when probing an existing socket file for a live server (default 1000 ms). */
   probeTimeout?: number;
+  /** listen() backlog (default 511, Node's default). */
+  backlog?: number;
 }
 
 /** A TCP address; `host` defaults to the loopback address 127.0.0.1. */
@@ -73,58 +74,45 @@ function closeServer(server: net.Server): Promise<void> {
 }
 
 async function listenUnix(server: net.Server, address: UnixListenAddress): Promise<SocketListener> {
-  const path = resolve(address.path);
-  const mode = address.mode ?? 0o600;
-  // mkdtemp creates the directory 0700: nobody else can reach the socket before the chmod.
-  const dir = await mkdtemp(join(dirname(path), '.wirekit-'));
-  const tmp = join(dir, 's');
+  // 'close' comes once the server stopped and its last connection ended (what close() waits for).
+  const closed = new Promise<void>((resolvePromise) => server.once('close', () => resolvePromise()));
+  let listener;
   try {
-    await listenOn(server, { path: tmp });
-    await chmod(tmp, mode);
-    await checkExisting(path, address.probeTimeout ?? 1000);
-    // rename() replaces a stale socket file atomically.
-    await rename(tmp, path);
+    listener = await listenUnixSocket(address.path, {
+      server,
+      mode: address.mode ?? 0o600,
+      probeTimeout: address.probeTimeout ?? 1000,
+      backlog: address.backlog,
+    });
   } catch (err) {
-    await closeServer(server);
-    await rm(dir, { recursive: true, force: true });
+    if (err instanceof UnixSocketPathError && (err.code === 'WK_SOCKET_IN_USE' || err.code === 'WK_PATH_NOT_SOCKET')) {
+      const detail = err.code === 'WK_PATH_NOT_SOCKET' ? 'exists and is not a socket' : 'a live server is listening on it';
+      const e = new AddressInUseError(err.path, detail);
+      Object.defineProperty(e, 'cause', { value: err, configurable: true, writable: true });
+      throw e;
+    }
     throw err;
   }
-  await rm(dir, { recursive: true, force: true });
-  const ino = (await lstat(path)).ino;
+  const unix = listener;
   return {
     server,
-    address: path,
+    address: unix.path,
     async close() {
-      await closeServer(server);
-      // Remove the socket file only if it is still ours (another server may have replaced it).
-      const st = await lstat(path).catch(() => undefined);
-      if (st && st.ino === ino) await unlink(path).catch(() => undefined);
+      // Removes the socket file (only if still ours) and stops accepting, then waits for the
+      // connections to end, as server.close(callback) does.
+      await unix.close();
+      await closed;
     },
   };
 }
 
-/** Throws `AddressInUseError` when `path` holds a live server or is not a socket. */
-async function checkExisting(path: string, timeout: number): Promise<void> {
-  const st = await lstat(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
-    throw err;
-  });
-  if (st === undefined) return;
-  if (!st.isSocket()) throw new AddressInUseError(path, 'exists and is not a socket');
-  if (await probe(path, timeout)) throw new AddressInUseError(path, 'a live server is listening on it');
-}
-
 /** True when something accepts connections on `path` (or does not answer within `timeout`). */
-export function probe(path: string, timeout: number): Promise<boolean> {
-  return new Promise((resolvePromise) => {
-    const sock = net.connect({ path });
-    const timer = setTimeout(() => finish(true), timeout);
-    const finish = (live: boolean) => {
-      clearTimeout(timer);
-      sock.destroy();
-      resolvePromise(live);
-    };
-    sock.once('connect', () => finish(true));
-    sock.once('error', (err: NodeJS.ErrnoException) => finish(!(err.code === 'ECONNREFUSED' || err.code === 'ENOENT')));
-  });
+export async function probe(path: string, timeout: number): Promise<boolean> {
+  try {
+    const found = await connectProbe(path, { timeout });
+    return found === 'live' || found === 'unresponsive';
+  } catch {
+    // An unexpected failure (EACCES, ...): not known to be free.
+    return true;
+  }
 }
