@@ -487,7 +487,16 @@ export class AgentClient {
    * Downloads `remotePath` to `localPath`: written to a temporary file beside it and renamed into
    * place only when the size and SHA-256 match.
    */
-  async download(remotePath: string, localPath: string, opts: { onProgress?: (p: TransferProgress) => void; mode?: number } = {}): Promise<TransferResult> {
+  async download(
+    remotePath: string,
+    localPath: string,
+    opts: {
+      onProgress?: (p: TransferProgress) => void;
+      mode?: number;
+      /** Releases spent socket buffers every 8 MiB (see `ReceiveFileOptions.collectGarbage`). */
+      collectGarbage?: () => void;
+    } = {},
+  ): Promise<TransferResult> {
     const { reply, stream: io } = await this.open('download', { path: remotePath });
     const info = reply as { size: number; mode: number };
     if (!info || typeof info.size !== 'number' || !Number.isSafeInteger(info.size) || info.size < 0) {
@@ -512,6 +521,7 @@ export class AgentClient {
     let lastReport = 0;
     try {
       await commitReceivedFile(io, rx, out, temp, dest, opts.mode ?? info.mode, {
+        collectGarbage: opts.collectGarbage,
         onProgress: (bytes) => {
           if (!opts.onProgress || bytes - lastReport < 1024 * 1024) return;
           lastReport = bytes;

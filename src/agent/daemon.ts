@@ -3,9 +3,8 @@
  * with a token, speaks the control protocol (seed 003, `protocols/control`'s sans-I/O
  * `ServerSession`), and runs exec, terminal, file and forward sessions.
  */
-import { lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
-import { listenPrivate } from '../protocols/delimited/private-socket.js';
+import { clearStaleUnixSocket, listenUnixSocket, NotASocketError, SocketInUseError, type UnixListener } from '../channels/unix-listener.js';
 import os from 'node:os';
 import { Duplex, Readable } from 'node:stream';
 import tls from 'node:tls';
@@ -67,6 +66,11 @@ export interface AgentDaemonOptions {
   connectTimeoutMs?: number;
   /** Flush uploaded files to stable storage before renaming them into place. Default false. */
   fsync?: boolean;
+  /**
+   * Run during uploads every 8 MiB received, to release spent socket buffers and keep the peak
+   * memory down (see `ReceiveFileOptions.collectGarbage`; `wirekit serve` passes `minorGc()`).
+   */
+  collectGarbage?: () => void;
   logger?: Logger;
 }
 
@@ -85,10 +89,14 @@ export class AgentDaemon {
   readonly listeners: Listener[] = [];
   private readonly sockets = new Set<Duplex>();
   private readonly log: Logger;
-  private readonly opts: Required<Omit<AgentDaemonOptions, 'root' | 'logger' | 'keepalive'>> & { root?: string; keepalive: KeepaliveOptions };
+  private readonly opts: Required<Omit<AgentDaemonOptions, 'root' | 'logger' | 'keepalive' | 'collectGarbage'>> & {
+    root?: string;
+    keepalive: KeepaliveOptions;
+    collectGarbage?: () => void;
+  };
   private activeSessions = 0;
   private readonly started = Date.now();
-  private unixPaths: string[] = [];
+  private unixListeners: UnixListener[] = [];
 
   constructor(options: AgentDaemonOptions = {}) {
     this.log = options.logger ?? createLogger('warn');
@@ -101,6 +109,7 @@ export class AgentDaemon {
       idleTimeoutMs: options.idleTimeoutMs ?? 300_000,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
       fsync: options.fsync ?? false,
+      collectGarbage: options.collectGarbage,
     };
   }
 
@@ -110,16 +119,20 @@ export class AgentDaemon {
   }
 
   /**
-   * Listens on a Unix socket created with mode 0600 from the first instant: it is bound inside a
-   * fresh 0700 directory, chmod-ed, then linked into place atomically (`listenPrivate`), so the
-   * process umask is never touched. A stale socket file (nobody accepting) is replaced; a live
-   * daemon's is not (`AddressInUseError`); a path that is not a socket is refused.
+   * Listens on a Unix socket created with mode 0600 from the first instant (`listenUnixSocket`:
+   * bound inside a fresh 0700 directory, then linked into place atomically), so the process umask
+   * is never touched. A stale socket file (nobody accepting) is replaced; a live daemon's is not
+   * (`AddressInUseError`); a path that is not a socket is refused and left alone.
    */
   async listenUnix(socketPath: string): Promise<Listener> {
-    await removeStaleSocket(socketPath);
     const server = net.createServer({ allowHalfOpen: true }, (s) => this.accept(s, { requireToken: undefined, peer: 'unix' }));
-    await listenPrivate(socketPath, { mode: 0o600 }, server);
-    this.unixPaths.push(socketPath);
+    let unix: UnixListener;
+    try {
+      unix = await listenUnixSocket(socketPath, { server, mode: 0o600, probeTimeout: 2000 });
+    } catch (err) {
+      throw socketPathError(socketPath, err);
+    }
+    this.unixListeners.push(unix);
     const l = { address: `unix:${socketPath}`, server };
     this.listeners.push(l);
     return l;
@@ -156,17 +169,13 @@ export class AgentDaemon {
 
   /** Stops listening, ends every connection (killing their programs) and removes the socket files. */
   async close(): Promise<void> {
+    // Our socket files go first (only while they are still ours), then the servers stop.
+    const unix = this.unixListeners;
+    this.unixListeners = [];
+    await Promise.all(unix.map((u) => u.close()));
     const closing = this.listeners.map((l) => new Promise<void>((r) => l.server.close(() => r())));
     for (const s of this.sockets) s.destroy();
     await Promise.all(closing);
-    for (const p of this.unixPaths) {
-      try {
-        unlinkSync(p);
-      } catch {
-        // already gone
-      }
-    }
-    this.unixPaths = [];
   }
 
   private accept(socket: Duplex, ctx: ConnContext): void {
@@ -355,7 +364,7 @@ export class AgentDaemon {
         try {
           const up = await prepareUpload(dest, size, mode);
           const io = port.switchOver({ path: dest });
-          void runUpload(io, up, transferReplies(io), this.log, { fsync: this.opts.fsync }).finally(release);
+          void runUpload(io, up, transferReplies(io), this.log, { fsync: this.opts.fsync, collectGarbage: this.opts.collectGarbage }).finally(release);
         } catch (err) {
           release();
           throw err;
@@ -569,30 +578,16 @@ function transferReplies(io: Duplex): TransferReplies {
 
 /** Removes `socketPath` if it is a socket nobody accepts on; throws if a daemon is live there. */
 export async function removeStaleSocket(socketPath: string): Promise<void> {
-  let st;
   try {
-    st = lstatSync(socketPath);
+    await clearStaleUnixSocket(socketPath, { timeout: 2000 });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
+    throw socketPathError(socketPath, err);
   }
-  if (!st.isSocket()) throw new WirekitError('WK_UNSAFE_PATH', `${socketPath} exists and is not a socket`, { origin: 'local' });
-  const live = await new Promise<boolean>((resolve) => {
-    const s = net.connect(socketPath);
-    const t = setTimeout(() => {
-      s.destroy();
-      resolve(true); // accepting slowly is still alive
-    }, 2000);
-    s.once('connect', () => {
-      clearTimeout(t);
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => {
-      clearTimeout(t);
-      resolve(false);
-    });
-  });
-  if (live) throw new AddressInUseError(`unix:${socketPath}`);
-  unlinkSync(socketPath);
+}
+
+/** The agent's errors for a Unix socket path that cannot be used. */
+function socketPathError(socketPath: string, err: unknown): unknown {
+  if (err instanceof SocketInUseError) return new AddressInUseError(`unix:${socketPath}`);
+  if (err instanceof NotASocketError) return new WirekitError('WK_UNSAFE_PATH', `${socketPath} exists and is not a socket`, { origin: 'local', cause: err });
+  return err;
 }
