@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AgentClient } from '../src/agent/client.js';
-import { minorGc } from '../src/agent/gc.js';
+import { v8Collector } from '../src/agent/gc.js';
 import type { BenchContext, Reporter } from './harness.js';
 
 export const name = 'agent';
@@ -98,7 +98,7 @@ export async function run(reporter: Reporter, ctx: BenchContext): Promise<void> 
       rmSync(path.join(dir, 'down.bin'), { force: true });
       rawBest = Math.min(rawBest, await timed(() => rawCopy(src, rawSock)));
       upBest = Math.min(upBest, await timed(() => client.upload(src, path.join(dir, 'up.bin'))));
-      downBest = Math.min(downBest, await timed(() => client.download(path.join(dir, 'up.bin'), path.join(dir, 'down.bin'), { collectGarbage: minorGc() })));
+      downBest = Math.min(downBest, await timed(() => client.download(path.join(dir, 'up.bin'), path.join(dir, 'down.bin'), { collectGarbage: v8Collector() })));
     }
     if (statSync(path.join(dir, 'up.bin')).size !== size || statSync(path.join(dir, 'down.bin')).size !== size) throw new Error('copy size mismatch');
     const rss = `daemon peak RSS ${peakRssMb(daemon.pid!).toFixed(0)} MB over all copies`;

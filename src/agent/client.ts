@@ -16,7 +16,7 @@ import { ConnectionClosedError, TimeoutError, WirekitError } from '../errors.js'
 import { ClientSession, type ClientEvent } from '../protocols/control/client-session.js';
 import { formatAddress, parseAddress, type AgentAddress } from './address.js';
 import { AuthError, RemoteCommandError } from './errors.js';
-import { sendFile } from './file-pump.js';
+import { sendFile, type CollectGarbage } from './file-pump.js';
 import { FrameStream } from './frame-stream.js';
 import type { KeepaliveOptions } from './keepalive.js';
 import { commitReceivedFile, tempNameFor } from './sessions.js';
@@ -494,7 +494,7 @@ export class AgentClient {
       onProgress?: (p: TransferProgress) => void;
       mode?: number;
       /** Releases spent socket buffers every 8 MiB (see `ReceiveFileOptions.collectGarbage`). */
-      collectGarbage?: () => void;
+      collectGarbage?: CollectGarbage;
     } = {},
   ): Promise<TransferResult> {
     const { reply, stream: io } = await this.open('download', { path: remotePath });

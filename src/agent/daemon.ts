@@ -4,6 +4,7 @@
  * `ServerSession`), and runs exec, terminal, file and forward sessions.
  */
 import net from 'node:net';
+import type { CollectGarbage } from './file-pump.js';
 import { clearStaleUnixSocket, listenUnixSocket, NotASocketError, SocketInUseError, type UnixListener } from '../channels/unix-listener.js';
 import os from 'node:os';
 import { Duplex, Readable } from 'node:stream';
@@ -68,9 +69,9 @@ export interface AgentDaemonOptions {
   fsync?: boolean;
   /**
    * Run during uploads every 8 MiB received, to release spent socket buffers and keep the peak
-   * memory down (see `ReceiveFileOptions.collectGarbage`; `wirekit serve` passes `minorGc()`).
+   * memory down (see `ReceiveFileOptions.collectGarbage`; `wirekit serve` passes `v8Collector()`).
    */
-  collectGarbage?: () => void;
+  collectGarbage?: CollectGarbage;
   logger?: Logger;
 }
 
@@ -92,7 +93,7 @@ export class AgentDaemon {
   private readonly opts: Required<Omit<AgentDaemonOptions, 'root' | 'logger' | 'keepalive' | 'collectGarbage'>> & {
     root?: string;
     keepalive: KeepaliveOptions;
-    collectGarbage?: () => void;
+    collectGarbage?: CollectGarbage;
   };
   private activeSessions = 0;
   private readonly started = Date.now();

@@ -11,6 +11,7 @@
 import type { Duplex } from 'node:stream';
 import { ConnectionClosedError, WirekitError } from '../errors.js';
 import { ChecksumError, SessionProtocolError } from './errors.js';
+import { blockPool } from './block-pool.js';
 import { sha256For, type StreamHash } from './hash-offload.js';
 import type { TransferReceiver } from './transfer.js';
 
@@ -46,19 +47,19 @@ export async function sendFile(fh: FileSource, size: number, out: Duplex, opts: 
   const window = Math.max(opts.window ?? 4 * 1024 * 1024, blockSize);
   const hash = opts.hash ?? sha256For(size);
   let wake: (() => void) | undefined;
-  const pool: Buffer[] = [];
+  const pool = blockPool(blockSize);
   // Blocks out of the pool: being read, on the socket, or waiting for the hash thread. Bounded,
   // so a hash that falls behind the socket holds the sender back instead of piling up blocks.
   let lent = 0;
   const maxLent = Math.ceil(window / blockSize) + 4;
   const recycle = (b: ArrayBuffer) => {
     lent--;
-    if (b.byteLength === blockSize) pool.push(Buffer.from(b));
+    pool.give(b);
     wake?.();
   };
   const take = () => {
     lent++;
-    return pool.pop() ?? Buffer.allocUnsafeSlow(blockSize);
+    return pool.take();
   };
 
   let readPos = 0;
@@ -134,6 +135,9 @@ async function readFully(fh: FileSource, buf: Buffer, want: number, position: nu
   return got;
 }
 
+/** Runs a garbage collection of the given kind (see `ReceiveFileOptions.collectGarbage`). */
+export type CollectGarbage = (kind: 'minor' | 'major') => void;
+
 /** Tuning of `receiveFile`. */
 export interface ReceiveFileOptions {
   /** Size of the blocks the socket's chunks are gathered into for writing and hashing (1 MiB). */
@@ -145,13 +149,14 @@ export interface ReceiveFileOptions {
   /** The hash to use (default: `sha256For(rx.size)`, on the worker thread when large). */
   hash?: StreamHash;
   /**
-   * Called after every `collectEvery` bytes received (default 8 MiB), to release the socket's
-   * spent read buffers. Node allocates a fresh 64 KiB buffer for every socket read; V8 sees them
-   * only as external memory and, with a small JavaScript heap, lets tens of megabytes of them
-   * wait for a collection. A driver that can run a minor GC (`gc({ type: 'minor' })` with
-   * `--expose-gc`) passes it here to keep the receiver's peak memory near its window.
+   * Called with `'minor'` after every `collectEvery` bytes received (default 8 MiB), to release
+   * the socket's spent read buffers, and with `'major'` once at the end. Node allocates a fresh
+   * 64 KiB buffer for every socket read; V8 sees them only as external memory and, with a small
+   * JavaScript heap, lets tens of megabytes of them wait for a collection. A driver that can
+   * reach V8's collector (`v8Collector()` in `gc.ts`) passes it here to keep the receiver's peak
+   * memory near its window, transfer after transfer.
    */
-  collectGarbage?: () => void;
+  collectGarbage?: CollectGarbage;
   collectEvery?: number;
 }
 
@@ -174,7 +179,8 @@ export function receiveFile(io: Duplex, rx: TransferReceiver, fh: FileSink, opts
   const collectEvery = opts.collectEvery ?? 8 * 1024 * 1024;
   let nextCollect = collectEvery;
   return new Promise<void>((resolve, reject) => {
-    const pool: Buffer[] = [];
+    const pool = blockPool(blockSize);
+    /** Blocks taken from the pool and not yet back. */
     let allocated = 0;
     let current: Buffer | undefined;
     let fill = 0;
@@ -187,20 +193,19 @@ export function receiveFile(io: Duplex, rx: TransferReceiver, fh: FileSink, opts
     let paused = false;
 
     const recycle = (b: ArrayBuffer) => {
-      if (b.byteLength === blockSize) pool.push(Buffer.from(b));
-      else allocated--; // a copy of a partial block came back; the original is gone
+      allocated--;
+      pool.give(b);
       retryBacklog();
     };
     const takeBlock = (): Buffer | undefined => {
-      const b = pool.pop();
-      if (b) return b;
       if (allocated >= maxBlocks) return undefined;
       allocated++;
-      return Buffer.allocUnsafeSlow(blockSize);
+      return pool.take();
     };
     const finish = (err?: unknown) => {
       if (settled) return;
       settled = true;
+      if (collect && rx.received >= collectEvery) setImmediate(() => collect('major'));
       io.off('data', onData);
       io.off('end', onEnd);
       io.off('close', onClose);
@@ -275,7 +280,7 @@ export function receiveFile(io: Duplex, rx: TransferReceiver, fh: FileSink, opts
         opts.onProgress?.(rx.received);
         if (collect && rx.received >= nextCollect) {
           nextCollect = rx.received + collectEvery;
-          collect();
+          collect('minor');
         }
         const rest = store(backlog ? concat2(backlog, step.data) : step.data);
         backlog = rest ? rest.slice() : undefined;

@@ -10,12 +10,12 @@ type GcFunction = (options?: { type?: 'major' | 'minor'; execution?: 'sync' | 'a
 let cached: GcFunction | null | undefined;
 
 /**
- * Returns a function that runs a minor (young generation) collection, or `undefined` when V8
- * refuses. Uses `globalThis.gc` under `--expose-gc`; otherwise turns the flag on and takes `gc`
+ * Returns a function that runs a minor (young generation) or major collection, or `undefined`
+ * when V8 refuses. Uses `globalThis.gc` under `--expose-gc`; otherwise turns the flag on and takes `gc`
  * from a fresh context, the usual way to reach it without a command-line flag. Meant for
  * programs (the `wirekit serve` command), not for libraries embedded in someone else's process.
  */
-export function minorGc(): (() => void) | undefined {
+export function v8Collector(): ((kind: 'minor' | 'major') => void) | undefined {
   if (cached === undefined) {
     const existing = (globalThis as { gc?: unknown }).gc;
     if (typeof existing === 'function') cached = existing as GcFunction;
@@ -30,5 +30,5 @@ export function minorGc(): (() => void) | undefined {
     }
   }
   const gc = cached;
-  return gc ? () => gc({ type: 'minor' }) : undefined;
+  return gc ? (kind) => gc({ type: kind }) : undefined;
 }

@@ -13,7 +13,7 @@ import { WirekitError } from '../errors.js';
 
 /** Messages to the hash worker. */
 export type HashRequest =
-  | { op: 'update'; id: number; algorithm: string; chunks: Uint8Array[]; recycle: boolean }
+  | { op: 'update'; id: number; algorithm: string; chunks: Uint8Array[]; giveBack: number[] }
   | { op: 'digest'; id: number; algorithm: string }
   | { op: 'abort'; id: number };
 
@@ -24,8 +24,8 @@ export type HashReply = { op: 'recycled'; id: number; buffers: ArrayBuffer[] } |
 export interface StreamHash {
   /**
    * Adds chunks, in order. The chunks are given away: the caller must not touch them afterwards
-   * (their memory may be moved to another thread). `recycle`, when given, gets each chunk's
-   * `ArrayBuffer` back once it was hashed, for reuse.
+   * (their memory may be moved to another thread). `recycle`, when given, gets each distinct
+   * chunk's `ArrayBuffer` back once it is free again, for reuse.
    */
   update(chunks: readonly Uint8Array[], recycle?: (buffer: ArrayBuffer) => void): void;
   /** The digest of everything added. The hash is finished afterwards. */
@@ -43,9 +43,13 @@ export class InlineHash implements StreamHash {
   }
 
   update(chunks: readonly Uint8Array[], recycle?: (buffer: ArrayBuffer) => void): void {
+    for (const c of chunks) this.hash.update(c);
+    if (!recycle) return;
+    const seen = new Set<ArrayBufferLike>();
     for (const c of chunks) {
-      this.hash.update(c);
-      if (recycle && c.buffer instanceof ArrayBuffer) recycle(c.buffer);
+      if (seen.has(c.buffer) || !(c.buffer instanceof ArrayBuffer)) continue;
+      seen.add(c.buffer);
+      recycle(c.buffer);
     }
   }
 
@@ -137,16 +141,26 @@ export class OffloadedHash implements StreamHash {
     const sent: Uint8Array[] = [];
     const transfer: ArrayBuffer[] = [];
     const seen = new Set<ArrayBufferLike>();
+    const freeNow: ArrayBuffer[] = [];
+    const giveBack: number[] = [];
     for (const c of chunks) {
       // Move whole, unshared buffers; copy views into a larger buffer (its other bytes may still
-      // be in use elsewhere) and any buffer seen twice in this batch.
-      const own = c.buffer instanceof ArrayBuffer && c.byteOffset === 0 && c.byteLength === c.buffer.byteLength && !seen.has(c.buffer);
-      const v = own ? c : c.slice();
-      seen.add(v.buffer);
-      sent.push(v);
-      transfer.push(v.buffer as ArrayBuffer);
+      // be in use elsewhere) and any buffer seen twice in this batch. A copied view's buffer is
+      // free at once; a moved one comes back from the worker.
+      const whole = c.buffer instanceof ArrayBuffer && c.byteOffset === 0 && c.byteLength === c.buffer.byteLength;
+      const move = whole && !seen.has(c.buffer);
+      if (!move && !seen.has(c.buffer) && c.buffer instanceof ArrayBuffer) freeNow.push(c.buffer);
+      seen.add(c.buffer);
+      if (move) {
+        if (recycle) giveBack.push(sent.length);
+        sent.push(c);
+        transfer.push(c.buffer as ArrayBuffer);
+      } else {
+        sent.push(c.slice());
+      }
     }
-    thread!.post({ op: 'update', id: this.id, algorithm: this.algorithm, chunks: sent, recycle: recycle !== undefined }, transfer);
+    thread!.post({ op: 'update', id: this.id, algorithm: this.algorithm, chunks: sent, giveBack }, transfer);
+    if (recycle) for (const b of freeNow) recycle(b);
   }
 
   digest(): Promise<Uint8Array> {

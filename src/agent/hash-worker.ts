@@ -15,8 +15,8 @@ port.on('message', (m: HashRequest) => {
     let h = jobs.get(m.id);
     if (!h) jobs.set(m.id, (h = createHash(m.algorithm)));
     for (const c of m.chunks) h.update(c);
-    if (m.recycle) {
-      const buffers = m.chunks.map((c) => c.buffer as ArrayBuffer);
+    if (m.giveBack.length > 0) {
+      const buffers = m.giveBack.map((i) => m.chunks[i]!.buffer as ArrayBuffer);
       port.postMessage({ op: 'recycled', id: m.id, buffers } satisfies HashReply, buffers);
     }
   } else if (m.op === 'digest') {

@@ -16,7 +16,7 @@ import { SessionProtocolError } from './errors.js';
 import type { FrameStream } from './frame-stream.js';
 import type { Logger } from './log.js';
 import { decodeResize, encodeError, encodeExit, FrameType, type ExitStatus, type SessionFrame } from './session-frames.js';
-import { receiveFile, sendFile } from './file-pump.js';
+import { receiveFile, sendFile, type CollectGarbage } from './file-pump.js';
 import { TransferReceiver } from './transfer.js';
 
 /** Options of an exec session (the `exec` command's `opts`). */
@@ -383,7 +383,7 @@ export interface UploadOptions {
   /** Bytes between progress replies (default 8 MiB). */
   progressEvery?: number;
   /** Releases spent socket buffers now and then (see `ReceiveFileOptions.collectGarbage`). */
-  collectGarbage?: () => void;
+  collectGarbage?: CollectGarbage;
 }
 
 /** The name of the temporary file an upload or download of `dest` is written to. */
@@ -417,7 +417,7 @@ export async function commitReceivedFile(
   temp: string,
   dest: string,
   mode: number | undefined,
-  opts: { fsync?: boolean; onProgress?: (bytes: number) => void; collectGarbage?: () => void } = {},
+  opts: { fsync?: boolean; onProgress?: (bytes: number) => void; collectGarbage?: CollectGarbage } = {},
 ): Promise<void> {
   let committed = false;
   try {

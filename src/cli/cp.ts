@@ -1,4 +1,4 @@
-import { minorGc } from '../agent/gc.js';
+import { v8Collector } from '../agent/gc.js';
 import { parseArgs, UsageError } from './args.js';
 import { CLIENT_HELP, CLIENT_OPTIONS, clientFrom } from './common.js';
 import type { TransferProgress } from '../agent/client.js';
@@ -38,7 +38,7 @@ export async function run(argv: string[]): Promise<number> {
   const t0 = performance.now();
   try {
     const result = srcRemote
-      ? await client.download(src.slice(1), dest, { onProgress: bar, mode, collectGarbage: minorGc() })
+      ? await client.download(src.slice(1), dest, { onProgress: bar, mode, collectGarbage: v8Collector() })
       : await client.upload(src, dest.slice(1) || '.', { mode, onProgress: bar });
     const seconds = (performance.now() - t0) / 1000;
     if (bar) process.stderr.write('\n');

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { AgentDaemon } from '../agent/daemon.js';
-import { minorGc } from '../agent/gc.js';
+import { v8Collector } from '../agent/gc.js';
 import { defaultSocketPath, defaultStateDir, ensurePrivateDir, formatAddress, parseAddress, TOKEN_ENV, type AgentAddress } from '../agent/address.js';
 import { generateToken, writeTokenFile } from '../agent/auth.js';
 import { createLogger, isLogLevel, type LogLevel } from '../agent/log.js';
@@ -77,7 +77,7 @@ export async function run(argv: string[]): Promise<number> {
   const daemon = new AgentDaemon({
     root: p.flags.root as string | undefined,
     fsync: p.flags.fsync === true,
-    collectGarbage: minorGc(),
+    collectGarbage: v8Collector(),
     maxSessions: p.flags['max-sessions'] ? parseIntArg(p.flags['max-sessions'] as string, '--max-sessions', 1) : undefined,
     maxMessageBytes: p.flags['max-message'] ? parseIntArg(p.flags['max-message'] as string, '--max-message', 1024) : undefined,
     keepalive: {

@@ -11,6 +11,7 @@ import fc from 'fast-check';
 import { TruncatedFrameError } from '../../src/codecs/errors.js';
 import { ConnectionClosedError } from '../../src/errors.js';
 import { ChecksumError, SessionProtocolError } from '../../src/agent/errors.js';
+import { blockPool, BlockPool } from '../../src/agent/block-pool.js';
 import { receiveFile, sendFile, type FileSink, type FileSource } from '../../src/agent/file-pump.js';
 import { InlineHash, OffloadedHash, sha256For, type StreamHash } from '../../src/agent/hash-offload.js';
 import { TransferReceiver } from '../../src/agent/transfer.js';
@@ -122,19 +123,25 @@ async function expectFailure(stream: Uint8Array[], size: number, end: 'end' | 'd
   await assert.rejects(done, cls);
 }
 
-test('receiveFile: collectGarbage runs once per collectEvery bytes received', async () => {
+test('receiveFile: collectGarbage runs a minor GC once per collectEvery bytes received and a major one at the end', async () => {
   const data = randomBytes(10_000);
   const io = new PassThrough();
   let calls = 0;
+  let majors = 0;
   const done = receiveFile(io, new TransferReceiver(data.length, null), new MemoryFile(undefined, data.length), {
     hash: new InlineHash(),
     collectEvery: 1000,
-    collectGarbage: () => calls++,
+    collectGarbage: (kind) => {
+      if (kind === 'minor') calls++;
+      else majors++;
+    },
   });
   for (const c of splitAt(Buffer.concat([data, sha(data)]), [100, 1500, 1501, 4000, 9999])) io.write(c);
   await done;
   // Received totals after each chunk: 100, 1500, 1501, 4000, 9999, 10000 -> crossings at 1500, 4000, 9999.
   assert.equal(calls, 3);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(majors, 1, 'one major collection at the end');
 });
 
 test('receiveFile: wrong digest, early end, closed connection and bytes after the digest are typed errors', async () => {
@@ -270,7 +277,8 @@ test('OffloadedHash: same digest as node:crypto; views are copied (their buffer 
   assert.deepEqual(Buffer.from(view), viewCopy, 'the view and its buffer are untouched');
   assert.equal(big.byteLength, 300);
   assert.equal(owned[0]!.byteLength, 0, 'a whole buffer was moved to the worker');
-  assert.deepEqual(recycled.sort((x, y) => x - y), [1, 190, 65536, 100_000]);
+  // Moved buffers come back from the worker; the view's buffer (copied) is free at once.
+  assert.deepEqual(recycled.sort((x, y) => x - y), [1, 300, 65536, 100_000]);
   await assert.rejects(h.digest(), /twice/);
 });
 
@@ -286,4 +294,44 @@ test('sha256For: inline below the threshold, on the worker from it; both agree',
   const aborted = new OffloadedHash();
   aborted.update([new Uint8Array(10)]);
   aborted.abort();
+});
+
+test('BlockPool: blocks come back for reuse, up to a cap; other sizes and partial views are not kept', () => {
+  const pool = new BlockPool(1024, 2);
+  const a = pool.take();
+  const b = pool.take();
+  const c = pool.take();
+  assert.equal(a.length, 1024);
+  pool.give(a);
+  pool.give(b.buffer as ArrayBuffer);
+  pool.give(c); // over the cap
+  assert.equal(pool.size, 2);
+  pool.give(new Uint8Array(512));
+  pool.give(pool.take().subarray(1));
+  assert.equal(pool.size, 1);
+  const again = pool.take();
+  assert.ok(again.buffer === a.buffer || again.buffer === b.buffer);
+  assert.equal(blockPool(4096), blockPool(4096), 'one shared pool per size');
+});
+
+test('transfers reuse the shared blocks: a second transfer allocates no new ones', async () => {
+  const blockSize = 8192;
+  const pool = blockPool(blockSize);
+  const run = async () => {
+    const data = randomBytes(20 * blockSize + 5);
+    const io = new PassThrough();
+    const file = new MemoryFile(undefined, data.length);
+    const done = receiveFile(io, new TransferReceiver(data.length, null), file, { blockSize, window: 4 * blockSize, hash: new OffloadedHash() });
+    io.write(Buffer.concat([data, sha(data)]));
+    await done;
+    assert.ok(Buffer.from(file.out).equals(data));
+  };
+  await run();
+  await new Promise((r) => setTimeout(r, 50)); // the worker's last blocks come back
+  const before = pool.allocated;
+  assert.ok(pool.size >= 2, `${pool.size} free blocks after the first transfer`);
+  await run();
+  await new Promise((r) => setTimeout(r, 50));
+  // What the first transfer gave back is reused: at most a couple of new blocks.
+  assert.ok(pool.allocated - before < 3, `${pool.allocated - before} new blocks in the second transfer`);
 });
