@@ -49,3 +49,8 @@ export function blockPool(blockSize: number): BlockPool {
   if (!p) pools.set(blockSize, (p = new BlockPool(blockSize)));
   return p;
 }
+
+/** The block sizes that have a shared pool (for diagnostics and tests). */
+export function sharedBlockSizes(): number[] {
+  return [...pools.keys()];
+}

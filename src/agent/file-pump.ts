@@ -11,7 +11,7 @@
 import type { Duplex } from 'node:stream';
 import { ConnectionClosedError, WirekitError } from '../errors.js';
 import { ChecksumError, SessionProtocolError } from './errors.js';
-import { blockPool } from './block-pool.js';
+import { BlockPool, blockPool } from './block-pool.js';
 import { sha256For, type StreamHash } from './hash-offload.js';
 import type { TransferReceiver } from './transfer.js';
 
@@ -101,7 +101,7 @@ export async function sendFile(fh: FileSource, size: number, out: Duplex, opts: 
       out.write(view, (err) => {
         inFlight -= n;
         if (err) failure ??= err;
-        else if (!failure) hash.update([n === buf.length ? buf : buf.subarray(0, n)], recycle);
+        else if (!failure) hash.update([view], recycle);
         wake?.();
       });
       sent += n;
@@ -172,14 +172,17 @@ export interface ReceiveFileOptions {
  * offloaded, few messages to the hash thread, and the blocks come back for reuse.
  */
 export function receiveFile(io: Duplex, rx: TransferReceiver, fh: FileSink, opts: ReceiveFileOptions = {}): Promise<void> {
-  const blockSize = Math.max(1, Math.min(opts.blockSize ?? 1024 * 1024, Math.max(rx.size, 1)));
+  const fullBlock = opts.blockSize ?? 1024 * 1024;
+  const blockSize = Math.max(1, Math.min(fullBlock, rx.size));
   const maxBlocks = Math.max(2, Math.ceil((opts.window ?? 4 * 1024 * 1024) / blockSize));
   const hash = opts.hash ?? sha256For(rx.size);
   const collect = opts.collectGarbage;
   const collectEvery = opts.collectEvery ?? 8 * 1024 * 1024;
   let nextCollect = collectEvery;
   return new Promise<void>((resolve, reject) => {
-    const pool = blockPool(blockSize);
+    // A file smaller than a block gets blocks of its own size from a pool of its own: shared
+    // pools are per size, and one per file size would keep memory for every size ever seen.
+    const pool = blockSize === fullBlock ? blockPool(blockSize) : new BlockPool(blockSize, 0);
     /** Blocks taken from the pool and not yet back. */
     let allocated = 0;
     let current: Buffer | undefined;

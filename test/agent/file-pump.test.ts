@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { TruncatedFrameError } from '../../src/codecs/errors.js';
 import { ConnectionClosedError } from '../../src/errors.js';
 import { ChecksumError, SessionProtocolError } from '../../src/agent/errors.js';
-import { blockPool, BlockPool } from '../../src/agent/block-pool.js';
+import { blockPool, BlockPool, sharedBlockSizes } from '../../src/agent/block-pool.js';
 import { receiveFile, sendFile, type FileSink, type FileSource } from '../../src/agent/file-pump.js';
 import { InlineHash, OffloadedHash, sha256For, type StreamHash } from '../../src/agent/hash-offload.js';
 import { TransferReceiver } from '../../src/agent/transfer.js';
@@ -334,4 +334,17 @@ test('transfers reuse the shared blocks: a second transfer allocates no new ones
   await new Promise((r) => setTimeout(r, 50));
   // What the first transfer gave back is reused: at most a couple of new blocks.
   assert.ok(pool.allocated - before < 3, `${pool.allocated - before} new blocks in the second transfer`);
+});
+
+test('files smaller than a block do not leave a shared pool per size behind', async () => {
+  for (const size of [1234, 4321, 77]) {
+    const data = randomBytes(size);
+    const io = new PassThrough();
+    const file = new MemoryFile(undefined, size);
+    const done = receiveFile(io, new TransferReceiver(size, null), file, { hash: new InlineHash() });
+    io.write(Buffer.concat([data, sha(data)]));
+    await done;
+    assert.deepEqual(file.out, new Uint8Array(data));
+  }
+  for (const size of [1234, 4321, 77]) assert.ok(!sharedBlockSizes().includes(size), `a shared pool for ${size}-byte blocks`);
 });
