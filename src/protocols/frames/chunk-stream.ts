@@ -1,4 +1,5 @@
 import { attachWait, type WaitOptions } from '../../channels/frame-channel.js';
+import { concatBytes } from '../../bytes/text.js';
 
 /**
  * A push-to-pull byte stream used by the drivers: the producer `push`es chunks (and awaits
@@ -111,13 +112,7 @@ export class ChunkStream implements AsyncIterable<Uint8Array> {
       }
       parts.push(c);
     }
-    const out = new Uint8Array(size);
-    let o = 0;
-    for (const p of parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
+    return concatBytes(parts);
   }
 
   private wakeReader(): void {

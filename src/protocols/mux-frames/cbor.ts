@@ -21,6 +21,7 @@
 import { ByteQueue } from '../../bytes/byte-queue.js';
 import { utf8Encode } from '../../bytes/text.js';
 import { CborError } from './errors.js';
+import { concatBytes } from '../../bytes/text.js';
 
 /** A value that can be written in Mercurial's CBOR subset. */
 export type CborValue =
@@ -483,7 +484,7 @@ export class CborDecoder {
             if (top?.kind !== Kind.IndefBytes) this.fail('unexpected break byte');
             this.consume(1);
             this.stack.pop();
-            complete = top.parts.length === 1 ? top.parts[0]! : joinParts(top.parts, top.size);
+            complete = concatBytes(top.parts);
             isComplete = true;
             break;
           }
@@ -546,16 +547,6 @@ export class CborDecoder {
       else v = top.items;
     }
   }
-}
-
-function joinParts(parts: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 /**

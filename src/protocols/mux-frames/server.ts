@@ -33,6 +33,7 @@ import {
 } from './frame.js';
 import type { MuxFrame } from './frame.js';
 import { InputStream, OutputStream } from './streams.js';
+import { concatBytes } from '../../bytes/text.js';
 
 /** Server reactor states. */
 export type ServerState = 'initial' | 'protocol-settings-receiving' | 'idle' | 'command-receiving' | 'errored';
@@ -382,7 +383,7 @@ export class ServerReactor {
     this.stateValue = this.receiving.size > 0 ? 'command-receiving' : 'idle';
     let request: CborValue;
     try {
-      const values = decodeCborAll(join(entry.parts, entry.size), this.cborLimits);
+      const values = decodeCborAll(concatBytes(entry.parts), this.cborLimits);
       if (values.length === 0) throw new Error('no CBOR value');
       request = values[0]!;
     } catch (err) {
@@ -402,7 +403,7 @@ export class ServerReactor {
       command: utf8Decode(name),
       args: args as CborObject | Map<CborValue, CborValue>,
       redirect: mapGet(request, 'redirect') ?? null,
-      data: entry.data ? join(entry.data, entry.dataSize) : null,
+      data: entry.data ? concatBytes(entry.data) : null,
     };
   }
 }
@@ -416,17 +417,6 @@ export function mapGet(m: CborValue | undefined, key: string): CborValue | undef
   }
   if (Array.isArray(m) || m instanceof Uint8Array || m instanceof Set) return undefined;
   return Object.prototype.hasOwnProperty.call(m, key) ? (m as CborObject)[key] : undefined;
-}
-
-function join(parts: Uint8Array[], size: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(size);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 /**
@@ -610,7 +600,7 @@ export class ResponseWriter {
       this.buffered = [];
       return;
     }
-    const payload = join(this.buffered, this.bufferedSize);
+    const payload = concatBytes(this.buffered);
     this.buffered = [];
     this.bufferedSize = 0;
     frames.push(this.stream.makeFrame(this.requestId, FrameType.COMMAND_RESPONSE, CommandResponseFlag.CONTINUATION, payload, this.stream.streamSettingsSent));
