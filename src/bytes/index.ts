@@ -1,4 +1,5 @@
 export { ByteQueue } from './byte-queue.js';
+export { ByteWriter } from './byte-writer.js';
 export {
   utf8Decode,
   utf8DecodeStrict,

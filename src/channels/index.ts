@@ -22,3 +22,5 @@ export type {
   UnixSocketPathErrorCode,
   SocketInUseReason,
 } from './unix-listener.js';
+export { connectSocket, ConnectError, describeAddress } from './connect.js';
+export type { SocketAddress, ConnectSocketOptions } from './connect.js';
