@@ -13,6 +13,7 @@ import {
   serveConsole,
 } from '../../../src/protocols/control/index.js';
 import { recordingLogger, tmpSocketPath } from './helpers.js';
+import { PEERS, skipWithout } from '../../helpers/peers.js';
 
 // Compiled to dist/ or .build/<name>/: the peers stay in the source tree, found by walking up.
 function findPeers(): string {
@@ -28,7 +29,7 @@ function findPeers(): string {
 const peers = findPeers();
 const RUBY = 'ruby';
 
-test('wirekit client against the Ruby server: greeting, progress, errors, pipelining, console hijack', async () => {
+test('wirekit client against the Ruby server: greeting, progress, errors, pipelining, console hijack', { skip: skipWithout(PEERS.ruby) }, async () => {
   const tmp = tmpSocketPath();
   const child = spawn(RUBY, [path.join(peers, 'server.rb'), tmp.path], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
@@ -67,7 +68,7 @@ test('wirekit client against the Ruby server: greeting, progress, errors, pipeli
   }
 });
 
-test('Ruby client against the wirekit server: greeting, progress, errors, pipelining, console hijack with data in flight', async () => {
+test('Ruby client against the wirekit server: greeting, progress, errors, pipelining, console hijack with data in flight', { skip: skipWithout(PEERS.ruby) }, async () => {
   const server = new ControlServer({ version: '2.3.4', logger: recordingLogger() });
   server.command('echo', (opts: unknown) => opts);
   server.command('progress', async ({ n }: { n: number }, ctx) => {

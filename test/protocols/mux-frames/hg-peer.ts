@@ -21,7 +21,7 @@ function findScript(): string {
 export function hgUnavailable(): string | undefined {
   if (!existsSync(PYTHON)) return `${PYTHON} not found`;
   const r = spawnSync(PYTHON, ['-c', 'import mercurial.wireprotoframing'], { timeout: 10_000 });
-  return r.status === 0 ? undefined : 'Debian mercurial package not installed';
+  return r.status === 0 ? undefined : 'needs Mercurial (apt-get install mercurial)';
 }
 
 export type Reply = Record<string, any>;

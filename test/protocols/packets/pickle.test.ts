@@ -1,12 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import fc from 'fast-check';
 import { isTuple, pickle, PickleError, tuple, unpickle } from '../../../src/protocols/packets/index.js';
+import { PEERS, skipWithout } from '../../helpers/peers.js';
 
 const PY = '/usr/bin/python3';
-const havePython = existsSync(PY);
 
 // Python side: tag values so both sides compare the same shape.
 const PY_TAG = `
@@ -90,7 +89,7 @@ const CASES = [
   '[[1, 2]] * 3',
 ];
 
-test('unpickle reads what pickle (protocols 0-5) and dill produce for plain data', { skip: !havePython }, () => {
+test('unpickle reads what pickle (protocols 0-5) and dill produce for plain data', { skip: skipWithout(PEERS.dill) }, () => {
   const script = `${PY_TAG}
 cases = json.loads(sys.stdin.read())
 out = []
@@ -131,7 +130,7 @@ print(json.dumps(out))
   assert.ok(checked > CASES.length * 5);
 });
 
-test('Python reads what pickle() writes (pickle and dill loads)', { skip: !havePython }, () => {
+test('Python reads what pickle() writes (pickle and dill loads)', { skip: skipWithout(PEERS.dill) }, () => {
   const m = new Map<unknown, unknown>([
     [1, 'one'],
     [tuple(1, 2), 'pair'],
@@ -184,7 +183,7 @@ print(json.dumps(out))
   for (let i = 0; i < values.length; i++) assert.deepEqual(sortSets(got[i]), sortSets(tag(values[i])), `value ${i}`);
 });
 
-test('unpickle refuses every opcode that imports or calls, naming it', { skip: !havePython }, () => {
+test('unpickle refuses every opcode that imports or calls, naming it', { skip: skipWithout(PEERS.dill) }, () => {
   const script = `
 import pickle, dill, json, os, collections, datetime
 class P: pass

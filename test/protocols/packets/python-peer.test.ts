@@ -5,25 +5,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { concatBytes } from '../../../src/bytes/text.js';
 import { repoRoot } from '../../helpers/paths.js';
+import { PEERS, skipWithout } from '../../helpers/peers.js';
 import { isTuple, PacketConnection, PacketErrorStateError, pickleSerializer, SEED_FILE_END_MARKER, tuple } from '../../../src/protocols/packets/index.js';
 
 const PY = '/usr/bin/python3';
 // The peer lives in the source tree (tests run from dist/ or .build/NAME/).
 const peerScript = path.join(repoRoot(), 'test/peers/packets/armchair_peer.py');
-let haveDill = false;
-try {
-  haveDill = existsSync(PY) && (await import('node:child_process')).spawnSync(PY, ['-c', 'import dill']).status === 0;
-} catch {
-  haveDill = false;
-}
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-test('a Python peer (dill pickles, seed file stream) talks to wirekit over TCP loopback', { skip: !process.env.CI && (!haveDill || !existsSync(peerScript)), timeout: 30000 }, async () => {
+test('a Python peer (dill pickles, seed file stream) talks to wirekit over TCP loopback', { skip: skipWithout(PEERS.dill), timeout: 30000 }, async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'wk-packets-py-'));
   const server = net.createServer();
   server.listen(0, '127.0.0.1');
