@@ -46,3 +46,10 @@ export class HubUsageError extends WirekitError {
     super('WK_USAGE', message, { origin });
   }
 }
+
+/** A hub limit was reached (sessions per agent or per user, connections). Code `WK_LIMIT`. */
+export class HubLimitError extends WirekitError {
+  constructor(message: string) {
+    super('WK_LIMIT', message, { origin: 'remote' });
+  }
+}

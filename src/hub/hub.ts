@@ -1,0 +1,335 @@
+/**
+ * The hub itself: the agent registry, users and tokens, and the sessions waiting for their
+ * agent's dial-back. The listeners (agent port, user port, HTTP API) are thin drivers that call
+ * into it. Everything the hub keeps on disk is in its state directory.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import { TimeoutError, AbortedError } from '../errors.js';
+import { createLogger, type Logger } from '../agent/log.js';
+import { mayOpen, type Principal } from './allowlist.js';
+import { HubAuthError, HubLimitError, HubNotFoundError, HubPermissionError, HubUsageError, LockedOutError } from './errors.js';
+import type { AgentFilter } from './filter.js';
+import type { AttachMessage, RegisterMessage } from './link-messages.js';
+import { LoginThrottle } from './login-throttle.js';
+import { hashPassword, verifyPassword, DEFAULT_SCRYPT_COST, type ScryptCost } from './passwords.js';
+import { AgentRegistry, isValidAgentId, type AgentEntry, type RegistryEvent } from './registry.js';
+import { StateDir } from './state-dir.js';
+import { TokenSigner, sameSecret } from './tokens.js';
+import { Users, type UsersDocument } from './users.js';
+
+/** What the hub needs of an agent's link to ask it for a dial-back. */
+export interface AgentLinkHandle {
+  dial(sid: string): void;
+  close(reason: string): void;
+}
+
+export interface HubOptions {
+  /** The hub's name, told to agents and shown in logs. Default: `hub`. */
+  name?: string;
+  logger?: Logger;
+  /** Agents at once. Default 20,000. */
+  maxAgents?: number;
+  /** Agent keepalive interval told to agents, in ms. Default 10,000. */
+  keepaliveMs?: number;
+  /** Sessions waiting for or running on one agent. Default 64. */
+  maxSessionsPerAgent?: number;
+  /** Sessions one user may have open at once. Default 64. */
+  maxSessionsPerUser?: number;
+  /** How long a session waits for its agent's dial-back, in ms. Default 10,000. */
+  dialTimeoutMs?: number;
+  /** User token lifetime, in seconds. Default 7 days. */
+  tokenLifetimeS?: number;
+  /** scrypt cost for new password hashes (tests lower it). */
+  scryptCost?: ScryptCost;
+}
+
+interface HubSecrets {
+  readonly version: 1;
+  /** base64 */
+  readonly tokenSecret: string;
+  readonly enrollmentToken: string;
+}
+
+interface AgentTokens {
+  readonly version: 1;
+  /** agent id → SHA-256 (hex) of its token. */
+  readonly agents: Record<string, string>;
+}
+
+interface Pending {
+  readonly agentId: string;
+  readonly user: string;
+  resolve(v: { stream: Duplex; leftover: Uint8Array }): void;
+  reject(err: Error): void;
+}
+
+export interface HubEvents {
+  joined: [AgentEntry<AgentLinkHandle>];
+  left: [AgentEntry<AgentLinkHandle>, 'closed' | 'timeout'];
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+export class Hub extends EventEmitter<HubEvents> {
+  readonly registry: AgentRegistry<AgentLinkHandle>;
+  readonly logger: Logger;
+  readonly name: string;
+  readonly keepaliveMs: number;
+  private readonly pending = new Map<string, Pending>();
+  private readonly sessionsByAgent = new Map<string, number>();
+  private readonly sessionsByUser = new Map<string, number>();
+  private readonly throttle = new LoginThrottle();
+  private readonly signer: TokenSigner;
+  private readonly options: HubOptions;
+
+  private constructor(
+    readonly state: StateDir,
+    readonly users: Users,
+    private readonly secrets: HubSecrets,
+    private readonly agentTokens: Record<string, string>,
+    options: HubOptions,
+  ) {
+    super();
+    this.options = options;
+    this.name = options.name ?? 'hub';
+    this.logger = options.logger ?? createLogger('warn');
+    this.keepaliveMs = options.keepaliveMs ?? 10_000;
+    this.registry = new AgentRegistry({ maxAgents: options.maxAgents, keepaliveTimeoutMs: 3 * this.keepaliveMs });
+    this.signer = new TokenSigner(Buffer.from(secrets.tokenSecret, 'base64'), options.tokenLifetimeS);
+  }
+
+  /** Opens (creating if needed) the hub state in `dir`. */
+  static async open(dir: string, options: HubOptions = {}): Promise<Hub> {
+    const state = await StateDir.open(dir);
+    let secrets = await state.read<HubSecrets>('hub.json');
+    if (!secrets) {
+      secrets = { version: 1, tokenSecret: randomBytes(32).toString('base64'), enrollmentToken: randomBytes(24).toString('base64url') };
+      await state.write('hub.json', secrets);
+    }
+    if (secrets.version !== 1 || typeof secrets.tokenSecret !== 'string' || typeof secrets.enrollmentToken !== 'string') {
+      throw new HubUsageError(`${dir}/hub.json is not a wirekit hub file`, 'local');
+    }
+    const users = new Users(await state.read<UsersDocument>('users.json'));
+    const tokens = (await state.read<AgentTokens>('agents.json'))?.agents ?? {};
+    return new Hub(state, users, secrets, { ...tokens }, options);
+  }
+
+  /** The token new agents enroll with (`wirekit serve --hub URL --enroll-token-file ...`). */
+  get enrollmentToken(): string {
+    return this.secrets.enrollmentToken;
+  }
+
+  // ---- users ----
+
+  async addUser(username: string, password: string, isAdmin: boolean): Promise<void> {
+    this.users.add(username, await hashPassword(password, this.options.scryptCost ?? DEFAULT_SCRYPT_COST), isAdmin);
+    await this.saveUsers();
+  }
+
+  async setPassword(username: string, password: string): Promise<void> {
+    this.users.setPassword(username, await hashPassword(password, this.options.scryptCost ?? DEFAULT_SCRYPT_COST));
+    await this.saveUsers();
+  }
+
+  async removeUser(username: string): Promise<void> {
+    this.users.remove(username);
+    await this.saveUsers();
+  }
+
+  saveUsers(): Promise<void> {
+    return this.state.write('users.json', this.users.toDocument());
+  }
+
+  /**
+   * Checks a user's password and returns a signed token. Five failures from one address lock it
+   * out for a while (`LockedOutError`); a wrong name or password is `HubAuthError`.
+   */
+  async login(username: string, password: string, address: string): Promise<{ token: string; expire: number }> {
+    const now = Date.now();
+    const until = this.throttle.lockedUntil(address, now);
+    if (until > 0) throw new LockedOutError(address, until);
+    const user = this.users.get(username);
+    // Verify against a dummy hash for unknown users, so timing does not tell which names exist.
+    const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
+    if (!user || !ok) {
+      this.throttle.fail(address, now);
+      this.logger.warn(`hub: failed login for ${JSON.stringify(username.slice(0, 64))} from ${address}`);
+      throw new HubAuthError('Authentication error');
+    }
+    this.throttle.succeed(address);
+    return this.signer.sign(username, user.groups.includes('admin'), now);
+  }
+
+  /** The user a token names, still existing, with the rights they have now. */
+  authenticate(token: string): Principal {
+    const claims = this.signer.verify(token);
+    const principal = this.users.principal(claims.username);
+    if (!principal) throw new HubAuthError('invalid token');
+    return principal;
+  }
+
+  // ---- agents ----
+
+  /** Checks an agent's registration and adds it; throws the error the agent is refused with. */
+  async registerAgent(msg: RegisterMessage, address: string, link: AgentLinkHandle): Promise<string | undefined> {
+    if (!isValidAgentId(msg.id)) throw new HubUsageError(`invalid agent id ${JSON.stringify(msg.id.slice(0, 64))}`);
+    const known = this.agentTokens[msg.id];
+    let issued: string | undefined;
+    if (known !== undefined && sameSecret(sha256(msg.token), known)) {
+      // A returning agent with its own token.
+    } else if (sameSecret(msg.token, this.secrets.enrollmentToken)) {
+      if (this.registry.get(msg.id) === undefined) {
+        issued = randomBytes(32).toString('base64url');
+      }
+    } else {
+      this.logger.warn(`hub: agent ${JSON.stringify(msg.id.slice(0, 64))} from ${address} refused: wrong token`);
+      throw new HubAuthError('wrong enrollment or agent token');
+    }
+    const event = this.registry.register(
+      { id: msg.id, hostname: msg.hostname, properties: msg.properties, address, version: msg.version, capabilities: msg.capabilities, authenticated: true },
+      link,
+      Date.now(),
+    );
+    if (issued !== undefined) {
+      this.agentTokens[msg.id] = sha256(issued);
+      await this.state.write('agents.json', { version: 1, agents: this.agentTokens } satisfies AgentTokens);
+    }
+    this.logger.info(`hub: agent ${msg.id} joined from ${address}`);
+    this.emitRegistry(event);
+    return issued;
+  }
+
+  agentSeen(id: string, link: AgentLinkHandle): void {
+    this.registry.seen(id, link, Date.now());
+  }
+
+  /** The agent's link ended. */
+  agentGone(id: string, link: AgentLinkHandle): void {
+    const event = this.registry.remove(id, link);
+    if (!event) return;
+    this.logger.info(`hub: agent ${id} left`);
+    for (const [sid, p] of this.pending) {
+      if (p.agentId === id) {
+        this.pending.delete(sid);
+        p.reject(new HubNotFoundError(`agent ${id} left`));
+      }
+    }
+    this.emitRegistry(event);
+  }
+
+  /** Drops agents whose keepalive stopped (the links' own timers normally do it first). */
+  expireAgents(): void {
+    for (const event of this.registry.expire(Date.now())) {
+      if (event.type === 'left') event.agent.owner.close('keepalive timeout');
+      this.emitRegistry(event);
+    }
+  }
+
+  private emitRegistry(event: RegistryEvent<AgentLinkHandle>): void {
+    if (event.type === 'joined') this.emit('joined', event.agent);
+    else this.emit('left', event.agent, event.reason);
+  }
+
+  /** Agents `user` may see, filtered, sorted by id. */
+  listAgents(user: Principal, filters: readonly AgentFilter[] = []): AgentEntry<AgentLinkHandle>[] {
+    return this.registry.list(filters).filter((a) => mayOpen(user, a.properties));
+  }
+
+  /** The agent `id` if `user` may open it; `HubNotFoundError` / `HubPermissionError` otherwise. */
+  agentFor(user: Principal, id: string): AgentEntry<AgentLinkHandle> {
+    const agent = this.registry.get(id);
+    if (!agent) throw new HubNotFoundError(`no agent ${id}`);
+    if (!mayOpen(user, agent.properties)) throw new HubPermissionError(`${user.username} may not open agent ${id}`);
+    return agent;
+  }
+
+  // ---- sessions ----
+
+  /**
+   * Asks agent `id` to dial back and resolves with the agent's side of the new connection (and any
+   * bytes it sent past its handshake line) once it attached. The session counts against the agent's
+   * and the user's limits until `release` is called.
+   */
+  openSession(user: Principal, id: string, options: { signal?: AbortSignal } = {}): Promise<{ stream: Duplex; leftover: Uint8Array; release: () => void }> {
+    const agent = this.agentFor(user, id);
+    const perAgent = this.options.maxSessionsPerAgent ?? 64;
+    const perUser = this.options.maxSessionsPerUser ?? 64;
+    if ((this.sessionsByAgent.get(id) ?? 0) >= perAgent) return Promise.reject(new HubLimitError(`agent ${id} has ${perAgent} sessions open`));
+    if ((this.sessionsByUser.get(user.username) ?? 0) >= perUser) return Promise.reject(new HubLimitError(`${user.username} has ${perUser} sessions open`));
+    const sid = randomUUID();
+    const count = (m: Map<string, number>, k: string, d: number) => {
+      const n = (m.get(k) ?? 0) + d;
+      if (n <= 0) m.delete(k);
+      else m.set(k, n);
+    };
+    count(this.sessionsByAgent, id, 1);
+    count(this.sessionsByUser, user.username, 1);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      count(this.sessionsByAgent, id, -1);
+      count(this.sessionsByUser, user.username, -1);
+    };
+    const timeoutMs = this.options.dialTimeoutMs ?? 10_000;
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+        this.pending.delete(sid);
+      };
+      const fail = (err: Error) => {
+        done();
+        release();
+        reject(err);
+      };
+      const timer = setTimeout(() => fail(new TimeoutError(`agent ${id} dialing back`, timeoutMs)), timeoutMs);
+      const onAbort = () => fail(new AbortedError(`session to ${id}`, options.signal?.reason));
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending.set(sid, {
+        agentId: id,
+        user: user.username,
+        resolve: (v) => {
+          done();
+          resolve({ ...v, release });
+        },
+        reject: fail,
+      });
+      agent.owner.dial(sid);
+    });
+  }
+
+  /** The agent could not dial back for `sid`. */
+  dialFailed(agentId: string, sid: string, message: string): void {
+    const p = this.pending.get(sid);
+    if (p && p.agentId === agentId) p.reject(new HubNotFoundError(`agent ${agentId} could not dial back: ${message}`));
+  }
+
+  /**
+   * A dial-back arrived: returns the user it is for, or throws (unknown sid, wrong agent or token).
+   * On success the hub owns `stream` from now on.
+   */
+  attach(msg: AttachMessage, stream: Duplex, leftover: Uint8Array): string {
+    const p = this.pending.get(msg.sid);
+    const known = this.agentTokens[msg.id];
+    if (!p || p.agentId !== msg.id || known === undefined || !sameSecret(sha256(msg.token), known)) {
+      throw new HubAuthError('no session waits for this dial-back');
+    }
+    p.resolve({ stream, leftover });
+    return p.user;
+  }
+
+  /** Ends every agent link and fails every waiting session. */
+  close(): void {
+    for (const agent of this.registry.list()) agent.owner.close('hub shutting down');
+    for (const [sid, p] of this.pending) {
+      this.pending.delete(sid);
+      p.reject(new HubNotFoundError('hub shutting down'));
+    }
+  }
+}
+
+// A valid hash of a random password, verified for unknown users so a login takes the same time.
+const DUMMY_HASH = `scrypt$15$8$1$${randomBytes(16).toString('base64')}$${randomBytes(32).toString('base64')}`;
