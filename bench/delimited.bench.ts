@@ -12,7 +12,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { FrameReader, percentDollar } from '../src/codecs/index.js';
-import { DelimitedServer, connect, messageCodec } from '../src/protocols/delimited/index.js';
+import { DelimitedServer, connect, messageCodec } from '../src/protocols/delimited/node.js';
 import { bestOf, chunked, type BenchContext, type Reporter } from './harness.js';
 
 export const name = 'delimited';

@@ -1,7 +1,7 @@
 /**
- * The seed 002 message codec as this protocol uses it: `%`, base64 body, `$`: the shared
+ * The `%base64$` message codec as the delimited protocol uses it: `%`, base64 body, `$`: the shared
  * `percentDollar()` codec (strict base64, strict UTF-8 for text, empty messages allowed, junk
- * before `%` skipped as the seed does, a resumable linear scan, a size limit enforced while
+ * before `%` skipped as the original does, a resumable linear scan, a size limit enforced while
  * scanning that drops only the oversized message), with this module's option names.
  */
 import { percentDollar, type DelimitedCodec } from '../../codecs/index.js';
@@ -14,7 +14,7 @@ export interface MessageCodecOptions {
   maxMessageLength?: number;
 }
 
-/** The seed 002 codec: text messages, or bytes with `{ binary: true }`. */
+/** The delimited protocol's codec: text messages, or bytes with `{ binary: true }`. */
 export function messageCodec(options?: MessageCodecOptions & { binary?: false }): MessageCodec<string>;
 export function messageCodec(options: MessageCodecOptions & { binary: true }): MessageCodec<Uint8Array>;
 export function messageCodec(options: MessageCodecOptions & { binary?: boolean } = {}): MessageCodec<string> | MessageCodec<Uint8Array> {

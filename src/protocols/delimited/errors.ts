@@ -5,7 +5,7 @@ import { WirekitError } from '../../errors.js';
  * closed the connection before finishing it. `code` is `WK_HANDSHAKE`.
  */
 export class HandshakeError extends WirekitError {
-  constructor(message: string, options?: { cause?: unknown; origin?: 'local' | 'remote' }) {
+  constructor(message: string, options: { cause?: unknown; origin: 'local' | 'remote' }) {
     super('WK_HANDSHAKE', message, options);
   }
 }
@@ -36,18 +36,28 @@ export class ChildExitedError extends WirekitError {
   constructor(what: string, exitCode: number | null, signal: NodeJS.Signals | null, stderr: string, cause?: unknown) {
     const how = signal ? `was killed by ${signal}` : exitCode === null ? 'could not be started' : `exited with code ${exitCode}`;
     const tail = stderr.trim() ? `; stderr: ${stderr.trim().slice(-2000)}` : '';
-    super('WK_CHILD_EXITED', `child process ${how} ${what}${tail}`, { cause });
+    super('WK_CHILD_EXITED', `child process ${how} ${what}${tail}`, { cause, origin: 'remote' });
     this.exitCode = exitCode;
     this.signal = signal;
     this.stderr = stderr;
   }
 }
 
-/** Connecting to the server's socket failed (no such socket, refused, permission denied). `WK_CONNECT_FAILED`. */
-export class ConnectError extends WirekitError {
-  readonly path: string;
-  constructor(path: string, cause: unknown) {
-    super('WK_CONNECT_FAILED', `cannot connect to ${path}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause, origin: 'local' });
-    this.path = path;
+/** The server was closed while `accept()` waited, or `accept()` was called after `close()`. `WK_SERVER_CLOSED`. */
+export class ServerClosedError extends WirekitError {
+  constructor() {
+    super('WK_SERVER_CLOSED', 'server is closed', { origin: 'local' });
+  }
+}
+
+/**
+ * The caller misused the delimited API: `accept()` while another `accept()` waits (`WK_BUSY`),
+ * `listen()` on a server that already listens (`WK_BUSY`), or an address this Unix-socket
+ * protocol cannot listen on (`WK_ADDRESS_UNSUPPORTED`: a `{ host, port }` address, since the
+ * protocol's privacy rests on the socket file's 0600 mode).
+ */
+export class DelimitedUsageError extends WirekitError {
+  constructor(code: 'WK_BUSY' | 'WK_ADDRESS_UNSUPPORTED', message: string) {
+    super(code, message, { origin: 'local' });
   }
 }

@@ -1,4 +1,5 @@
 import { WirekitError } from '../../errors.js';
+import { PickleError as FormatsPickleError } from '../../formats/pickle/errors.js';
 
 /**
  * The peer broke the packet protocol (unknown type byte, `ready` for an id not in flight, bad
@@ -6,7 +7,7 @@ import { WirekitError } from '../../errors.js';
  * the next receive continues with the following packet.
  */
 export class PacketProtocolError extends WirekitError {
-  constructor(code: string, message: string, options?: { cause?: unknown; origin?: 'local' | 'remote' }) {
+  constructor(code: string, message: string, options: { cause?: unknown; origin: 'local' | 'remote' }) {
     super(code, message, options);
   }
 }
@@ -16,7 +17,7 @@ export class UnknownPacketTypeError extends PacketProtocolError {
   readonly typeByte: number;
   readonly id: number | bigint;
   constructor(typeByte: number, id: number | bigint) {
-    super('WK_PACKET_UNKNOWN_TYPE', `packet ${id}: unknown packet type byte 0x${typeByte.toString(16).padStart(2, '0')}`);
+    super('WK_PACKET_UNKNOWN_TYPE', `packet ${id}: unknown packet type byte 0x${typeByte.toString(16).padStart(2, '0')}`, { origin: 'remote' });
     this.typeByte = typeByte;
     this.id = id;
   }
@@ -26,7 +27,7 @@ export class UnknownPacketTypeError extends PacketProtocolError {
 export class UnknownPacketIdError extends PacketProtocolError {
   readonly ackedId: unknown;
   constructor(ackedId: unknown) {
-    super('WK_PACKET_UNKNOWN_ID', `ready for id ${String(ackedId)}, which is not in flight`);
+    super('WK_PACKET_UNKNOWN_ID', `ready for id ${String(ackedId)}, which is not in flight`, { origin: 'remote' });
     this.ackedId = ackedId;
   }
 }
@@ -34,7 +35,7 @@ export class UnknownPacketIdError extends PacketProtocolError {
 /** A payload could not be decoded by the configured serializer. */
 export class PacketPayloadError extends PacketProtocolError {
   constructor(type: string, id: number, cause: unknown) {
-    super('WK_PACKET_PAYLOAD', `packet ${id} (${type}): payload could not be decoded: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super('WK_PACKET_PAYLOAD', `packet ${id} (${type}): payload could not be decoded: ${cause instanceof Error ? cause.message : String(cause)}`, { cause, origin: 'remote' });
   }
 }
 
@@ -42,7 +43,7 @@ export class PacketPayloadError extends PacketProtocolError {
 export class UnsafeFileNameError extends PacketProtocolError {
   readonly fileName: unknown;
   constructor(name: unknown, reason: string) {
-    super('WK_PACKET_FILE_NAME', `refused file name ${JSON.stringify(name)}: ${reason}`);
+    super('WK_PACKET_FILE_NAME', `refused file name ${JSON.stringify(name)}: ${reason}`, { origin: 'remote' });
     this.fileName = name;
   }
 }
@@ -54,21 +55,22 @@ export class UnsafeFileNameError extends PacketProtocolError {
 export class PacketErrorStateError extends WirekitError {
   readonly payload: unknown;
   constructor(payload: unknown) {
-    super('WK_PACKET_ERROR_STATE', 'packet connection is in the error state (an error packet was received); call resetError() first');
+    super('WK_PACKET_ERROR_STATE', 'packet connection is in the error state (an error packet was received); call resetError() first', { origin: 'remote' });
     this.payload = payload;
   }
 }
 
-/** The caller misused the packet API (window full in the sans-I/O core, unknown type name, bad file). */
+/**
+ * The caller misused the packet API (window full in the sans-I/O core, unknown type name, bad
+ * file, too many received packets left unread while waiting for `ready`).
+ */
 export class PacketUsageError extends WirekitError {
   constructor(code: string, message: string) {
     super(code, message, { origin: 'local' });
   }
 }
 
-/** A pickle could not be read or written (malformed input, refused opcode, unsupported value). */
-export class PickleError extends WirekitError {
-  constructor(code: 'WK_PICKLE_MALFORMED' | 'WK_PICKLE_REFUSED' | 'WK_PICKLE_UNSUPPORTED' | 'WK_PICKLE_LIMIT', message: string, origin: 'local' | 'remote' = 'remote') {
-    super(code, message, { origin });
-  }
-}
+/** @deprecated moved to `wirekit/formats/pickle` */
+export const PickleError = FormatsPickleError;
+/** @deprecated moved to `wirekit/formats/pickle` */
+export type PickleError = FormatsPickleError;

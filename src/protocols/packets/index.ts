@@ -1,19 +1,24 @@
-export { PacketTypes, SEED_PACKET_TYPES, SEED_URGENT_TYPES } from './types.js';
+/**
+ * Armchair's packet protocol, sans-I/O: the packet header, the type registry, the session (ids,
+ * window, `ready`, error state, file stream), payload serializers and errors. No `node:*` import is
+ * reachable from here; the Node driver (`PacketConnection`, file transfer) is `./node.js`
+ * (`wirekit/protocols/packets/node`).
+ */
+import * as pickleFormat from '../../formats/pickle/index.js';
+
+export { PacketTypes, ARMCHAIR_PACKET_TYPES, ARMCHAIR_URGENT_TYPES, SEED_PACKET_TYPES, SEED_URGENT_TYPES } from './types.js';
 export {
   PacketSession,
   MarkerScanner,
   encodePacketHeader,
   fileNameProblem,
   PACKET_HEADER_SIZE,
+  ARMCHAIR_FILE_END_MARKER,
   SEED_FILE_END_MARKER,
-} from './session.js';
-export type { Packet, PacketEvent, FileMode, PacketSessionOptions, OutgoingPacket } from './session.js';
-export { PacketConnection } from './connection.js';
-export type { PacketConnectionOptions, ReceiveFirstOptions, ReceivedFile, ReceiveFilesOptions, SendFilesOptions } from './connection.js';
+} from './packet-session.js';
+export type { Packet, PacketEvent, FileMode, PacketSessionOptions, OutgoingPacket } from './packet-session.js';
 export { jsonSerializer, msgpackSerializer, rawSerializer, pickleSerializer } from './serializers.js';
 export type { PayloadSerializer } from './serializers.js';
-export { pickle, unpickle, tuple, asTuple, isTuple } from './pickle.js';
-export type { PickleOptions, UnpickleOptions } from './pickle.js';
 export {
   PacketProtocolError,
   UnknownPacketTypeError,
@@ -24,3 +29,19 @@ export {
   PacketUsageError,
   PickleError,
 } from './errors.js';
+
+// Python's pickle format moved to `wirekit/formats/pickle`; these names stay importable from here.
+/** @deprecated import from `wirekit/formats/pickle` */
+export const pickle = pickleFormat.pickle;
+/** @deprecated import from `wirekit/formats/pickle` */
+export const unpickle = pickleFormat.unpickle;
+/** @deprecated import from `wirekit/formats/pickle` */
+export const tuple = pickleFormat.tuple;
+/** @deprecated import from `wirekit/formats/pickle` */
+export const asTuple = pickleFormat.asTuple;
+/** @deprecated import from `wirekit/formats/pickle` */
+export const isTuple = pickleFormat.isTuple;
+/** @deprecated import from `wirekit/formats/pickle` */
+export type PickleOptions = pickleFormat.PickleOptions;
+/** @deprecated import from `wirekit/formats/pickle` */
+export type UnpickleOptions = pickleFormat.UnpickleOptions;

@@ -1,13 +1,13 @@
 import { Packr } from 'msgpackr';
 import { utf8DecodeStrict, utf8Encode } from '../../bytes/text.js';
 import { PacketUsageError } from './errors.js';
-import { asTuple, pickle, unpickle, type PickleOptions, type UnpickleOptions } from './pickle.js';
+import { asTuple, pickle, unpickle, type PickleOptions, type UnpickleOptions } from '../../formats/pickle/index.js';
 
 /**
  * Turns packet payloads into bytes and back. A packet with no payload (`undefined`) has a
  * zero-length body and never reaches the serializer.
  *
- * The protocol's own payloads use fixed shapes, as the seed sends them: a `ready` carries `[id]`
+ * The protocol's own payloads use fixed shapes, as Armchair sends them: a `ready` carries `[id]`
  * and a `sending_files` carries `[[name, ...]]`. Serializers that cannot express arrays override
  * `encodeAck`/`decodeAck` and `encodeFileNames`/`decodeFileNames`.
  */
@@ -72,9 +72,9 @@ export function rawSerializer(): PayloadSerializer {
 }
 
 /**
- * Python pickles of plain data, for peers that `pickle`/`dill` their payloads (see `pickle.ts`:
+ * Python pickles of plain data, for peers that `pickle`/`dill` their payloads (see `wirekit/formats/pickle`:
  * nothing that imports or calls is ever read). By default a top-level array is written as a tuple,
- * since the seed sends its arguments as a tuple (`send_pack(type, *args)`).
+ * since Armchair's peers send their arguments as a tuple (`send_pack(type, *args)`).
  */
 export function pickleSerializer(options: { write?: PickleOptions; read?: UnpickleOptions; argsTuple?: boolean } = {}): PayloadSerializer {
   const argsTuple = options.argsTuple ?? true;

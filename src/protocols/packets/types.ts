@@ -1,7 +1,7 @@
 import { PacketUsageError } from './errors.js';
 
-/** The seed's packet type table: name → type byte. */
-export const SEED_PACKET_TYPES: Readonly<Record<string, number>> = {
+/** Armchair's packet type table (the protocol's default registry): name → type byte. */
+export const ARMCHAIR_PACKET_TYPES: Readonly<Record<string, number>> = {
   init: 0x00,
   close: 0x01,
   error: 0x02,
@@ -21,15 +21,20 @@ export const SEED_PACKET_TYPES: Readonly<Record<string, number>> = {
   save: 0x10,
 };
 
-/** The seed's urgent ("ghost") types: sent at once, outside the window, without a new id. */
-export const SEED_URGENT_TYPES: readonly string[] = ['continue', 'stopped', 'loc_resp', 'loc_req', 'save', 'error'];
+/** Armchair's urgent ("ghost") types: sent at once, outside the window, without a new id. */
+export const ARMCHAIR_URGENT_TYPES: readonly string[] = ['continue', 'stopped', 'loc_resp', 'loc_req', 'save', 'error'];
+
+/** @deprecated use `ARMCHAIR_PACKET_TYPES` */
+export const SEED_PACKET_TYPES = ARMCHAIR_PACKET_TYPES;
+/** @deprecated use `ARMCHAIR_URGENT_TYPES` */
+export const SEED_URGENT_TYPES = ARMCHAIR_URGENT_TYPES;
 
 /** Types the protocol itself relies on; they must stay registered. */
 const REQUIRED = ['error', 'ready', 'sending_files'] as const;
 
 /**
  * A bidirectional registry of packet types (name ↔ byte) plus the set of urgent types.
- * `new PacketTypes()` holds the seed's table; register application types with `register`.
+ * `new PacketTypes()` holds Armchair's table; register application types with `register`.
  */
 export class PacketTypes {
   private readonly byName = new Map<string, number>();
@@ -37,11 +42,11 @@ export class PacketTypes {
   private readonly urgentNames = new Set<string>();
 
   constructor(options: { types?: Readonly<Record<string, number>>; urgent?: readonly string[] } = {}) {
-    for (const [name, byte] of Object.entries(options.types ?? SEED_PACKET_TYPES)) this.register(name, byte);
+    for (const [name, byte] of Object.entries(options.types ?? ARMCHAIR_PACKET_TYPES)) this.register(name, byte);
     for (const name of REQUIRED) {
       if (!this.byName.has(name)) throw new PacketUsageError('WK_PACKET_TYPE', `packet type registry must define '${name}'`);
     }
-    for (const name of options.urgent ?? SEED_URGENT_TYPES) this.setUrgent(name, true);
+    for (const name of options.urgent ?? ARMCHAIR_URGENT_TYPES) this.setUrgent(name, true);
   }
 
   /** Adds a type. Throws when the name or the byte is already taken. */

@@ -14,9 +14,11 @@ import {
   ServerClosedError,
   SocketPathError,
   connect,
+  DelimitedUsageError,
+  listen,
   messageCodec,
   probeSocket,
-} from '../../../src/protocols/delimited/index.js';
+} from '../../../src/protocols/delimited/node.js';
 
 const enc = new TextEncoder();
 
@@ -49,7 +51,7 @@ test('the socket is 0600 right after listen, with a permissive umask, and the um
   const old = process.umask(0o000); // a naive bind would now create 0777
   try {
     const before = umaskNow();
-    const server = await DelimitedServer.listen(path.join(dir, 'ctl.sock'));
+    const server = await listen({ path: path.join(dir, 'ctl.sock') });
     const st = await fsp.stat(server.path);
     assert.equal(umaskNow(), before, 'process umask unchanged');
     assert.ok(st.isSocket());
@@ -82,7 +84,7 @@ test('the socket path never appears with another mode (watched while listening)'
   })();
   try {
     for (let i = 0; i < 10; i++) {
-      const server = await DelimitedServer.listen(target);
+      const server = await listen({ path: target });
       await server.close();
     }
   } finally {
@@ -96,7 +98,7 @@ test('the socket path never appears with another mode (watched while listening)'
 
 test('handshake, text messages both ways (empty, non-ASCII, large), QUIT, end of stream', async () => {
   const dir = await tmpDir();
-  const server = await DelimitedServer.listen(path.join(dir, 'a.sock'));
+  const server = await listen({ path: path.join(dir, 'a.sock') });
   try {
     const [sc, cc] = await Promise.all([server.accept({ timeout: 5000 }), connect(server.path, { timeout: 5000 })]);
     const big = 'é'.repeat(300_000);
@@ -120,7 +122,7 @@ test('handshake, text messages both ways (empty, non-ASCII, large), QUIT, end of
 
 test('a client may connect before accept() is called (as in the seed)', async () => {
   const dir = await tmpDir();
-  const server = await DelimitedServer.listen(path.join(dir, 'early.sock'));
+  const server = await listen({ path: path.join(dir, 'early.sock') });
   try {
     const clientP = connect(server.path, { timeout: 5000 });
     await new Promise((r) => setTimeout(r, 20));
@@ -138,7 +140,7 @@ test('a client may connect before accept() is called (as in the seed)', async ()
 
 test('binary messages', async () => {
   const dir = await tmpDir();
-  const server = await DelimitedServer.listen(path.join(dir, 'b.sock'));
+  const server = await listen({ path: path.join(dir, 'b.sock') });
   try {
     const [sc, cc] = await Promise.all([server.accept({ timeout: 5000, binary: true }), connect(server.path, { timeout: 5000, binary: true })]);
     const bytes = new Uint8Array([0, 0xff, 0x25, 0x24, 0xc3]);
@@ -156,7 +158,7 @@ test('binary messages', async () => {
 
 test('messages sent together with READY are not lost; a bad message errors alone, the next decodes', async () => {
   const dir = await tmpDir();
-  const server = await DelimitedServer.listen(path.join(dir, 'c.sock'));
+  const server = await listen({ path: path.join(dir, 'c.sock') });
   try {
     const raw = await rawConnect(server.path);
     const codec = messageCodec();
@@ -183,7 +185,7 @@ test('messages sent together with READY are not lost; a bad message errors alone
 
 test('maximum message size is enforced over the socket', async () => {
   const dir = await tmpDir();
-  const server = await DelimitedServer.listen(path.join(dir, 'm.sock'));
+  const server = await listen({ path: path.join(dir, 'm.sock') });
   try {
     const [sc, cc] = await Promise.all([server.accept({ timeout: 5000, maxMessageLength: 1024 }), connect(server.path, { timeout: 5000 })]);
     await cc.send('x'.repeat(10_000));
@@ -200,7 +202,7 @@ test('maximum message size is enforced over the socket', async () => {
 
 test('a client that closes before READY gives a clear error (the original spins forever)', async () => {
   const dir = await tmpDir();
-  const server = await DelimitedServer.listen(path.join(dir, 'd.sock'));
+  const server = await listen({ path: path.join(dir, 'd.sock') });
   try {
     const raw = await rawConnect(server.path);
     raw.end();
@@ -227,7 +229,7 @@ test('a client that closes before READY gives a clear error (the original spins 
 
 test('a client that never says READY times out; accept times out; abort works', async () => {
   const dir = await tmpDir();
-  const server = await DelimitedServer.listen(path.join(dir, 'e.sock'));
+  const server = await listen({ path: path.join(dir, 'e.sock') });
   try {
     await assert.rejects(server.accept({ timeout: 30 }), (e: unknown) => e instanceof TimeoutError && /accept/.test(e.message));
     const ac = new AbortController();
@@ -246,7 +248,7 @@ test('a client that never says READY times out; accept times out; abort works', 
 
 test('close() wakes a pending accept(); accept after close rejects', async () => {
   const dir = await tmpDir();
-  const server = await DelimitedServer.listen(path.join(dir, 'f.sock'));
+  const server = await listen({ path: path.join(dir, 'f.sock') });
   const check = assert.rejects(server.accept({ timeout: 5000 }), ServerClosedError);
   await server.close();
   await check;
@@ -280,7 +282,7 @@ test('client: server closing before OK, a wrong answer, silence, no socket', asy
     setTimeout(() => ac.abort(), 10);
     await assert.rejects(pending, AbortedError);
     for (const s of held) s.destroy();
-    await assert.rejects(connect(path.join(dir, 'none.sock'), { timeout: 5000 }), (e: unknown) => e instanceof ConnectError && e.code === 'WK_CONNECT_FAILED');
+    await assert.rejects(connect(path.join(dir, 'none.sock'), { timeout: 5000 }), (e: unknown) => e instanceof ConnectError && e.code === 'WK_CONNECT');
   } finally {
     for (const s of servers) s.close();
     await fsp.rm(dir, { recursive: true, force: true });
@@ -289,7 +291,7 @@ test('client: server closing before OK, a wrong answer, silence, no socket', asy
 
 test('receive() with timeout and AbortSignal; end of stream says the peer closed', async () => {
   const dir = await tmpDir();
-  const server = await DelimitedServer.listen(path.join(dir, 'h.sock'));
+  const server = await listen({ path: path.join(dir, 'h.sock') });
   try {
     const [sc, cc] = await Promise.all([server.accept({ timeout: 5000 }), connect(server.path, { timeout: 5000 })]);
     await assert.rejects(cc.receive({ timeout: 20 }), TimeoutError);
@@ -324,11 +326,11 @@ test('a stale socket is replaced; a live one and a regular file are refused', as
     await new Promise<void>((r) => stale.close(() => r()));
     await fsp.rename(p + '.keep', p);
     assert.equal(await probeSocket(p), 'stale');
-    const server = await DelimitedServer.listen(p);
+    const server = await listen({ path: p });
     assert.notEqual((await fsp.lstat(p)).ino, ino, 'stale socket replaced');
     assert.equal(await probeSocket(p), 'live');
     // Live: a second server refuses to steal it; the first keeps working.
-    await assert.rejects(DelimitedServer.listen(p), (e: unknown) => e instanceof SocketPathError && e.code === 'WK_SOCKET_IN_USE');
+    await assert.rejects(listen({ path: p }), (e: unknown) => e instanceof SocketPathError && e.code === 'WK_SOCKET_IN_USE');
     // (The refused attempt probed with a connection that closed at once: the first server sees it
     // as a client that closed before READY.)
     await assert.rejects(server.accept({ timeout: 5000 }), HandshakeError);
@@ -341,7 +343,7 @@ test('a stale socket is replaced; a live one and a regular file are refused', as
     // Not a socket.
     const file = path.join(dir, 'file.sock');
     await fsp.writeFile(file, 'data');
-    await assert.rejects(DelimitedServer.listen(file), (e: unknown) => e instanceof SocketPathError && e.code === 'WK_PATH_NOT_SOCKET');
+    await assert.rejects(listen({ path: file }), (e: unknown) => e instanceof SocketPathError && e.code === 'WK_PATH_NOT_SOCKET');
     assert.equal(await fsp.readFile(file, 'utf8'), 'data', 'file untouched');
   } finally {
     await fsp.rm(dir, { recursive: true, force: true });
@@ -352,11 +354,41 @@ test('close() does not remove a socket file that is no longer its own', async ()
   const dir = await tmpDir();
   const p = path.join(dir, 'j.sock');
   try {
-    const server = await DelimitedServer.listen(p);
+    const server = await listen({ path: p });
     await fsp.unlink(p);
     await fsp.writeFile(p, 'someone else');
     await server.close();
     assert.equal(await fsp.readFile(p, 'utf8'), 'someone else');
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('listen(address) and connect(address): the { path } form, the deprecated static and string forms, TCP refused', async () => {
+  const dir = await tmpDir();
+  try {
+    const server = new DelimitedServer({ maxPending: 2 });
+    assert.equal(await server.listen({ path: path.join(dir, 'k.sock') }), server);
+    assert.deepEqual(server.address, { path: server.path });
+    await assert.rejects(server.listen({ path: path.join(dir, 'k2.sock') }), (e: unknown) => e instanceof DelimitedUsageError && e.code === 'WK_BUSY');
+    const [sc, cc] = await Promise.all([server.accept({ timeout: 5000 }), connect({ path: server.path }, { timeout: 5000 })]);
+    await cc.send('hi');
+    assert.equal(await sc.receive({ timeout: 5000 }), 'hi');
+    sc.close();
+    cc.close();
+    await server.close();
+
+    const legacy = await DelimitedServer.listen(path.join(dir, 'l.sock'));
+    const [ls, lc] = await Promise.all([legacy.accept({ timeout: 5000 }), connect(legacy.path, { timeout: 5000 })]);
+    ls.close();
+    lc.close();
+    await legacy.close();
+
+    await assert.rejects(
+      listen({ host: '127.0.0.1', port: 0 }),
+      (e: unknown) => e instanceof DelimitedUsageError && e.code === 'WK_ADDRESS_UNSUPPORTED' && e.origin === 'local',
+    );
+    await assert.rejects(new DelimitedServer().listen({ host: '::1', port: 1 }), DelimitedUsageError);
   } finally {
     await fsp.rm(dir, { recursive: true, force: true });
   }

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { concatBytes } from '../../../src/bytes/text.js';
 import { repoRoot } from '../../helpers/paths.js';
 import { PEERS, skipWithout } from '../../helpers/peers.js';
-import { isTuple, PacketConnection, PacketErrorStateError, pickleSerializer, SEED_FILE_END_MARKER, tuple } from '../../../src/protocols/packets/index.js';
+import { isTuple, PacketConnection, PacketErrorStateError, pickleSerializer, SEED_FILE_END_MARKER, tuple } from '../../../src/protocols/packets/node.js';
 
 const PY = '/usr/bin/python3';
 // The peer lives in the source tree (tests run from dist/ or .build/NAME/).

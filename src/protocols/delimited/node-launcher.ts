@@ -1,5 +1,5 @@
 /**
- * The pattern seed 002 was made for: a parent process creates the server, starts a child script
+ * The pattern the `%base64$` delimited protocol was made for: a parent process creates the server, starts a child script
  * with the socket path as its last argument, waits for it to connect and shake hands, exchanges
  * messages with it, tells it to quit and reaps it.
  *
@@ -13,9 +13,9 @@ import path from 'node:path';
 import { withWait, type WaitOptions } from '../../channels/index.js';
 import { TruncatedFrameError } from '../../codecs/index.js';
 import { ConnectionClosedError } from '../../errors.js';
-import { waitOptions, type DelimitedConnection, type DelimitedMessage, type MessageOptions } from './connection.js';
+import { waitOptions, type DelimitedConnection, type DelimitedMessage, type MessageOptions } from './node-connection.js';
 import { ChildExitedError } from './errors.js';
-import { DelimitedServer, DEFAULT_ACCEPT_TIMEOUT } from './server.js';
+import { DelimitedServer, DEFAULT_ACCEPT_TIMEOUT } from './node-server.js';
 
 export interface LaunchOptions extends MessageOptions {
   /** Program to run (e.g. `process.execPath`, `'python3'`). */
@@ -49,7 +49,7 @@ export interface ChildExit {
 }
 
 export interface QuitOptions {
-  /** The message that tells the child to stop. Default `'QUIT'` as in the seed's callers. */
+  /** The message that tells the child to stop. Default `'QUIT'` as in the original callers. */
   message?: DelimitedMessage;
   /** Time the child gets to exit after the message, in ms, before SIGTERM (then SIGKILL). Default 5000. */
   timeout?: number;
@@ -76,7 +76,7 @@ class StderrTail {
 }
 
 /**
- * A running child connected over the seed 002 channel. `send`/`receive` talk to it; `quit()`
+ * A running child connected over the delimited protocol. `send`/`receive` talk to it; `quit()`
  * ends it; `kill()` ends it at once.
  */
 export class ChildSession<T extends DelimitedMessage = string> {
@@ -211,7 +211,7 @@ export async function launchChild(options: LaunchOptions): Promise<ChildSession<
     if (ownDir) await fsp.rm(ownDir, { recursive: true, force: true });
   };
   try {
-    server = await DelimitedServer.listen(socketPath);
+    server = await new DelimitedServer().listen({ path: socketPath });
   } catch (err) {
     await releaseSocket();
     throw err;
@@ -252,7 +252,7 @@ export async function launchChild(options: LaunchOptions): Promise<ChildSession<
   let earlyExit: ChildExit | undefined;
   void exited.then((st) => {
     earlyExit = st;
-    stop.abort(new Error('child exited'));
+    stop.abort(new ChildExitedError('before completing the handshake', st.exitCode, st.signal, tail.toString(), st.error));
   });
   try {
     const acceptOpts = {

@@ -1,5 +1,5 @@
 /**
- * The seed 002 READY/OK handshake as a sans-I/O state machine: messages in, actions out.
+ * The READY/OK handshake of the `%base64$` delimited protocol as a sans-I/O state machine: messages in, actions out.
  *
  * The client sends `READY`; the server answers `OK`; then both sides are open and exchange
  * messages in turns decided by the application. Unlike the original, anything else than the
@@ -98,7 +98,7 @@ export class Handshake {
   /** The peer's message could not be decoded: fails the handshake. */
   receiveError(err: unknown): never {
     this.current = 'failed';
-    throw new HandshakeError(`handshake failed: undecodable message from peer while ${this.waitingFor()}`, { cause: err });
+    throw new HandshakeError(`handshake failed: undecodable message from peer while ${this.waitingFor()}`, { cause: err, origin: 'remote' });
   }
 
   /** The peer closed the connection: fails the handshake unless it had completed. */
@@ -106,7 +106,7 @@ export class Handshake {
     if (this.current === 'open') return;
     const waiting = this.waitingFor();
     this.current = 'failed';
-    throw new HandshakeError(`handshake failed: peer closed the connection while ${waiting}`);
+    throw new HandshakeError(`handshake failed: peer closed the connection while ${waiting}`, { origin: 'remote' });
   }
 
   private waitingFor(): string {
@@ -127,7 +127,7 @@ export class Handshake {
       if (message !== want) {
         const waiting = this.waitingFor();
         this.current = 'failed';
-        throw new HandshakeError(`handshake failed: got ${show(message ?? '')} while ${waiting}`);
+        throw new HandshakeError(`handshake failed: got ${show(message ?? '')} while ${waiting}`, { origin: 'remote' });
       }
     }
     this.current = step.next;

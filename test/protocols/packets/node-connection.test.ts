@@ -1,57 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { once } from 'node:events';
 import { setImmediate as tick } from 'node:timers/promises';
 import { concatBytes } from '../../../src/bytes/text.js';
 import { ConnectionClosedError, TimeoutError } from '../../../src/errors.js';
 import {
   encodePacketHeader,
-  PacketConnection,
   PacketErrorStateError,
-  PacketSession,
-  SEED_FILE_END_MARKER,
   UnknownPacketIdError,
   UnknownPacketTypeError,
-  UnsafeFileNameError,
-  type PacketConnectionOptions,
-} from '../../../src/protocols/packets/index.js';
-
-interface Pair {
-  a: PacketConnection;
-  b: PacketConnection;
-  dir: string;
-  close(): Promise<void>;
-}
-
-async function pair(optsA: PacketConnectionOptions = {}, optsB: PacketConnectionOptions = optsA): Promise<Pair> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'wk-packets-'));
-  const sock = path.join(dir, 's.sock');
-  const server = net.createServer();
-  server.listen(sock);
-  await once(server, 'listening');
-  const accepted = once(server, 'connection');
-  const client = net.connect(sock);
-  await once(client, 'connect');
-  const [srv] = (await accepted) as [net.Socket];
-  server.close();
-  const a = new PacketConnection(client, optsA);
-  const b = new PacketConnection(srv, optsB);
-  return {
-    a,
-    b,
-    dir,
-    close: async () => {
-      client.destroy();
-      srv.destroy();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+} from '../../../src/protocols/packets/node.js';
+import { pair } from './pair.js';
 
 async function flushed(): Promise<void> {
   for (let i = 0; i < 20; i++) await tick();
@@ -186,84 +144,6 @@ test('waits: timeout and abort; end of stream gives null to receive and fails wi
     p.b.stream.end();
     await assert.rejects(waiting, ConnectionClosedError);
     assert.equal(await p.a.receive(), null);
-  } finally {
-    await p.close();
-  }
-});
-
-async function sha256(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const c of createReadStream(file)) h.update(c as Buffer);
-  return h.digest('hex');
-}
-
-test('file transfer: 100 MiB over a Unix socket, streamed, SHA-256 checked, then ready', async () => {
-  const p = await pair();
-  try {
-    const src = path.join(p.dir, 'big.bin');
-    const out = createWriteStream(src);
-    const block = randomBytes(1024 * 1024);
-    for (let i = 0; i < 100; i++) {
-      block[0] = i;
-      if (!out.write(Buffer.from(block))) await once(out, 'drain');
-    }
-    // A file that contains the seed's end marker and a tiny one.
-    await new Promise<void>((r) => out.end(r));
-    writeFileSync(path.join(p.dir, 'marker.bin'), concatBytes([Uint8Array.of(1, 2), SEED_FILE_END_MARKER, Uint8Array.of(3)]));
-    writeFileSync(path.join(p.dir, 'empty.bin'), new Uint8Array(0));
-    const destDir = mkdtempSync(path.join(p.dir, 'dest-'));
-    await p.b.send('init', 'before');
-    const receiving = p.a.receiveFiles(destDir, { timeout: 60000 });
-    const sent = p.b.sendFiles([src, path.join(p.dir, 'marker.bin'), path.join(p.dir, 'empty.bin')], { timeout: 60000 });
-    const files = await receiving;
-    const id = await sent;
-    assert.equal(id, 2);
-    assert.deepEqual(
-      files.map((f) => [f.name, f.size]),
-      [
-        ['big.bin', 100 * 1024 * 1024],
-        ['marker.bin', 3 + SEED_FILE_END_MARKER.length],
-        ['empty.bin', 0],
-      ],
-    );
-    assert.equal(await sha256(path.join(destDir, 'big.bin')), await sha256(src));
-    assert.deepEqual(readFileSync(path.join(destDir, 'marker.bin')), readFileSync(path.join(p.dir, 'marker.bin')));
-    assert.equal((await p.a.receive())!.payload, 'before'); // not lost by receiveFiles
-    assert.deepEqual(p.b.inFlight, [1]); // 'init' still unacknowledged; sending_files was acknowledged
-  } finally {
-    await p.close();
-  }
-});
-
-test('compat mode: the seed raw stream with end marker; a file containing the marker is refused before sending', async () => {
-  const p = await pair({ fileMode: 'compat' });
-  try {
-    const good = path.join(p.dir, 'good.txt');
-    const bad = path.join(p.dir, 'bad.txt');
-    writeFileSync(good, 'AFKJldkjva partial marker is fine\n'.repeat(1000));
-    writeFileSync(bad, concatBytes([new Uint8Array(300000), SEED_FILE_END_MARKER, Uint8Array.of(1)]));
-    await assert.rejects(p.b.sendFiles([good, bad]), (e: unknown) => (e as { code: string }).code === 'WK_PACKET_MARKER_IN_FILE');
-    assert.deepEqual(p.b.inFlight, []);
-    const dest = mkdtempSync(path.join(p.dir, 'd-'));
-    const [files] = await Promise.all([p.a.receiveFiles(dest, { timeout: 10000 }), p.b.sendFiles([good], { timeout: 10000 })]);
-    assert.equal(files[0]!.name, 'good.txt');
-    assert.deepEqual(readFileSync(path.join(dest, 'good.txt')), readFileSync(good));
-  } finally {
-    await p.close();
-  }
-});
-
-test('file names with a path separator or .. are refused by the receiver; nothing is written; the stream goes on', async () => {
-  const p = await pair();
-  try {
-    const s = new PacketSession();
-    const body = new TextEncoder().encode(JSON.stringify([['../escape.txt']]));
-    p.b.stream.write(concatBytes([encodePacketHeader(body.length, 0x06, 1), body, s.fileChunkHeader(2), Uint8Array.of(1, 2), s.fileChunkHeader(0)]));
-    await p.b.send('home', 'after');
-    const dest = mkdtempSync(path.join(p.dir, 'd-'));
-    await assert.rejects(p.a.receiveFiles(dest, { timeout: 5000 }), UnsafeFileNameError);
-    assert.equal(existsSync(path.join(p.dir, 'escape.txt')), false);
-    assert.equal((await p.a.receive({ timeout: 5000 }))!.payload, 'after');
   } finally {
     await p.close();
   }

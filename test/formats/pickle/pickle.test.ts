@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
-import { isTuple, pickle, PickleError, tuple, unpickle } from '../../../src/protocols/packets/index.js';
+import { isTuple, pickle, PickleError, tuple, unpickle } from '../../../src/formats/pickle/index.js';
 import { PEERS, skipWithout } from '../../helpers/peers.js';
 
 const PY = '/usr/bin/python3';

@@ -8,7 +8,7 @@ import { channel, withWait, type NodeFrameChannel, type WaitOptions } from '../.
 import { CodecError, TruncatedFrameError } from '../../codecs/index.js';
 import { messageCodec } from './codec.js';
 import { ConnectionClosedError } from '../../errors.js';
-import { Handshake, type HandshakeRole, type HandshakeWords } from './handshake.js';
+import { Handshake, type HandshakeRole, type HandshakeWords } from './handshake-session.js';
 import { HandshakeError } from './errors.js';
 
 /** A message: text by default, bytes with `{ binary: true }`. */
@@ -22,7 +22,7 @@ export interface MessageOptions {
    * body is buffered whole. Default 16 MiB.
    */
   maxMessageLength?: number;
-  /** Handshake words; default READY / OK as in the seed. */
+  /** Handshake words; default READY / OK as in the original protocol. */
   words?: HandshakeWords;
 }
 
@@ -45,7 +45,7 @@ export function waitOptions(timeout: number | undefined, signal: AbortSignal | u
 
 /**
  * One side of an established, handshaken connection. Messages go both ways in turns the
- * application decides (the seed's callers end with `QUIT`).
+ * application decides (the original callers end with `QUIT`).
  *
  * A message whose body is not valid base64 (or, for text, not valid UTF-8) makes that
  * `receive()` reject with a `MalformedFrameError`; the next `receive()` continues with the
@@ -125,7 +125,7 @@ export async function handshake<B extends boolean = false>(
           try {
             hs.receiveEof();
           } catch (e) {
-            throw new HandshakeError((e as Error).message, { cause: err });
+            throw new HandshakeError((e as Error).message, { cause: err, origin: 'remote' });
           }
         }
         if (err instanceof CodecError) hs.receiveError(err);

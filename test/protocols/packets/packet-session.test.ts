@@ -14,7 +14,7 @@ import {
   pickleSerializer,
   rawSerializer,
   msgpackSerializer,
-  SEED_FILE_END_MARKER,
+  ARMCHAIR_FILE_END_MARKER,
   UnknownPacketIdError,
   UnknownPacketTypeError,
   UnsafeFileNameError,
@@ -62,7 +62,7 @@ function mergeData(events: unknown[]): unknown[] {
   return out;
 }
 
-test('header is byte for byte the seed: 8-byte BE length, type byte, 8-byte BE id', () => {
+test('header is byte for byte as in Armchair: 8-byte BE length, type byte, 8-byte BE id', () => {
   const s = new PacketSession();
   const out = s.encode('init', ['a']);
   assert.equal(out.id, 1);
@@ -171,7 +171,7 @@ function transcript(session: PacketSession, fileMode: 'chunked' | 'compat'): Uin
       if (f.length > 0) parts.push(session.fileChunkHeader(2), f.subarray(0, 2), session.fileChunkHeader(f.length - 2), f.subarray(2));
       parts.push(session.fileChunkHeader(0));
     } else {
-      parts.push(f, SEED_FILE_END_MARKER);
+      parts.push(f, ARMCHAIR_FILE_END_MARKER);
     }
   }
   parts.push(...session.encode('stopped', { t: 1.5 }).bytes);
@@ -232,18 +232,18 @@ test('file names: path separators, . and .. are refused and the files skipped; t
 });
 
 test('compat mode: a file containing the marker splits there (why the sender refuses it); chunked mode carries any bytes', () => {
-  const content = concatBytes([enc.encode('before'), SEED_FILE_END_MARKER, enc.encode('after')]);
+  const content = concatBytes([enc.encode('before'), ARMCHAIR_FILE_END_MARKER, enc.encode('after')]);
   const s = new PacketSession({ fileMode: 'chunked' });
   const bytes = concatBytes([...s.encodeFileNames(['f']).bytes, s.fileChunkHeader(content.length), content, s.fileChunkHeader(0)]);
   const ev = mergeData(decodeAll(new PacketSession(), [bytes])) as { kind: string; data?: number[] }[];
   assert.deepEqual(ev.find((e) => e.kind === 'file-data')!.data, Array.from(content));
-  const scanner = new MarkerScanner(SEED_FILE_END_MARKER);
+  const scanner = new MarkerScanner(ARMCHAIR_FILE_END_MARKER);
   const pieces = splitAt(content, [3, 10, 11, 30]);
   assert.equal(pieces.some((p) => scanner.push(p)), true);
-  const clean = new MarkerScanner(SEED_FILE_END_MARKER);
-  assert.equal(clean.push(SEED_FILE_END_MARKER.subarray(0, 20)), false);
+  const clean = new MarkerScanner(ARMCHAIR_FILE_END_MARKER);
+  assert.equal(clean.push(ARMCHAIR_FILE_END_MARKER.subarray(0, 20)), false);
   assert.equal(clean.push(enc.encode('x')), false);
-  assert.equal(clean.push(SEED_FILE_END_MARKER.subarray(20)), false);
+  assert.equal(clean.push(ARMCHAIR_FILE_END_MARKER.subarray(20)), false);
 });
 
 test('limits: a header declaring a huge payload or chunk fails before allocation', () => {
@@ -271,9 +271,22 @@ test('raw serializer: bytes payloads; ready carries the id as 8 bytes', () => {
   assert.throws(() => a.encode('transfer', 'text'), PacketUsageError);
 });
 
-test('pickle serializer: arguments go out as a tuple, as dill.dumps(args) in the seed', () => {
+test('pickle serializer: arguments go out as a tuple, as dill.dumps(args) in Armchair', () => {
   const s = new PacketSession({ serializer: pickleSerializer() });
   const out = s.encodeAck(5);
   // dill.dumps((5,)) == b'\x80\x04K\x05\x85\x94.' up to framing and memo; ours: PROTO 4, BININT1 5, TUPLE1, STOP
   assert.deepEqual(Array.from(out.bytes[1]!), [0x80, 4, 0x4b, 5, 0x85, 0x2e]);
+});
+
+test('deprecated names stay importable from the packets entry and are the same values', async () => {
+  const packets = await import('../../../src/protocols/packets/index.js');
+  const formats = await import('../../../src/formats/pickle/index.js');
+  assert.equal(packets.SEED_PACKET_TYPES, packets.ARMCHAIR_PACKET_TYPES);
+  assert.equal(packets.SEED_URGENT_TYPES, packets.ARMCHAIR_URGENT_TYPES);
+  assert.equal(packets.SEED_FILE_END_MARKER, packets.ARMCHAIR_FILE_END_MARKER);
+  assert.equal(packets.PickleError, formats.PickleError);
+  assert.equal(packets.pickle, formats.pickle);
+  assert.equal(packets.unpickle, formats.unpickle);
+  assert.ok(packets.isTuple(formats.tuple(1, 2)));
+  assert.ok(formats.isTuple(packets.asTuple([1])));
 });

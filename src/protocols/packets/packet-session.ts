@@ -1,5 +1,5 @@
 /**
- * The sans-I/O core of the seed 004 packet protocol: header encoding, command ids, the window of
+ * The sans-I/O core of Armchair's packet protocol: header encoding, command ids, the window of
  * in-flight packets, `ready` acknowledgements, the error state and the file-transfer stream. It
  * takes bytes in (through its decoder) and gives bytes out; no sockets, timers or promises.
  */
@@ -14,8 +14,11 @@ import { PacketTypes } from './types.js';
 /** Size of the packet header: length (8, big-endian), type (1), command id (8, big-endian). */
 export const PACKET_HEADER_SIZE = 17;
 
-/** The seed's file end marker (compatibility mode). */
-export const SEED_FILE_END_MARKER: Uint8Array = new TextEncoder().encode('AFKJldkjvaJKDvJDFDFGHowCouldYouEverHaveThisInAFile');
+/** Armchair's file end marker (the `'compat'` file mode). */
+export const ARMCHAIR_FILE_END_MARKER: Uint8Array = new TextEncoder().encode('AFKJldkjvaJKDvJDFDFGHowCouldYouEverHaveThisInAFile');
+
+/** @deprecated use `ARMCHAIR_FILE_END_MARKER` */
+export const SEED_FILE_END_MARKER = ARMCHAIR_FILE_END_MARKER;
 
 /** A received packet. */
 export interface Packet {
@@ -49,9 +52,9 @@ export type PacketEvent =
 export type FileMode = 'chunked' | 'compat';
 
 export interface PacketSessionOptions {
-  /** Type registry. Default: the seed's table and urgent types. */
+  /** Type registry. Default: Armchair's table and urgent types. */
   types?: PacketTypes;
-  /** Maximum number of non-urgent, non-`ready` packets in flight. Default 4 (the seed's buffsize). */
+  /** Maximum number of non-urgent, non-`ready` packets in flight. Default 4 (Armchair's buffsize). */
   window?: number;
   /** Payload serializer. Default JSON. */
   serializer?: PayloadSerializer;
@@ -59,12 +62,12 @@ export interface PacketSessionOptions {
   maxPayload?: number;
   /**
    * `'chunked'` (default): each file is a series of chunks with a 4-byte big-endian length, ended by
-   * an empty chunk. `'compat'`: the seed's raw bytes followed by the end marker.
+   * an empty chunk. `'compat'`: Armchair's raw bytes followed by the end marker.
    */
   fileMode?: FileMode;
   /** Maximum file chunk length accepted in chunked mode. Default 16 MiB. */
   maxFileChunk?: number;
-  /** End marker for compat mode. Default: the seed's. */
+  /** End marker for compat mode. Default: Armchair's (`ARMCHAIR_FILE_END_MARKER`). */
   endMarker?: Uint8Array;
 }
 
@@ -144,7 +147,7 @@ export class PacketSession {
     if (!Number.isInteger(this.window) || this.window < 1) throw new PacketUsageError('WK_PACKET_WINDOW', `window must be a positive integer, got ${this.window}`);
     this.serializer = options.serializer ?? jsonSerializer();
     this.fileMode = options.fileMode ?? 'chunked';
-    this.endMarker = options.endMarker ?? SEED_FILE_END_MARKER;
+    this.endMarker = options.endMarker ?? ARMCHAIR_FILE_END_MARKER;
     if (this.endMarker.length === 0) throw new PacketUsageError('WK_PACKET_MARKER', 'end marker must not be empty');
     this.maxFileChunk = options.maxFileChunk ?? 16 * 1024 * 1024;
     this.header = packetFrame({ maxFrameLength: options.maxPayload ?? DEFAULT_MAX_FRAME_LENGTH });
@@ -293,7 +296,7 @@ export class PacketSession {
         throw this.setFatal(new PacketPayloadError(type, id, err));
       }
       // Without a list of names the file stream that follows cannot be delimited.
-      if (!Array.isArray(names)) throw this.setFatal(new PacketProtocolError('WK_PACKET_FILES', `sending_files packet ${id} carries no list of file names`));
+      if (!Array.isArray(names)) throw this.setFatal(new PacketProtocolError('WK_PACKET_FILES', `sending_files packet ${id} carries no list of file names`, { origin: 'remote' }));
       packet.payload = names;
       const bad = names.map((n) => [n, fileNameProblem(n)] as const).find(([, p]) => p !== undefined);
       this.files = { packet, names: names as string[], index: 0, started: false, remaining: 0, size: 0, discard: bad !== undefined };

@@ -1,5 +1,5 @@
 /**
- * The private (0600) Unix socket of seed 002, as thin wrappers around the channels driver
+ * The private (0600) Unix socket of the delimited protocol, as thin wrappers around the channels driver
  * `listenUnixSocket` (src/channels/unix-listener.ts), which does the work: bind inside a fresh
  * 0700 directory, chmod there, then `link` into place (atomic, never replacing anything), so the
  * socket is never reachable with another mode and the process umask is never touched. A stale

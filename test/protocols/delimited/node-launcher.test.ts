@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ChildExitedError, HandshakeError, launchChild } from '../../../src/protocols/delimited/index.js';
+import { ChildExitedError, HandshakeError, launchChild } from '../../../src/protocols/delimited/node.js';
 import { TimeoutError } from '../../../src/errors.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

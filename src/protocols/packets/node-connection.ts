@@ -1,17 +1,18 @@
 /**
- * Node driver for the packet protocol: a `PacketSession` over a `Duplex` (TCP or Unix socket).
- * One internal reader takes events off the stream only while someone needs them (a receive, a
- * send waiting for the window, a drain, a file transfer), so backpressure reaches the socket.
+ * Node driver for Armchair's packet protocol: a `PacketSession` over a `Duplex` (TCP or Unix
+ * socket): packets sent and received, and the file stream of a transfer moved between the socket
+ * and caller-given streams. One internal reader takes events off the stream only while someone
+ * needs them (a receive, a send waiting for the window, a drain, a file transfer), so backpressure
+ * reaches the socket. Files on disk are `node-files.ts`'s business (`sendFiles`, `receiveFiles`).
  */
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
-import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { attachWait, type ChannelOptions, type WaitOptions } from '../../channels/frame-channel.js';
 import { NodeFrameChannel } from '../../channels/node-channel.js';
-import { ConnectionClosedError, WirekitError } from '../../errors.js';
+import { ConnectionClosedError } from '../../errors.js';
 import { PacketErrorStateError, PacketProtocolError, PacketUsageError, UnsafeFileNameError } from './errors.js';
-import { MarkerScanner, PacketSession, type Packet, type PacketEvent, type PacketSessionOptions } from './session.js';
+import { receiveFiles, sendFiles, type ReceivedFile, type ReceiveFilesOptions, type SendFilesOptions } from './node-files.js';
+import { MarkerScanner, PacketSession, type Packet, type PacketEvent, type PacketSessionOptions } from './packet-session.js';
 
 export interface PacketConnectionOptions extends PacketSessionOptions {
   /** Channel options (high-water mark, leftover bytes). */
@@ -25,32 +26,38 @@ export interface PacketConnectionOptions extends PacketSessionOptions {
 
 /** Options of `receiveFirst`. */
 export interface ReceiveFirstOptions extends WaitOptions {
-  /** Keep the packets of other types for later receives (default) or discard them (the seed). */
+  /** Keep the packets of other types for later receives (default) or discard them (as Armchair's `recv_first`). */
   others?: 'keep' | 'discard';
 }
 
-/** A file received by `receiveFiles`. */
-export interface ReceivedFile {
+/** One file of an outgoing transfer: its base name and its bytes. */
+export interface OutgoingFile {
+  /** Base name sent in the `sending_files` packet. */
   name: string;
-  path: string;
+  /** Opened when the file's turn comes; stopped early (`return()`) if the transfer fails. */
+  read(): AsyncIterable<Uint8Array>;
+}
+
+/** Options of `sendFileStreams`. */
+export interface SendFileStreamsOptions extends WaitOptions {
+  /** Wait for the receiver's `ready`. Default true. */
+  waitAck?: boolean;
+}
+
+/** Options of `receiveFileStreams`. */
+export interface ReceiveFileStreamsOptions extends WaitOptions {
+  /** Send the `ready` for the `sending_files` packet when done. Default true. */
+  ack?: boolean;
+}
+
+/** A file received by `receiveFileStreams`: its name and the number of bytes written. */
+export interface ReceivedFileStream {
+  name: string;
   size: number;
 }
 
-/** Options of `receiveFiles`. */
-export interface ReceiveFilesOptions extends WaitOptions {
-  /** Send the `ready` for the `sending_files` packet when done. Default true. */
-  ack?: boolean;
-  /** Opens the destination of a file; default: a new file `dir/name` (refusing to overwrite? no: truncates). */
-  open?: (name: string) => WriteStream | NodeJS.WritableStream;
-}
-
-/** Options of `sendFiles`. */
-export interface SendFilesOptions extends WaitOptions {
-  /** Wait for the receiver's `ready`. Default true. */
-  waitAck?: boolean;
-  /** Read size. Default 256 KiB. */
-  chunkSize?: number;
-}
+/** Where `receiveFileStreams` writes a file: a writable stream (`end()` is awaited), or the error to refuse it. */
+export type FileSink = (name: string) => NodeJS.WritableStream;
 
 type InboxItem = { kind: 'packet'; packet: Packet } | { kind: 'error'; error: unknown } | { kind: 'files'; packet: Packet; names: string[] };
 
@@ -76,7 +83,7 @@ interface AckWaiter {
 }
 
 /**
- * A packet connection (seed 004) over a Node duplex stream.
+ * A packet connection (Armchair's packet protocol) over a Node duplex stream.
  *
  * ```ts
  * const conn = new PacketConnection(socket, { window: 4 });
@@ -175,7 +182,7 @@ export class PacketConnection {
 
   /**
    * The first packet of `type`. Packets of other types read meanwhile are kept for later receives
-   * (default) or discarded (`others: 'discard'`, as the seed's `recv_first`). Resolves `null` at the
+   * (default) or discarded (`others: 'discard'`, as Armchair's `recv_first`). Resolves `null` at the
    * end of the stream.
    */
   receiveFirst(type: string, options: ReceiveFirstOptions = {}): Promise<Packet | null> {
@@ -221,22 +228,29 @@ export class PacketConnection {
   }
 
   /**
-   * Sends files: a `sending_files` packet with their base names (waits for the window), then each
-   * file's bytes streamed from disk (chunked mode: length-prefixed chunks; compat mode: raw bytes
-   * and the end marker, refusing a file that contains the marker before anything is sent), then
-   * waits for the receiver's `ready`. Other sends wait while the file bytes are written.
+   * Sends files from disk: see `sendFiles` in `node-files.ts` (base names, compat-mode marker check,
+   * streamed reads, then the receiver's `ready`).
    */
-  async sendFiles(paths: string[], options: SendFilesOptions = {}): Promise<number> {
+  sendFiles(paths: string[], options: SendFilesOptions = {}): Promise<number> {
+    return sendFiles(this, paths, options);
+  }
+
+  /** Receives the next file transfer into directory `dir`: see `receiveFiles` in `node-files.ts`. */
+  receiveFiles(dir: string, options: ReceiveFilesOptions = {}): Promise<ReceivedFile[]> {
+    return receiveFiles(this, dir, options);
+  }
+
+  /**
+   * Sends a file transfer: a `sending_files` packet with the files' base names (waits for the
+   * window), then each file's bytes as `read()` yields them (chunked mode: length-prefixed chunks;
+   * compat mode: raw bytes and the end marker; a file whose bytes turn out to contain the marker
+   * fails the connection, since the receiver could not find the file's end), then waits for the
+   * receiver's `ready`. Other sends wait while the file bytes are written.
+   */
+  async sendFileStreams(files: OutgoingFile[], options: SendFileStreamsOptions = {}): Promise<number> {
     this.checkUsable();
-    const names = paths.map((p) => path.basename(p));
-    const chunkSize = options.chunkSize ?? 256 * 1024;
-    if (this.session.fileMode === 'compat') {
-      for (const p of paths) {
-        if (await fileContains(p, this.session.endMarker, chunkSize)) {
-          throw new PacketUsageError('WK_PACKET_MARKER_IN_FILE', `file ${p} contains the end marker and cannot be sent in compat mode`);
-        }
-      }
-    }
+    const names = files.map((f) => f.name);
+    const body = this.session.fileNamesBody(names);
     // Reserve the output: the sending_files packet and the file bytes go out back to back.
     const previous = this.fileWriting;
     let release!: () => void;
@@ -244,8 +258,8 @@ export class PacketConnection {
     this.fileWriting = previous ? previous.then(() => mine) : mine;
     try {
       await previous;
-      const id = await this.waitWindow('sending_files', this.session.fileNamesBody(names), options, true);
-      for (const p of paths) await this.streamFile(p, chunkSize);
+      const id = await this.waitWindow('sending_files', body, options, true);
+      for (const f of files) await this.streamFile(f);
       release();
       if (this.fileWriting === mine) this.fileWriting = undefined;
       this.serve();
@@ -258,12 +272,13 @@ export class PacketConnection {
   }
 
   /**
-   * Receives the next file transfer into `dir`: waits for a `sending_files` packet (packets before
-   * it stay buffered), writes each file as `dir/name` while its bytes arrive, then acknowledges
-   * the transfer with `ready`. File names are checked by the session: a name with a path
-   * separator, or `.`/`..`, is refused (`UnsafeFileNameError`) and its bytes are discarded.
+   * Receives the next file transfer: waits for a `sending_files` packet (packets before it stay
+   * buffered), writes each file into the stream `open(name)` gives while its bytes arrive, then
+   * acknowledges the transfer with `ready`. File names are checked by the session: a name with a
+   * path separator, or `.`/`..`, is refused (`UnsafeFileNameError`) and its bytes are discarded.
+   * `open` may throw to refuse a file; the transfer then fails.
    */
-  async receiveFiles(dir: string, options: ReceiveFilesOptions = {}): Promise<ReceivedFile[]> {
+  async receiveFileStreams(open: FileSink, options: ReceiveFileStreamsOptions = {}): Promise<ReceivedFileStream[]> {
     let item = this.announced;
     this.announced = undefined;
     if (!item) {
@@ -282,28 +297,25 @@ export class PacketConnection {
       item = { kind: 'files', packet, names: packet.payload as string[] };
     }
     if (item.kind !== 'files') throw new PacketUsageError('WK_PACKET_FILES', 'no file transfer pending');
-    const files: ReceivedFile[] = [];
+    const files: ReceivedFileStream[] = [];
     if (item.names.length > 0) {
       this.transfer = 'active';
       let out: NodeJS.WritableStream | undefined;
-      let current: ReceivedFile | undefined;
+      let current: ReceivedFileStream | undefined;
       try {
         for (;;) {
           const ev = await this.nextFileEvent(options);
           if (ev.kind === 'file-start') {
-            const full = path.join(dir, ev.name);
-            if (path.dirname(full) !== path.resolve(dir) && path.dirname(full) !== path.normalize(dir)) {
-              throw new PacketProtocolError('WK_PACKET_FILE_NAME', `refused file name ${JSON.stringify(ev.name)}`);
-            }
-            current = { name: ev.name, path: full, size: 0 };
-            out = options.open ? options.open(ev.name) : createWriteStream(full);
+            current = { name: ev.name, size: 0 };
+            out = open(ev.name);
           } else if (ev.kind === 'file-data') {
             current!.size += ev.data.length;
-            if (!out!.write(ev.data)) await once(out as WriteStream, 'drain');
+            if (!out!.write(ev.data)) await once(out as NodeJS.EventEmitter, 'drain');
           } else if (ev.kind === 'file-end') {
+            const ending = out!;
             await new Promise<void>((resolve, reject) => {
-              (out as WriteStream).once('error', reject);
-              out!.end(() => resolve());
+              ending.once('error', reject);
+              ending.end(() => resolve());
             });
             out = undefined;
             files.push(current!);
@@ -312,7 +324,7 @@ export class PacketConnection {
           }
         }
       } catch (err) {
-        (out as WriteStream | undefined)?.destroy();
+        (out as { destroy?: () => void } | undefined)?.destroy?.();
         throw err;
       } finally {
         if (this.transfer === 'active' && this.session.receivingFiles) {
@@ -550,7 +562,7 @@ export class PacketConnection {
     if (this.receivers.length > 0) return true;
     if (this.windowWaiters.length > 0 || this.ackWaiters.length > 0) {
       if (this.inbox.length < this.maxInbox) return true;
-      const err = new WirekitError('WK_PACKET_INBOX_FULL', `${this.inbox.length} received packets are waiting to be read; receive them before waiting for ready`, { origin: 'local' });
+      const err = new PacketUsageError('WK_PACKET_INBOX_FULL', `${this.inbox.length} received packets are waiting to be read; receive them before waiting for ready`);
       for (const w of this.windowWaiters.splice(0)) w.reject(err);
       for (const a of this.ackWaiters.splice(0)) a.reject(err);
     }
@@ -627,36 +639,19 @@ export class PacketConnection {
     this.stream.destroy();
   }
 
-  private async streamFile(p: string, chunkSize: number): Promise<void> {
+  private async streamFile(file: OutgoingFile): Promise<void> {
     const chunked = this.session.fileMode === 'chunked';
     const scanner = chunked ? undefined : new MarkerScanner(this.session.endMarker);
-    const input = createReadStream(p, { highWaterMark: chunkSize });
-    try {
-      for await (const chunk of input as AsyncIterable<Uint8Array>) {
-        if (this.failure !== undefined) throw this.failure;
-        if (scanner?.push(chunk)) {
-          const err = new PacketUsageError('WK_PACKET_MARKER_IN_FILE', `file ${p} changed while being sent and now contains the end marker; connection closed`);
-          this.fail(err);
-          throw err;
-        }
-        if (chunked) await this.write([this.session.fileChunkHeader(chunk.length), chunk]);
-        else await this.write([chunk]);
+    for await (const chunk of file.read()) {
+      if (this.failure !== undefined) throw this.failure;
+      if (scanner?.push(chunk)) {
+        const err = new PacketUsageError('WK_PACKET_MARKER_IN_FILE', `file ${file.name} changed while being sent and now contains the end marker; connection closed`);
+        this.fail(err);
+        throw err;
       }
-    } finally {
-      input.destroy();
+      if (chunked) await this.write([this.session.fileChunkHeader(chunk.length), chunk]);
+      else await this.write([chunk]);
     }
     await this.write([chunked ? this.session.fileChunkHeader(0) : this.session.endMarker]);
-  }
-}
-
-/** True when the file at `p` contains `marker` (streamed, linear). */
-async function fileContains(p: string, marker: Uint8Array, chunkSize: number): Promise<boolean> {
-  const scanner = new MarkerScanner(marker);
-  const input = createReadStream(p, { highWaterMark: chunkSize });
-  try {
-    for await (const chunk of input as AsyncIterable<Uint8Array>) if (scanner.push(chunk)) return true;
-    return false;
-  } finally {
-    input.destroy();
   }
 }
