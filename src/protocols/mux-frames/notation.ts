@@ -15,14 +15,9 @@ import type { CborValue } from './cbor.js';
 import { decodeCborAll, encodeCbor } from './cbor.js';
 import { FRAME_FLAG_NAMES, FRAME_TYPE_NAMES, STREAM_FLAG_NAMES, encodeFrame, frameTypeName } from './frame.js';
 import type { MuxFrame } from './frame.js';
-import { WirekitError } from '../../errors.js';
+import { NotationError } from './errors.js';
 
-/** A notation string could not be parsed. */
-export class NotationError extends WirekitError {
-  constructor(message: string) {
-    super('WK_MUX_NOTATION', message, { origin: 'local' });
-  }
-}
+export { NotationError };
 
 function parseFlags(text: string, names: Readonly<Record<string, number>>): number {
   let v = 0;
