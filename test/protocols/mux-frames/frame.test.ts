@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { FrameReader } from '../../../src/codecs/codec.js';
-import { MuxFrameCodec, encodeFrame, formatFrameNotation, frameFromNotation, parseFrame, parseFrameNotation, type MuxFrame } from '../../../src/protocols/mux-frames/index.js';
+import { MuxFrameCodec, encodeCbor, encodeFrame, formatCborNotation, formatFrameNotation, frameFromNotation, parseCborNotation, parseFrame, parseFrameNotation, type MuxFrame } from '../../../src/protocols/mux-frames/index.js';
 import { splitAt } from '../../helpers/chunks.js';
 
 describe('frame codec', () => {
@@ -52,5 +52,14 @@ describe('frame codec', () => {
       assert.equal(formatFrameNotation(f), s);
       assert.deepEqual(parseFrame(frameFromNotation(formatFrameNotation(f))), { ...f, payload: f.payload });
     }
+  });
+});
+
+describe('CBOR notation', () => {
+  it('parses and formats the cbor: payload literals', () => {
+    const v = parseCborNotation("{b'name': b'x', b'args': [1, -2, True, None, b'\\x00']}");
+    assert.deepEqual(encodeCbor(v), encodeCbor({ name: 'x', args: [1, -2, true, null, Uint8Array.of(0)] }));
+    assert.deepEqual(encodeCbor(parseCborNotation(formatCborNotation(v))), encodeCbor(v));
+    assert.throws(() => parseCborNotation("'text'"), { code: 'WK_MUX_NOTATION' });
   });
 });
