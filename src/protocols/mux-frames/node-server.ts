@@ -36,9 +36,10 @@ export interface MuxCommand {
 
 /**
  * What a handler returns: the response objects (each sent as one CBOR value), as a list or an
- * (async) iterable sent as it yields; nothing means an empty response.
+ * (async) iterable sent as it yields; a lone byte string or string is one object; nothing means an
+ * empty response.
  */
-export type MuxCommandResult = Iterable<CborValue> | AsyncIterable<CborValue> | null | undefined | void;
+export type MuxCommandResult = Iterable<CborValue> | AsyncIterable<CborValue> | Uint8Array | string | null | undefined | void;
 
 /** Runs a command. Throwing `MuxApplicationError` answers with a command error, anything else with a server error. */
 export type MuxCommandHandler = (command: MuxCommand) => MuxCommandResult | Promise<MuxCommandResult>;
@@ -100,7 +101,11 @@ export function serveMuxConnection(stream: Duplex, handler: MuxCommandHandler, o
     let emitted = false;
     try {
       const result = await handler(command);
-      if (result !== null && result !== undefined) {
+      if (result instanceof Uint8Array || typeof result === 'string') {
+        // One byte string, not a list of its bytes.
+        emitted = true;
+        send(w.write(result));
+      } else if (result !== null && result !== undefined) {
         for await (const o of result as AsyncIterable<CborValue>) {
           if (controller.signal.aborted) return;
           emitted = true;
