@@ -1,5 +1,6 @@
 import { attachWait, type WaitOptions } from '../../channels/frame-channel.js';
 import { concatBytes } from '../../bytes/text.js';
+import { ResponseTooLargeError, StreamConsumedError } from './errors.js';
 
 /**
  * A push-to-pull byte stream used by the drivers: the producer `push`es chunks (and awaits
@@ -78,7 +79,7 @@ export class ChunkStream implements AsyncIterable<Uint8Array> {
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    if (this.iterating) throw new Error('ChunkStream can be iterated only once');
+    if (this.iterating) throw new StreamConsumedError();
     this.iterating = true;
     try {
       for (;;) {
@@ -108,7 +109,7 @@ export class ChunkStream implements AsyncIterable<Uint8Array> {
       size += c.length;
       if (size > limit) {
         this.discard();
-        throw onOver ? onOver(size) : new RangeError(`stream exceeds ${limit} bytes`);
+        throw onOver ? onOver(size) : new ResponseTooLargeError(size, limit);
       }
       parts.push(c);
     }

@@ -9,21 +9,22 @@ import {
   FRAME_TYPE_ERROR_RESPONSE,
   frameTypeName,
 } from './constants.js';
-import { CommandError, FrameProtocolError } from './errors.js';
+import { FrameCommandError, FrameProtocolError } from './errors.js';
 import type { Frame } from './frame.js';
 import { commandFrames, type BytesLike, type CommandArgs } from './requests.js';
 
 /**
- * What a received frame means for the client:
- * - `data`: a piece of the body of request `id`; `eos` on the last piece.
+ * What a received frame means for the client, discriminated by `type` (the names of the mux-frames
+ * client reactor for the same events):
+ * - `responseData`: a piece of the body of request `id`; `eos` on the last piece.
  * - `error`: request `id` was answered with an error-response frame.
- * - `protocol-error`: the server broke the protocol; the reactor is errored and every request in
+ * - `protocolError`: the server broke the protocol; the reactor is errored and every request in
  *   `pending` must fail.
  */
 export type ClientEvent =
-  | { type: 'data'; id: number; chunk: Uint8Array; eos: boolean }
-  | { type: 'error'; id: number; error: CommandError }
-  | { type: 'protocol-error'; error: FrameProtocolError; pending: number[] };
+  | { type: 'responseData'; id: number; chunk: Uint8Array; eos: boolean }
+  | { type: 'error'; id: number; error: FrameCommandError }
+  | { type: 'protocolError'; error: FrameProtocolError; pending: number[] };
 
 /** Options of `ClientReactor`. */
 export interface ClientReactorOptions {
@@ -70,9 +71,14 @@ export class ClientReactor {
     return id;
   }
 
-  /** Processes a frame received from the server. */
+  /** @deprecated use `onFrame`. */
   onFrameRecv(f: Frame): ClientEvent {
-    if (this.failure) return { type: 'protocol-error', error: this.failure, pending: [] };
+    return this.onFrame(f);
+  }
+
+  /** Processes a frame received from the server. */
+  onFrame(f: Frame): ClientEvent {
+    if (this.failure) return { type: 'protocolError', error: this.failure, pending: [] };
     const id = this.pendingIds[0];
     if (id === undefined) return this.fail(`unexpected ${frameTypeName(f.type)} frame: no request is pending`);
     if (f.type === FRAME_TYPE_BYTES_RESPONSE) {
@@ -80,12 +86,12 @@ export class ClientReactor {
       const eos = (f.flags & FLAG_BYTES_RESPONSE_EOS) !== 0;
       if (cont === eos) return this.fail(`bytes-response frame must have exactly one of continuation and eos (flags ${f.flags})`);
       if (eos) this.pendingIds.shift();
-      return { type: 'data', id, chunk: f.payload, eos };
+      return { type: 'responseData', id, chunk: f.payload, eos };
     }
     if (f.type === FRAME_TYPE_ERROR_RESPONSE) {
       this.pendingIds.shift();
       const kind = f.flags & FLAG_ERROR_RESPONSE_APPLICATION ? 'application' : f.flags & FLAG_ERROR_RESPONSE_PROTOCOL ? 'protocol' : 'unknown';
-      return { type: 'error', id, error: new CommandError(kind, utf8Decode(f.payload), f.flags) };
+      return { type: 'error', id, error: new FrameCommandError(kind, utf8Decode(f.payload), f.flags) };
     }
     return this.fail(`expected bytes-response or error-response frame; got ${f.type} (${frameTypeName(f.type)})`);
   }
@@ -99,7 +105,7 @@ export class ClientReactor {
   }
 
   private fail(message: string): ClientEvent {
-    this.failure = new FrameProtocolError(message);
-    return { type: 'protocol-error', error: this.failure, pending: this.pendingIds.splice(0) };
+    this.failure = new FrameProtocolError(message, { origin: 'remote' });
+    return { type: 'protocolError', error: this.failure, pending: this.pendingIds.splice(0) };
   }
 }

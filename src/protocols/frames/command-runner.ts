@@ -1,5 +1,5 @@
 import { utf8Encode } from '../../bytes/text.js';
-import { ConnectionClosedError, WirekitError } from '../../errors.js';
+import { ConnectionClosedError } from '../../errors.js';
 import { ChunkStream } from './chunk-stream.js';
 import type { Frame } from './frame.js';
 import type { ServerAction, ServerReactor, ServerReactorOptions } from './server-reactor.js';
@@ -38,13 +38,6 @@ export interface FrameServerOptions extends Omit<ServerReactorOptions, 'deferOut
   onHandlerError?: (err: unknown, command: IncomingCommand) => void;
 }
 
-/** Thrown by a handler to send a message as an application error. Any thrown error does the same. */
-export class ApplicationError extends WirekitError {
-  constructor(message: string) {
-    super('WK_APPLICATION_ERROR', message, { origin: 'local' });
-  }
-}
-
 type Job = { command: IncomingCommand };
 
 /**
@@ -78,9 +71,9 @@ export class CommandRunner {
    * streamed data); returns the protocol error message when the frame broke the protocol.
    */
   async onFrame(f: Frame): Promise<string | undefined> {
-    const action = this.reactor.onFrameRecv(f);
-    switch (action.action) {
-      case 'runcommand': {
+    const action = this.reactor.onFrame(f);
+    switch (action.type) {
+      case 'runCommand': {
         const c = action.command;
         let stream: ChunkStream | null = null;
         if (c.streaming) {
@@ -90,7 +83,7 @@ export class CommandRunner {
         this.enqueue({ command: { name: c.name, nameBytes: c.nameBytes, args: c.args, data: c.data, stream, signal: this.controller.signal } });
         return undefined;
       }
-      case 'commanddata': {
+      case 'commandData': {
         const s = this.streaming;
         if (!s) return undefined;
         const more = s.push(action.chunk);
@@ -178,7 +171,7 @@ export class CommandRunner {
   }
 
   private output(action: ServerAction): void {
-    if (action.action !== 'sendframes') return;
+    if (action.type !== 'sendFrames') return;
     const frames = action.frames;
     this.outChain = this.outChain.then(async () => {
       if (this.sendFailure !== undefined) return;

@@ -1,8 +1,10 @@
 import type { ByteQueue } from '../../bytes/byte-queue.js';
 import type { Codec } from '../../codecs/codec.js';
 import { typedFrame, type LengthFieldCodec } from '../../codecs/length-field.js';
+import { MalformedFrameError, TruncatedFrameError } from '../../codecs/errors.js';
 import { FRAME_HEADER_SIZE, MAX_PAYLOAD_LENGTH } from './constants.js';
 import { FrameEncodingError } from './errors.js';
+import { parseFrameNotation } from './notation.js';
 
 /** One seed 001 frame: a type (0-15), flags (0-15) and a payload. */
 export interface Frame {
@@ -63,10 +65,28 @@ export function encodeFrames(frames: Iterable<Frame>): Uint8Array {
  * 24-bit value.
  */
 export function parseHeader(bytes: Uint8Array): { type: number; flags: number; length: number } {
-  if (bytes.length < FRAME_HEADER_SIZE) throw new RangeError(`a frame header needs ${FRAME_HEADER_SIZE} bytes, got ${bytes.length}`);
+  if (bytes.length < FRAME_HEADER_SIZE) throw new TruncatedFrameError('a frame header', bytes.length);
   const length = bytes[0]! | (bytes[1]! << 8) | (bytes[2]! << 16);
   const tf = bytes[3]!;
   return { type: tf >>> 4, flags: tf & 0x0f, length };
+}
+
+/**
+ * Parses one complete serialized frame (header plus exactly its payload; the payload is a view).
+ * Throws `TruncatedFrameError` when the bytes are shorter than the header says,
+ * `MalformedFrameError` when bytes follow the payload.
+ */
+export function parseFrame(bytes: Uint8Array): Frame;
+/** @deprecated a string is frame notation: use `parseFrameNotation`. */
+export function parseFrame(text: string): Frame;
+export function parseFrame(input: Uint8Array | string): Frame {
+  if (typeof input === 'string') return parseFrameNotation(input);
+  const { type, flags, length } = parseHeader(input);
+  if (input.length < FRAME_HEADER_SIZE + length) throw new TruncatedFrameError('a frame', input.length);
+  if (input.length > FRAME_HEADER_SIZE + length) {
+    throw new MalformedFrameError(`frame declares ${length} payload bytes but ${input.length - FRAME_HEADER_SIZE} follow the header`);
+  }
+  return { type, flags, payload: input.subarray(FRAME_HEADER_SIZE) };
 }
 
 /** Options of the frame codec. */

@@ -5,10 +5,9 @@ import { attachWait, type WaitOptions } from '../../channels/frame-channel.js';
 import { ConnectionClosedError, WirekitError } from '../../errors.js';
 import { ClientReactor } from './client-reactor.js';
 import { DEFAULT_MAX_FRAME_SIZE, FRAMES_MEDIA_TYPE } from './constants.js';
-import { CommandError, FrameHttpError, FrameProtocolError } from './errors.js';
+import { FrameCommandError, FrameHttpError, FrameProtocolError, ResponseTooLargeError } from './errors.js';
 import { encodeFrame, encodeFrames, frameCodec, type Frame } from './frame.js';
 import { commandFrames, commandFramesFrom, type BytesLike, type CommandArgs, type DataSource } from './requests.js';
-import { ResponseTooLargeError } from './socket-client.js';
 
 /** One command of an HTTP exchange. */
 export interface HttpCommand {
@@ -19,7 +18,7 @@ export interface HttpCommand {
 }
 
 /** The outcome of one command of a batch. */
-export type HttpCommandResult = { ok: true; body: Uint8Array } | { ok: false; error: CommandError };
+export type HttpCommandResult = { ok: true; body: Uint8Array } | { ok: false; error: FrameCommandError };
 
 /** Options of `FrameHttpClient`. */
 export interface FrameHttpClientOptions {
@@ -53,7 +52,7 @@ export class FrameHttpClient {
     this.options = options;
   }
 
-  /** Runs one command; rejects with `CommandError` when the server answers with an error frame. */
+  /** Runs one command; rejects with `FrameCommandError` when the server answers with an error frame. */
   async call(name: BytesLike, args?: CommandArgs, options: WaitOptions & { data?: DataSource } = {}): Promise<Uint8Array> {
     const [result] = await this.batch([{ name, args, data: options.data }], options);
     if (!result!.ok) throw result!.error;
@@ -116,7 +115,7 @@ export class FrameHttpClient {
       const type = (response.headers.get('content-type') ?? '').split(';')[0]!.trim();
       if (type !== FRAMES_MEDIA_TYPE) {
         await response.body?.cancel();
-        throw new FrameProtocolError(`response media type is ${type || 'missing'}, expected ${FRAMES_MEDIA_TYPE}`);
+        throw new FrameProtocolError(`response media type is ${type || 'missing'}, expected ${FRAMES_MEDIA_TYPE}`, { origin: 'remote' });
       }
       return await this.readResponse(response, commands.length);
     } catch (err) {
@@ -138,8 +137,8 @@ export class FrameHttpClient {
     let total = 0;
     const handle = (frames: Frame[]) => {
       for (const f of frames) {
-        const ev = reactor.onFrameRecv(f);
-        if (ev.type === 'protocol-error') throw ev.error;
+        const ev = reactor.onFrame(f);
+        if (ev.type === 'protocolError') throw ev.error;
         if (ev.type === 'error') {
           results.set(ev.id, { ok: false, error: ev.error });
           continue;

@@ -2,10 +2,12 @@ import http from 'node:http';
 import type net from 'node:net';
 import { FrameReader } from '../../codecs/codec.js';
 import { CodecError } from '../../codecs/errors.js';
+import type { SocketAddress } from '../../channels/connect.js';
 import { ConnectionClosedError } from '../../errors.js';
 import { CommandRunner, type CommandHandler, type FrameServerOptions } from './command-runner.js';
 import { FRAMES_MEDIA_TYPE } from './constants.js';
 import { encodeFrames, frameCodec, type Frame } from './frame.js';
+import { listenOn } from './node-server.js';
 import { ServerReactor } from './server-reactor.js';
 
 /** Options of the half-duplex HTTP transport. */
@@ -141,7 +143,7 @@ async function serveRequest(req: http.IncomingMessage, res: http.ServerResponse,
  *
  * ```ts
  * const server = new FrameHttpServer(async (cmd) => 'ok');
- * const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
+ * const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
  * const client = new FrameHttpClient(`http://127.0.0.1:${port}/frames`);
  * ```
  */
@@ -152,15 +154,9 @@ export class FrameHttpServer {
     this.server = http.createServer({ requestTimeout: options.requestTimeout ?? 60_000 }, frameHttpListener(handler, options));
   }
 
-  /** Starts listening; resolves with the bound address. */
-  listen(options: net.ListenOptions): Promise<net.AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(options, () => {
-        this.server.off('error', reject);
-        resolve(this.server.address() as net.AddressInfo);
-      });
-    });
+  /** Starts listening on a TCP address (`{ host, port }`) or a Unix socket (`{ path }`); resolves with the bound address. */
+  listen(address: SocketAddress): Promise<net.AddressInfo> {
+    return listenOn(this.server, address) as Promise<net.AddressInfo>;
   }
 
   /** Stops listening and closes every connection. */

@@ -1,8 +1,22 @@
+/**
+ * Seed 001, Mercurial's first unified frame protocol, sans-I/O: wire format, codec, text
+ * notation, server and client reactors, errors. Nothing here imports `node:*`; the socket and
+ * HTTP drivers are in `./node.js` (`wirekit/protocols/frames/node`).
+ */
 export * from './constants.js';
-export { FrameProtocolError, FrameEncodingError, CommandError, FrameHttpError } from './errors.js';
-export { frame, encodeFrame, encodeFrames, encodeHeader, parseHeader, FrameCodec, frameCodec } from './frame.js';
+export {
+  ApplicationError,
+  CommandError,
+  FrameCommandError,
+  FrameEncodingError,
+  FrameHttpError,
+  FrameProtocolError,
+  ResponseTooLargeError,
+  StreamConsumedError,
+} from './errors.js';
+export { frame, encodeFrame, encodeFrames, encodeHeader, parseFrame, parseHeader, FrameCodec, frameCodec } from './frame.js';
 export type { Frame, FrameCodecOptions } from './frame.js';
-export { parseFrame, formatFrame, escapePayload, unescapePayload } from './notation.js';
+export { parseFrameNotation, formatFrameNotation, formatFrame, escapePayload, unescapePayload } from './notation.js';
 export {
   ARGUMENT_HEADER_SIZE,
   argumentFrames,
@@ -19,14 +33,3 @@ export { ServerReactor } from './server-reactor.js';
 export type { CommandRequest, ServerAction, ServerReactorOptions, ServerState } from './server-reactor.js';
 export { ClientReactor } from './client-reactor.js';
 export type { ClientEvent, ClientReactorOptions } from './client-reactor.js';
-export { ChunkStream } from './chunk-stream.js';
-export { ApplicationError, CommandRunner } from './command-runner.js';
-export type { CommandHandler, CommandResult, FrameServerOptions, IncomingCommand } from './command-runner.js';
-export { serveConnection, FrameSocketServer } from './socket-server.js';
-export type { ServedConnection, SocketServeOptions } from './socket-server.js';
-export { FrameClient, ResponseTooLargeError } from './socket-client.js';
-export type { CallOptions, FrameClientOptions, FrameResponse } from './socket-client.js';
-export { frameHttpListener, FrameHttpServer } from './http-server.js';
-export type { HttpServeOptions } from './http-server.js';
-export { FrameHttpClient } from './http-client.js';
-export type { FrameHttpClientOptions, HttpCommand, HttpCommandResult } from './http-client.js';

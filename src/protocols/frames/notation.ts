@@ -10,11 +10,11 @@ import { frame, type Frame } from './frame.js';
  * with backslash escapes: `\\`, `\n`, `\r`, `\t`, `\0`, `\'`, `\"`, `\xNN`, and octal `\NNN`.
  *
  * ```ts
- * parseFrame('command-name have-args|have-data mycommand');
- * formatFrame(frame) // 'command-argument eoa \x03\x00\x03\x00keyval'
+ * parseFrameNotation('command-name have-args|have-data mycommand');
+ * formatFrameNotation(frame) // 'command-argument eoa \x03\x00\x03\x00keyval'
  * ```
  */
-export function parseFrame(text: string): Frame {
+export function parseFrameNotation(text: string): Frame {
   const s1 = text.indexOf(' ');
   if (s1 < 0) throw new FrameEncodingError(`frame notation needs "<type> <flags> <payload>": ${JSON.stringify(text)}`);
   const s2 = text.indexOf(' ', s1 + 1);
@@ -95,8 +95,8 @@ export function escapePayload(bytes: Uint8Array): string {
   return s;
 }
 
-/** Prints a frame in the notation; `parseFrame(formatFrame(f))` gives `f` back. */
-export function formatFrame(f: Frame): string {
+/** Prints a frame in the notation; `parseFrameNotation(formatFrameNotation(f))` gives `f` back. */
+export function formatFrameNotation(f: Frame): string {
   const names = FRAME_TYPE_FLAGS[f.type];
   const parts: string[] = [];
   let rest = f.flags;
@@ -111,3 +111,6 @@ export function formatFrame(f: Frame): string {
   if (rest !== 0 || parts.length === 0) parts.push(String(rest));
   return `${frameTypeName(f.type)} ${parts.join('|')} ${escapePayload(f.payload)}`;
 }
+
+/** @deprecated use `formatFrameNotation`. */
+export const formatFrame = formatFrameNotation;

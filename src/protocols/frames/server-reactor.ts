@@ -31,7 +31,7 @@ export interface CommandRequest {
    * is streamed (`streaming`).
    */
   data: Uint8Array | null;
-  /** True when the data follows in `commanddata` actions (reactor option `streamData`). */
+  /** True when the data follows in `commandData` actions (reactor option `streamData`). */
   streaming: boolean;
 }
 
@@ -39,22 +39,23 @@ export interface CommandRequest {
 export type ServerState = 'idle' | 'command-receiving-args' | 'command-arg-continuation' | 'command-receiving-data' | 'errored';
 
 /**
- * What the consumer of a `ServerReactor` should do next (the seed's action tuples):
- * - `runcommand`: run `command`; with `command.streaming`, its data follows in `commanddata`.
- * - `commanddata`: the next chunk of the streamed data of the command being received; `eos` on the last.
- * - `wantframe`: nothing to do until another frame arrives.
- * - `sendframes`: write `frames` to the peer, in order.
+ * What the consumer of a `ServerReactor` should do next (the seed's action tuples), discriminated
+ * by `type`:
+ * - `runCommand`: run `command`; with `command.streaming`, its data follows in `commanddata`.
+ * - `commandData`: the next chunk of the streamed data of the command being received; `eos` on the last.
+ * - `wantFrame`: nothing to do until another frame arrives.
+ * - `sendFrames`: write `frames` to the peer, in order.
  * - `error`: the peer broke the protocol; the reactor is now errored. Send
  *   `errorFrame(message, { protocol: true })` if the transport allows, then stop reading.
  * - `noop`: nothing to do.
  */
 export type ServerAction =
-  | { action: 'runcommand'; command: CommandRequest }
-  | { action: 'commanddata'; chunk: Uint8Array; eos: boolean }
-  | { action: 'wantframe'; state: ServerState }
-  | { action: 'sendframes'; frames: Frame[] }
-  | { action: 'error'; message: string; error: FrameProtocolError }
-  | { action: 'noop' };
+  | { type: 'runCommand'; command: CommandRequest }
+  | { type: 'commandData'; chunk: Uint8Array; eos: boolean }
+  | { type: 'wantFrame'; state: ServerState }
+  | { type: 'sendFrames'; frames: Frame[] }
+  | { type: 'error'; message: string; error: FrameProtocolError }
+  | { type: 'noop' };
 
 /** Options of `ServerReactor`. */
 export interface ServerReactorOptions {
@@ -65,7 +66,7 @@ export interface ServerReactorOptions {
   deferOutput?: boolean;
   /**
    * Start commands with data as soon as their arguments are complete, delivering the data in
-   * `commanddata` actions. Default false: data is buffered and the command runs after its last frame.
+   * `commandData` actions. Default false: data is buffered and the command runs after its last frame.
    */
   streamData?: boolean;
   /** Largest payload of an output frame. Default 32768. */
@@ -80,7 +81,7 @@ export interface ServerReactorOptions {
 
 /**
  * The server side of the seed 001 frame protocol, as a sans-I/O state machine (the seed's
- * `serverreactor`). Tell it what happened (`onFrameRecv`, `onBytesResponseReady`,
+ * `serverreactor`). Tell it what happened (`onFrame`, `onBytesResponseReady`,
  * `onApplicationError`, `onInputEof`); each call returns the action to take. It performs no I/O
  * and runs no commands itself.
  *
@@ -132,7 +133,7 @@ export class ServerReactor {
   }
 
   /** Processes a frame received from the client. */
-  onFrameRecv(f: Frame): ServerAction {
+  onFrame(f: Frame): ServerAction {
     switch (this.stateValue) {
       case 'idle':
         return this.onIdle(f);
@@ -143,8 +144,13 @@ export class ServerReactor {
       case 'command-receiving-data':
         return this.onData(f);
       case 'errored':
-        return { action: 'error', message: 'server already errored', error: new FrameProtocolError(`server already errored: ${this.errorMessage}`) };
+        return { type: 'error', message: 'server already errored', error: new FrameProtocolError(`server already errored: ${this.errorMessage}`, { origin: 'remote' }) };
     }
+  }
+
+  /** @deprecated use `onFrame`. */
+  onFrameRecv(f: Frame): ServerAction {
+    return this.onFrame(f);
   }
 
   /** Signals that a command's whole response is ready; it is split at `maxFrameSize`. */
@@ -171,19 +177,19 @@ export class ServerReactor {
    */
   onInputEof(): ServerAction {
     this.inputEnded = true;
-    if (!this.deferOutput || this.buffered.length === 0) return { action: 'noop' };
+    if (!this.deferOutput || this.buffered.length === 0) return { type: 'noop' };
     const frames = this.buffered;
     this.buffered = [];
-    return { action: 'sendframes', frames };
+    return { type: 'sendFrames', frames };
   }
 
   private output(frames: Frame[]): ServerAction {
-    if (frames.length === 0) return { action: 'noop' };
+    if (frames.length === 0) return { type: 'noop' };
     if (this.deferOutput && !this.inputEnded) {
       for (const f of frames) this.buffered.push(f);
-      return { action: 'noop' };
+      return { type: 'noop' };
     }
-    return { action: 'sendframes', frames };
+    return { type: 'sendFrames', frames };
   }
 
   private fail(message: string): ServerAction {
@@ -191,7 +197,7 @@ export class ServerReactor {
     this.errorMessage = message;
     this.dataChunks = [];
     this.argChunks = [];
-    return { action: 'error', message, error: new FrameProtocolError(message) };
+    return { type: 'error', message, error: new FrameProtocolError(message, { origin: 'remote' }) };
   }
 
   private unexpected(expected: string, f: Frame): ServerAction {
@@ -199,14 +205,14 @@ export class ServerReactor {
   }
 
   private wantFrame(): ServerAction {
-    return { action: 'wantframe', state: this.stateValue };
+    return { type: 'wantFrame', state: this.stateValue };
   }
 
   private runCommand(data: Uint8Array | null, streaming: boolean): ServerAction {
     const command: CommandRequest = { name: utf8Decode(this.activeName), nameBytes: this.activeName, args: this.activeArgs, data, streaming };
     this.activeArgs = Object.create(null);
     this.dataChunks = [];
-    return { action: 'runcommand', command };
+    return { type: 'runCommand', command };
   }
 
   private onIdle(f: Frame): ServerAction {
@@ -306,7 +312,7 @@ export class ServerReactor {
     if (cont && eos) return this.fail('command data frame flagged both continuation and eos');
     if (this.streamData) {
       if (eos) this.stateValue = 'idle';
-      return { action: 'commanddata', chunk: f.payload, eos };
+      return { type: 'commandData', chunk: f.payload, eos };
     }
     if (this.dataSize + f.payload.length > this.maxDataSize) return this.fail(`command data exceeds the limit of ${this.maxDataSize} bytes`);
     if (f.payload.length > 0) this.dataChunks.push(f.payload);

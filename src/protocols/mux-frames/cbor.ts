@@ -19,9 +19,9 @@
  * refuses them. Indefinite-length byte strings are accepted and returned joined.
  */
 import { ByteQueue } from '../../bytes/byte-queue.js';
-import { utf8Encode } from '../../bytes/text.js';
+import { ByteWriter } from '../../bytes/byte-writer.js';
+import { concatBytes, utf8Decode, utf8Encode } from '../../bytes/text.js';
 import { CborError } from './errors.js';
-import { concatBytes } from '../../bytes/text.js';
 
 /** A value that can be written in Mercurial's CBOR subset. */
 export type CborValue =
@@ -92,29 +92,15 @@ function headBytes(major: number, arg: number | bigint): Uint8Array {
   return out;
 }
 
-class FlatSink implements Sink {
-  buf = new Uint8Array(256);
-  len = 0;
-  private ensure(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.len + n) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.len));
-    this.buf = next;
-  }
+/** Writes heads and bodies into one caller-owned `ByteWriter` (byte-string bodies appended, large ones by reference). */
+class WriterSink implements Sink {
+  constructor(readonly out: ByteWriter) {}
   head(major: number, arg: number | bigint): void {
-    if (typeof arg === 'number' && arg < 24) {
-      this.ensure(1);
-      this.buf[this.len++] = (major << 5) | arg;
-      return;
-    }
-    this.raw(headBytes(major, arg));
+    if (typeof arg === 'number' && arg < 24) this.out.u8((major << 5) | arg);
+    else this.out.bytes(headBytes(major, arg));
   }
   raw(bytes: Uint8Array): void {
-    this.ensure(bytes.length);
-    this.buf.set(bytes, this.len);
-    this.len += bytes.length;
+    this.out.append(bytes);
   }
 }
 
@@ -236,9 +222,14 @@ function writeValue(sink: Sink, v: CborValue, depth: number, maxDepth: number): 
 
 /** Encodes one value in Mercurial's CBOR subset (deterministic: maps and sets sorted). */
 export function encodeCbor(value: CborValue, options: { maxDepth?: number } = {}): Uint8Array {
-  const sink = new FlatSink();
-  writeValue(sink, value, 0, options.maxDepth ?? 64);
-  return sink.buf.subarray(0, sink.len);
+  const out = new ByteWriter();
+  writeCbor(value, out, options);
+  return out.finish();
+}
+
+/** Encodes one value into `out`, a `ByteWriter` the caller owns (large byte strings are kept by reference). */
+export function writeCbor(value: CborValue, out: ByteWriter, options: { maxDepth?: number } = {}): void {
+  writeValue(new WriterSink(out), value, 0, options.maxDepth ?? 64);
 }
 
 /**
@@ -365,7 +356,7 @@ export class CborDecoder {
     try {
       this.run(out);
     } catch (err) {
-      this.failed = err instanceof CborError ? err : new CborError(String(err), { cause: err });
+      this.failed = err instanceof CborError ? err : new CborError(String(err), { origin: 'remote', cause: err });
       throw this.failed;
     }
     return out;
@@ -375,13 +366,13 @@ export class CborDecoder {
   end(): void {
     if (this.failed) throw this.failed;
     if (this.inProgress) {
-      this.failed = new CborError(`input ended inside a CBOR value (${this.queue.length} bytes buffered, ${this.stack.length} open collections)`);
+      this.failed = new CborError(`input ended inside a CBOR value (${this.queue.length} bytes buffered, ${this.stack.length} open collections)`, { origin: 'remote' });
       throw this.failed;
     }
   }
 
   private fail(message: string): never {
-    throw new CborError(message);
+    throw new CborError(message, { origin: 'remote' });
   }
 
   private run(out: CborValue[]): void {
@@ -450,7 +441,8 @@ export class CborDecoder {
             continue;
           }
           // Copy so the value does not pin a large received chunk.
-          complete = body.byteOffset === 0 && body.length === body.buffer.byteLength ? body : body.slice();
+          // (Always a plain Uint8Array, even when the input chunks are Node Buffers.)
+          complete = body.byteOffset === 0 && body.length === body.buffer.byteLength ? new Uint8Array(body.buffer, 0, body.length) : new Uint8Array(body);
           isComplete = true;
           break;
         }
@@ -563,6 +555,17 @@ export function decodeCborAll(bytes: Uint8Array, limits?: CborLimits): CborValue
 /** Decodes a buffer holding exactly one CBOR value. */
 export function decodeCbor(bytes: Uint8Array, limits?: CborLimits): CborValue {
   const values = decodeCborAll(bytes, limits);
-  if (values.length !== 1) throw new CborError(`expected one CBOR value, found ${values.length}`);
+  if (values.length !== 1) throw new CborError(`expected one CBOR value, found ${values.length}`, { origin: 'remote' });
   return values[0]!;
+}
+
+/** Reads key `key` (a byte-string key) of a decoded CBOR map; undefined when absent or not a map. */
+export function mapGet(m: CborValue | undefined, key: string): CborValue | undefined {
+  if (m === null || m === undefined || typeof m !== 'object') return undefined;
+  if (m instanceof Map) {
+    for (const [k, v] of m) if (k instanceof Uint8Array && utf8Decode(k) === key) return v;
+    return undefined;
+  }
+  if (Array.isArray(m) || m instanceof Uint8Array || m instanceof Set) return undefined;
+  return Object.prototype.hasOwnProperty.call(m, key) ? (m as CborObject)[key] : undefined;
 }

@@ -6,11 +6,36 @@
  * everything written so far decodable by the peer without ending the stream (a zlib sync flush);
  * `finish()` ends the encoded stream. A decoder is the receiving half: it keeps one context for
  * the whole stream and turns each encoded frame payload into the bytes now available.
+ *
+ * This module imports no `node:*`: zlib compression takes a raw DEFLATE function as a parameter
+ * (`EncodingOptions.deflateRaw`; the Node entry has `nodeDeflateRaw`, node:zlib's), and zlib
+ * decompression uses wirekit's own incremental inflater unless `createInflater` gives another.
  */
-import * as zlib from 'node:zlib';
 import { StreamEncodingError } from './errors.js';
 import { ZlibInflater, adler32 } from './inflate.js';
 import type { InflaterLimits } from './inflate.js';
+
+/**
+ * Raw DEFLATE (RFC 1951, no zlib header or checksum) of `input`, ending in a sync flush (an empty
+ * stored block, so everything so far is decodable): node:zlib's
+ * `deflateRawSync(input, { finishFlush: Z_SYNC_FLUSH })`.
+ */
+export type RawDeflate = (input: Uint8Array) => Uint8Array;
+
+/** An incremental zlib-format decompressor: each `push` returns the bytes that became available. */
+export interface Inflater {
+  push(chunk: Uint8Array): Uint8Array;
+}
+
+/** What the content encodings are built with. */
+export interface EncodingOptions {
+  /** Enables the `zlib` encoder. Without it only `identity` can be sent. */
+  deflateRaw?: RawDeflate;
+  /** The zlib decompressor of a received stream. Default wirekit's `ZlibInflater` (pure TypeScript). */
+  createInflater?: (limits?: InflaterLimits) => Inflater;
+  /** Limits of the default inflater. */
+  inflaterLimits?: InflaterLimits;
+}
 
 /** Encoder half of a content encoding. */
 export interface StreamEncoder {
@@ -66,7 +91,10 @@ class ZlibEncoder implements StreamEncoder {
   private adler = 1;
   private finished = false;
 
-  constructor(private readonly unitSize = 256 * 1024) {}
+  constructor(
+    private readonly deflateRaw: RawDeflate,
+    private readonly unitSize = 256 * 1024,
+  ) {}
 
   encode(data: Uint8Array): Uint8Array {
     if (this.finished) throw new StreamEncodingError('zlib: stream already finished', { origin: 'local' });
@@ -114,7 +142,7 @@ class ZlibEncoder implements StreamEncoder {
     if (input.length === 0) body = EMPTY_SYNC_BLOCK;
     else {
       this.adler = adler32(input, this.adler);
-      body = zlib.deflateRawSync(input, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+      body = this.deflateRaw(input);
     }
     if (this.headerSent) return body;
     this.headerSent = true;
@@ -127,44 +155,34 @@ class ZlibEncoder implements StreamEncoder {
 
 class ZlibDecoder implements StreamDecoder {
   readonly name = 'zlib';
-  private readonly inflater: ZlibInflater;
-  constructor(limits?: InflaterLimits) {
-    this.inflater = new ZlibInflater(limits);
-  }
+  constructor(private readonly inflater: Inflater) {}
   decode(data: Uint8Array): Uint8Array {
     return this.inflater.push(data);
   }
 }
 
 /**
- * Whether this runtime's `node:zlib` has zstd at all (`zstdCompressSync`, Node 22.15 / 23.8 and
- * later). Even then wirekit does not offer `zstd-8mb`: the protocol needs a decompression
- * context that lives across frames, and Node exposes zstd only as one-shot calls or asynchronous
- * streams; see docs/frames.md (profile 2).
+ * Content encodings that can be sent with `options`, most preferred first: `zlib` (when a
+ * `deflateRaw` is given) and `identity`. Every one of them can be received.
  */
-export function runtimeHasZstd(): boolean {
-  return typeof (zlib as unknown as { zstdCompressSync?: unknown }).zstdCompressSync === 'function';
-}
-
-/** Content encodings this build can encode and decode, most preferred first. */
-export function availableEncodings(): string[] {
-  return ['zlib', 'identity'];
+export function availableEncodings(options: EncodingOptions = {}): string[] {
+  return options.deflateRaw ? ['zlib', 'identity'] : ['identity'];
 }
 
 function unavailable(name: string, origin: 'local' | 'remote'): StreamEncodingError {
   if (name === 'zstd-8mb' || name.startsWith('zstd')) {
-    return new StreamEncodingError(
-      `stream encoding ${name} is not available (${runtimeHasZstd() ? 'this runtime has only one-shot and asynchronous zstd' : 'this runtime has no zstd'})`,
-      { origin },
-    );
+    return new StreamEncodingError(`stream encoding ${name} is not available (wirekit has no incremental zstd; see docs/frames.md)`, { origin });
   }
   return new StreamEncodingError(`unknown stream encoding: ${name}`, { origin });
 }
 
 /** Creates the encoder of a content encoding; throws `StreamEncodingError` when it is not available. */
-export function createStreamEncoder(name: string): StreamEncoder {
+export function createStreamEncoder(name: string, options: EncodingOptions = {}): StreamEncoder {
   if (name === 'identity') return new IdentityEncoder();
-  if (name === 'zlib') return new ZlibEncoder();
+  if (name === 'zlib') {
+    if (!options.deflateRaw) throw new StreamEncodingError('the zlib encoder needs a deflateRaw function (nodeDeflateRaw from wirekit/protocols/mux-frames/node)', { origin: 'local' });
+    return new ZlibEncoder(options.deflateRaw);
+  }
   throw unavailable(name, 'local');
 }
 
@@ -172,8 +190,11 @@ export function createStreamEncoder(name: string): StreamEncoder {
  * Creates the decoder of a content encoding. `extra` holds the further CBOR values of the
  * stream-settings payload; the known profiles take none.
  */
-export function createStreamDecoder(name: string, extra: readonly unknown[] = [], limits?: InflaterLimits): StreamDecoder {
+export function createStreamDecoder(name: string, extra: readonly unknown[] = [], options: EncodingOptions | InflaterLimits = {}): StreamDecoder {
   if (name !== 'identity' && name !== 'zlib') throw unavailable(name, 'remote');
-  if (extra.length > 0) throw new StreamEncodingError(`${name} decoder received unexpected additional values`);
-  return name === 'identity' ? new IdentityDecoder() : new ZlibDecoder(limits);
+  if (extra.length > 0) throw new StreamEncodingError(`${name} decoder received unexpected additional values`, { origin: 'remote' });
+  if (name === 'identity') return new IdentityDecoder();
+  // A bare InflaterLimits object (the former third parameter) is still accepted.
+  const o: EncodingOptions = 'deflateRaw' in options || 'createInflater' in options || 'inflaterLimits' in options ? (options as EncodingOptions) : { inflaterLimits: options as InflaterLimits };
+  return new ZlibDecoder(o.createInflater ? o.createInflater(o.inflaterLimits) : new ZlibInflater(o.inflaterLimits));
 }

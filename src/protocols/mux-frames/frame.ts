@@ -12,8 +12,8 @@
  */
 import type { ByteQueue } from '../../bytes/byte-queue.js';
 import type { Codec } from '../../codecs/codec.js';
-import { FrameTooLargeError, TruncatedFrameError } from '../../codecs/errors.js';
-import { WirekitError } from '../../errors.js';
+import { FrameTooLargeError, MalformedFrameError, TruncatedFrameError } from '../../codecs/errors.js';
+import { MuxProtocolError } from './errors.js';
 
 export const FRAME_HEADER_SIZE = 8;
 /** Largest payload Mercurial puts in one frame when it splits data. */
@@ -103,7 +103,7 @@ export function frameTypeName(type: number): string {
 
 function checkField(name: string, value: number, max: number): void {
   if (!Number.isInteger(value) || value < 0 || value > max) {
-    throw new WirekitError('WK_MUX_PROTOCOL', `${name} ${value} is outside 0..${max}`, { origin: 'local' });
+    throw new MuxProtocolError(`${name} ${value} is outside 0..${max}`, { origin: 'local' });
   }
 }
 
@@ -138,7 +138,7 @@ export function parseFrame(bytes: Uint8Array): MuxFrame {
   if (bytes.length < FRAME_HEADER_SIZE) throw new TruncatedFrameError('a mux frame header', bytes.length);
   const len = bytes[0]! + 256 * bytes[1]! + 65536 * bytes[2]!;
   if (bytes.length !== FRAME_HEADER_SIZE + len) {
-    throw new WirekitError('WK_MALFORMED', `mux frame declares ${len} payload bytes but ${bytes.length - FRAME_HEADER_SIZE} follow the header`);
+    throw new MalformedFrameError(`mux frame declares ${len} payload bytes but ${bytes.length - FRAME_HEADER_SIZE} follow the header`);
   }
   return {
     requestId: bytes[3]! | (bytes[4]! << 8),

@@ -34,7 +34,7 @@ function buildHuffman(lengths: ArrayLike<number>, n: number): Huffman {
   let left = 1;
   for (let len = 1; len < 16; len++) {
     left = left * 2 - counts[len]!;
-    if (left < 0) throw new StreamEncodingError('zlib: over-subscribed Huffman code');
+    if (left < 0) throw new StreamEncodingError('zlib: over-subscribed Huffman code', { origin: 'remote' });
   }
   const offsets = new Uint16Array(16);
   for (let len = 1; len < 15; len++) offsets[len + 1] = offsets[len]! + counts[len]!;
@@ -117,7 +117,7 @@ export class ZlibInflater {
     if (this.failed) throw this.failed;
     if (this.state === 'done') {
       if (chunk.length === 0) return new Uint8Array(0);
-      this.failed = new StreamEncodingError('zlib: data after the end of the compressed stream');
+      this.failed = new StreamEncodingError('zlib: data after the end of the compressed stream', { origin: 'remote' });
       throw this.failed;
     }
     const rest = this.input.subarray(this.pos);
@@ -134,11 +134,11 @@ export class ZlibInflater {
     try {
       this.run(parts);
     } catch (err) {
-      this.failed = err instanceof StreamEncodingError ? err : new StreamEncodingError(`zlib: ${String(err)}`, { cause: err });
+      this.failed = err instanceof StreamEncodingError ? err : new StreamEncodingError(`zlib: ${String(err)}`, { origin: 'remote', cause: err });
       throw this.failed;
     }
     if (this.input.length - this.pos > this.maxPending) {
-      this.failed = new StreamEncodingError(`zlib: more than ${this.maxPending} compressed bytes without the end of a block`);
+      this.failed = new StreamEncodingError(`zlib: more than ${this.maxPending} compressed bytes without the end of a block`, { origin: 'remote' });
       throw this.failed;
     }
     return concatBytes(parts);
@@ -154,9 +154,9 @@ export class ZlibInflater {
         if (this.state === 'header') {
           const cmf = this.bits(8);
           const flg = this.bits(8);
-          if ((cmf & 0x0f) !== 8 || cmf >> 4 > 7) throw new StreamEncodingError(`zlib: bad header 0x${cmf.toString(16)}`);
-          if ((cmf * 256 + flg) % 31 !== 0) throw new StreamEncodingError('zlib: header check bits are wrong');
-          if (flg & 0x20) throw new StreamEncodingError('zlib: preset dictionaries are not supported');
+          if ((cmf & 0x0f) !== 8 || cmf >> 4 > 7) throw new StreamEncodingError(`zlib: bad header 0x${cmf.toString(16)}`, { origin: 'remote' });
+          if ((cmf * 256 + flg) % 31 !== 0) throw new StreamEncodingError('zlib: header check bits are wrong', { origin: 'remote' });
+          if (flg & 0x20) throw new StreamEncodingError('zlib: preset dictionaries are not supported', { origin: 'remote' });
           this.state = 'block';
         } else if (this.state === 'block') {
           const final = this.bits(1);
@@ -166,7 +166,7 @@ export class ZlibInflater {
             const [l, d] = fixedTables();
             this.codes(l, d);
           } else if (type === 2) this.dynamic();
-          else throw new StreamEncodingError('zlib: invalid block type 3');
+          else throw new StreamEncodingError('zlib: invalid block type 3', { origin: 'remote' });
           this.commit(parts);
           if (final) {
             this.bitBuf = 0;
@@ -177,9 +177,9 @@ export class ZlibInflater {
           if (this.input.length - this.pos < 4) throw NEED_MORE;
           const want = ((this.input[this.pos]! << 24) | (this.input[this.pos + 1]! << 16) | (this.input[this.pos + 2]! << 8) | this.input[this.pos + 3]!) >>> 0;
           this.pos += 4;
-          if (want !== this.adler) throw new StreamEncodingError('zlib: Adler-32 checksum mismatch');
+          if (want !== this.adler) throw new StreamEncodingError('zlib: Adler-32 checksum mismatch', { origin: 'remote' });
           this.state = 'done';
-          if (this.pos < this.input.length) throw new StreamEncodingError('zlib: data after the end of the compressed stream');
+          if (this.pos < this.input.length) throw new StreamEncodingError('zlib: data after the end of the compressed stream', { origin: 'remote' });
           return;
         } else return;
       } catch (err) {
@@ -197,7 +197,7 @@ export class ZlibInflater {
     if (this.winLen > this.committed) {
       const out = this.win.slice(this.committed, this.winLen);
       this.outThisPush += out.length;
-      if (this.outThisPush > this.maxOut) throw new StreamEncodingError(`zlib: output over the limit of ${this.maxOut} bytes per frame`);
+      if (this.outThisPush > this.maxOut) throw new StreamEncodingError(`zlib: output over the limit of ${this.maxOut} bytes per frame`, { origin: 'remote' });
       this.adler = adler32(out, this.adler);
       parts.push(out);
     }
@@ -229,7 +229,7 @@ export class ZlibInflater {
   private grow(n: number): void {
     const produced = this.winLen - this.committed;
     if (this.outThisPush + produced + n > this.maxOut) {
-      throw new StreamEncodingError(`zlib: output over the limit of ${this.maxOut} bytes per frame`);
+      throw new StreamEncodingError(`zlib: output over the limit of ${this.maxOut} bytes per frame`, { origin: 'remote' });
     }
     let size = this.win.length * 2;
     while (size < this.winLen + n) size *= 2;
@@ -245,7 +245,7 @@ export class ZlibInflater {
     const p = this.pos;
     const len = this.input[p]! | (this.input[p + 1]! << 8);
     const nlen = this.input[p + 2]! | (this.input[p + 3]! << 8);
-    if ((len ^ 0xffff) !== nlen) throw new StreamEncodingError('zlib: stored block length check failed');
+    if ((len ^ 0xffff) !== nlen) throw new StreamEncodingError('zlib: stored block length check failed', { origin: 'remote' });
     if (this.input.length - p - 4 < len) throw NEED_MORE;
     if (this.winLen + len > this.win.length) this.grow(len);
     this.win.set(this.input.subarray(p + 4, p + 4 + len), this.winLen);
@@ -265,7 +265,7 @@ export class ZlibInflater {
       first = (first + count) << 1;
       code <<= 1;
     }
-    throw new StreamEncodingError('zlib: invalid Huffman code');
+    throw new StreamEncodingError('zlib: invalid Huffman code', { origin: 'remote' });
   }
 
   private codes(lit: Huffman, dist: Huffman): void {
@@ -277,12 +277,12 @@ export class ZlibInflater {
       }
       if (sym === 256) return;
       const li = sym - 257;
-      if (li >= 29) throw new StreamEncodingError('zlib: invalid length symbol');
+      if (li >= 29) throw new StreamEncodingError('zlib: invalid length symbol', { origin: 'remote' });
       const len = LEN_BASE[li]! + this.bits(LEN_EXTRA[li]!);
       const ds = this.decodeSym(dist);
-      if (ds >= 30) throw new StreamEncodingError('zlib: invalid distance symbol');
+      if (ds >= 30) throw new StreamEncodingError('zlib: invalid distance symbol', { origin: 'remote' });
       const d = DIST_BASE[ds]! + this.bits(DIST_EXTRA[ds]!);
-      if (d > this.winLen) throw new StreamEncodingError('zlib: distance reaches before the start of the output');
+      if (d > this.winLen) throw new StreamEncodingError('zlib: distance reaches before the start of the output', { origin: 'remote' });
       if (this.winLen + len > this.win.length) this.grow(len);
       const w = this.win;
       let from = this.winLen - d;
@@ -294,7 +294,7 @@ export class ZlibInflater {
     const nlen = this.bits(5) + 257;
     const ndist = this.bits(5) + 1;
     const ncode = this.bits(4) + 4;
-    if (nlen > 286 || ndist > 30) throw new StreamEncodingError('zlib: bad dynamic block counts');
+    if (nlen > 286 || ndist > 30) throw new StreamEncodingError('zlib: bad dynamic block counts', { origin: 'remote' });
     const cl = new Uint8Array(19);
     for (let i = 0; i < ncode; i++) cl[CL_ORDER[i]!] = this.bits(3);
     const clh = buildHuffman(cl, 19);
@@ -309,16 +309,16 @@ export class ZlibInflater {
       let rep: number;
       let val = 0;
       if (sym === 16) {
-        if (i === 0) throw new StreamEncodingError('zlib: repeat with no previous length');
+        if (i === 0) throw new StreamEncodingError('zlib: repeat with no previous length', { origin: 'remote' });
         val = lengths[i - 1]!;
         rep = 3 + this.bits(2);
       } else if (sym === 17) rep = 3 + this.bits(3);
       else rep = 11 + this.bits(7);
-      if (i + rep > nlen + ndist) throw new StreamEncodingError('zlib: too many code lengths');
+      if (i + rep > nlen + ndist) throw new StreamEncodingError('zlib: too many code lengths', { origin: 'remote' });
       lengths.fill(val, i, i + rep);
       i += rep;
     }
-    if (lengths[256] === 0) throw new StreamEncodingError('zlib: no end-of-block code');
+    if (lengths[256] === 0) throw new StreamEncodingError('zlib: no end-of-block code', { origin: 'remote' });
     this.codes(buildHuffman(lengths.subarray(0, nlen), nlen), buildHuffman(lengths.subarray(nlen), ndist));
   }
 }

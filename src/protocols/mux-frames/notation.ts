@@ -15,14 +15,9 @@ import type { CborValue } from './cbor.js';
 import { decodeCborAll, encodeCbor } from './cbor.js';
 import { FRAME_FLAG_NAMES, FRAME_TYPE_NAMES, STREAM_FLAG_NAMES, encodeFrame, frameTypeName } from './frame.js';
 import type { MuxFrame } from './frame.js';
-import { WirekitError } from '../../errors.js';
+import { NotationError } from './errors.js';
 
-/** A notation string could not be parsed. */
-export class NotationError extends WirekitError {
-  constructor(message: string) {
-    super('WK_MUX_NOTATION', message, { origin: 'local' });
-  }
-}
+export { NotationError };
 
 function parseFlags(text: string, names: Readonly<Record<string, number>>): number {
   let v = 0;
@@ -48,7 +43,7 @@ export function parseFrameNotation(s: string): MuxFrame {
   if (!/^\d+$/.test(req) || !/^\d+$/.test(stream)) throw new NotationError('request id and stream id must be integers');
   const typeId = Object.prototype.hasOwnProperty.call(FRAME_TYPE_NAMES, type) ? FRAME_TYPE_NAMES[type]! : /^\d+$/.test(type) ? Number(type) : NaN;
   if (Number.isNaN(typeId)) throw new NotationError(`unknown frame type ${JSON.stringify(type)}`);
-  const payload = rest.startsWith('cbor:') ? encodeCbor(parsePythonLiteral(rest.slice(5))) : unescapeBytes(rest);
+  const payload = rest.startsWith('cbor:') ? encodeCbor(parseCborNotation(rest.slice(5))) : unescapeBytes(rest);
   return {
     requestId: Number(req),
     streamId: Number(stream),
@@ -86,7 +81,7 @@ export function formatFrameNotation(frame: MuxFrame): string {
   if (CBOR_TYPES.has(frame.type) && !(frame.streamFlags & 0x04) && frame.payload.length > 0) {
     try {
       const values = decodeCborAll(frame.payload);
-      if (values.length === 1) return `${head} cbor:${pythonLiteral(values[0]!)}`;
+      if (values.length === 1) return `${head} cbor:${formatCborNotation(values[0]!)}`;
     } catch {
       // not CBOR: show the bytes
     }
@@ -148,22 +143,22 @@ function bytesLiteral(b: Uint8Array): string {
   return `b'${escapeBytes(b).replace(/'/g, "\\'")}'`;
 }
 
-/** Formats a CBOR value as a Python literal (the inverse of the `cbor:` payload syntax). */
-export function pythonLiteral(v: CborValue): string {
+/** Formats a CBOR value as a Python literal (the `cbor:` payload notation). */
+export function formatCborNotation(v: CborValue): string {
   if (v === null) return 'None';
   if (v === true) return 'True';
   if (v === false) return 'False';
   if (typeof v === 'number' || typeof v === 'bigint') return String(v);
   if (typeof v === 'string') return bytesLiteral(new TextEncoder().encode(v));
   if (v instanceof Uint8Array) return bytesLiteral(v);
-  if (Array.isArray(v)) return `[${v.map(pythonLiteral).join(', ')}]`;
-  if (v instanceof Set) return v.size === 0 ? 'set()' : `{${[...v].map(pythonLiteral).join(', ')}}`;
-  if (v instanceof Map) return `{${[...v].map(([k, x]) => `${pythonLiteral(k)}: ${pythonLiteral(x)}`).join(', ')}}`;
-  return `{${Object.entries(v).map(([k, x]) => `${pythonLiteral(k)}: ${pythonLiteral(x)}`).join(', ')}}`;
+  if (Array.isArray(v)) return `[${v.map(formatCborNotation).join(', ')}]`;
+  if (v instanceof Set) return v.size === 0 ? 'set()' : `{${[...v].map(formatCborNotation).join(', ')}}`;
+  if (v instanceof Map) return `{${[...v].map(([k, x]) => `${formatCborNotation(k)}: ${formatCborNotation(x)}`).join(', ')}}`;
+  return `{${Object.entries(v).map(([k, x]) => `${formatCborNotation(k)}: ${formatCborNotation(x)}`).join(', ')}}`;
 }
 
-/** Parses a Python literal of the subset above into a CBOR value. */
-export function parsePythonLiteral(src: string): CborValue {
+/** Parses a Python literal of the subset above (the `cbor:` payload notation) into a CBOR value. */
+export function parseCborNotation(src: string): CborValue {
   let i = 0;
   const ws = (): void => {
     while (i < src.length && /\s/.test(src[i]!)) i++;
@@ -261,3 +256,8 @@ export function parsePythonLiteral(src: string): CborValue {
   if (i !== src.length) fail('trailing input');
   return v;
 }
+
+/** @deprecated use `formatCborNotation`. */
+export const pythonLiteral = formatCborNotation;
+/** @deprecated use `parseCborNotation`. */
+export const parsePythonLiteral = parseCborNotation;

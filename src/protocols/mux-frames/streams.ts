@@ -1,5 +1,5 @@
 import { encodeCbor } from './cbor.js';
-import type { StreamDecoder, StreamEncoder } from './encodings.js';
+import type { EncodingOptions, StreamDecoder, StreamEncoder } from './encodings.js';
 import { createStreamDecoder, createStreamEncoder } from './encodings.js';
 import { MuxProtocolError } from './errors.js';
 import { FrameType, StreamFlag, StreamSettingsFlag, encodeFrame } from './frame.js';
@@ -14,8 +14,11 @@ export class OutputStream {
   /** Whether the stream-settings frame naming the encoder has been sent (encoded frames need it). */
   streamSettingsSent = false;
 
-  constructor(readonly streamId: number) {
-    if (!Number.isInteger(streamId) || streamId < 0 || streamId > 0xff) throw new RangeError(`stream id ${streamId} is outside 0..255`);
+  constructor(
+    readonly streamId: number,
+    private readonly options: EncodingOptions = {},
+  ) {
+    if (!Number.isInteger(streamId) || streamId < 0 || streamId > 0xff) throw new MuxProtocolError(`stream id ${streamId} is outside 0..255`, { origin: 'local' });
   }
 
   /** Name of the content encoding, or undefined when none was set. */
@@ -25,7 +28,7 @@ export class OutputStream {
 
   /** Sets the content encoding (`identity`, `zlib`); throws `StreamEncodingError` when unavailable. */
   setEncoder(name: string): void {
-    this.encoder = createStreamEncoder(name);
+    this.encoder = createStreamEncoder(name, this.options);
   }
 
   encode(data: Uint8Array): Uint8Array {
@@ -69,14 +72,17 @@ export class OutputStream {
 /** The receiving side of one stream: its content decoder, identity until stream settings say otherwise. */
 export class InputStream {
   private decoder: StreamDecoder | undefined;
-  constructor(readonly streamId: number) {}
+  constructor(
+    readonly streamId: number,
+    private readonly options: EncodingOptions = {},
+  ) {}
 
   get encoding(): string {
     return this.decoder?.name ?? 'identity';
   }
 
   setDecoder(name: string, extra: readonly unknown[]): void {
-    this.decoder = createStreamDecoder(name, extra);
+    this.decoder = createStreamDecoder(name, extra, this.options);
   }
 
   decode(data: Uint8Array): Uint8Array {

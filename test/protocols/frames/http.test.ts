@@ -7,9 +7,9 @@ import {
   FrameHttpClient,
   FrameHttpServer,
   encodeFrames,
-  parseFrame,
+  parseFrameNotation,
   type CommandHandler,
-} from '../../../src/protocols/frames/index.js';
+} from '../../../src/protocols/frames/node.js';
 
 const td = new TextDecoder();
 const te = new TextEncoder();
@@ -32,7 +32,7 @@ const handler: CommandHandler = async (cmd) => {
 
 async function withHttp(fn: (base: string) => Promise<void>, opts: { streamData?: boolean; maxBodySize?: number } = {}): Promise<void> {
   const server = new FrameHttpServer(handler, opts);
-  const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
   try {
     await fn(`http://127.0.0.1:${port}`);
   } finally {
@@ -95,10 +95,10 @@ test('http: 10 MiB of data streamed in the request body', async () => {
 
 test('http: errors get a status and a readable message', async () => {
   await withHttp(async (base) => {
-    const proto = await raw(base, { body: encodeFrames([parseFrame('command-argument eoa x')]) });
+    const proto = await raw(base, { body: encodeFrames([parseFrameNotation('command-argument eoa x')]) });
     assert.equal(proto.status, 400);
     assert.match(proto.text, /protocol error: expected command frame; got 2/);
-    const trunc = await raw(base, { body: encodeFrames([parseFrame('command-name eos echo')]).subarray(0, 6) });
+    const trunc = await raw(base, { body: encodeFrames([parseFrameNotation('command-name eos echo')]).subarray(0, 6) });
     assert.equal(trunc.status, 400);
     assert.match(trunc.text, /malformed request body: input ended inside/);
     assert.equal((await raw(base, { method: 'GET' })).status, 405);
@@ -132,9 +132,9 @@ test('http: a body over the limit is refused before it is read in full', async (
         });
         req.on('error', reject);
         let sent = 0;
-        const frame = encodeFrames([parseFrame('command-name have-data x'), parseFrame('command-data continuation ' + 'a'.repeat(200))]);
+        const frame = encodeFrames([parseFrameNotation('command-name have-data x'), parseFrameNotation('command-data continuation ' + 'a'.repeat(200))]);
         req.write(frame);
-        const more = encodeFrames([parseFrame('command-data continuation ' + 'a'.repeat(200))]);
+        const more = encodeFrames([parseFrameNotation('command-data continuation ' + 'a'.repeat(200))]);
         const timer = setInterval(() => {
           if (sent++ > 1000) {
             clearInterval(timer);

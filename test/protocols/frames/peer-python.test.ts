@@ -12,7 +12,7 @@ import {
   commandFrames,
   encodeFrame,
   type CommandHandler,
-} from '../../../src/protocols/frames/index.js';
+} from '../../../src/protocols/frames/node.js';
 import { repoRoot } from '../../helpers/paths.js';
 
 // Compiled to dist/ or .build/<name>/; the peer stays in the source tree.
@@ -93,7 +93,7 @@ test('python peer: request frames built independently are byte-identical', async
 
 test('python client against the TypeScript socket server', async () => {
   const server = new FrameSocketServer(handler);
-  const { port } = (await server.listen({ port: 0, host: '127.0.0.1' })) as net.AddressInfo;
+  const { port } = (await server.listen({ host: '127.0.0.1', port: 0 })) as net.AddressInfo;
   try {
     assert.deepEqual(JSON.parse(await runPeer(['client-socket', String(port)])), EXPECTED);
   } finally {
@@ -103,7 +103,7 @@ test('python client against the TypeScript socket server', async () => {
 
 test('python client against the TypeScript HTTP server', async () => {
   const server = new FrameHttpServer(handler);
-  const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
   try {
     assert.deepEqual(JSON.parse(await runPeer(['client-http', `http://127.0.0.1:${port}/frames`])), EXPECTED);
   } finally {
@@ -114,7 +114,7 @@ test('python client against the TypeScript HTTP server', async () => {
 test('TypeScript socket client against the python server', async () => {
   const { child, port } = await startPeer('server-socket');
   try {
-    const client = await FrameClient.connect({ port, host: '127.0.0.1' }, { timeout: 5000 });
+    const client = await FrameClient.connect({ host: '127.0.0.1', port }, { timeout: 5000 });
     assert.equal(td.decode(await client.call('echo', { value: 'hi' }, { timeout: 5000 })), 'hi');
     assert.equal(td.decode(await client.call('args', { z: '1', a: '2' })), 'a=2,z=1');
     assert.equal(td.decode(await client.call('len', {}, { data: new Uint8Array(100_000) })), '100000');

@@ -5,8 +5,8 @@ import {
   ServerReactor,
   argumentFrames,
   commandFrames,
-  formatFrame,
-  parseFrame,
+  formatFrameNotation,
+  parseFrameNotation,
   type Frame,
   type ServerAction,
 } from '../../../src/protocols/frames/index.js';
@@ -16,21 +16,21 @@ const b = (s: string) => te.encode(s);
 
 function feed(reactor: ServerReactor, frames: Iterable<Frame | string>): ServerAction[] {
   const out: ServerAction[] = [];
-  for (const f of frames) out.push(reactor.onFrameRecv(typeof f === 'string' ? parseFrame(f) : f));
+  for (const f of frames) out.push(reactor.onFrame(typeof f === 'string' ? parseFrameNotation(f) : f));
   return out;
 }
 
 function assertError(action: ServerAction | undefined, message: string): void {
-  assert.equal(action?.action, 'error');
-  if (action?.action === 'error') {
+  assert.equal(action?.type, 'error');
+  if (action?.type === 'error') {
     assert.match(action.message, new RegExp('^' + message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
     assert.equal(action.error.code, 'WK_FRAME_PROTOCOL');
   }
 }
 
 function run(action: ServerAction | undefined) {
-  assert.equal(action?.action, 'runcommand');
-  if (action?.action !== 'runcommand') throw new Error('unreachable');
+  assert.equal(action?.type, 'runCommand');
+  if (action?.type !== 'runCommand') throw new Error('unreachable');
   return action.command;
 }
 
@@ -47,7 +47,7 @@ test('simple command without arguments (eos on the name frame)', () => {
 test('argument frames: one argument, then several', () => {
   const r = new ServerReactor();
   const actions = feed(r, ['command-name have-args mycommand', 'command-argument eoa \\x03\\x00\\x03\\x00keyval']);
-  assert.equal(actions[0]!.action, 'wantframe');
+  assert.equal(actions[0]!.type, 'wantFrame');
   const c = run(actions[1]);
   assert.deepEqual({ ...c.args }, { key: b('val') });
 
@@ -58,14 +58,14 @@ test('argument frames: one argument, then several', () => {
     'command-argument 0 \\x04\\x00\\x03\\x00foo1bar',
     'command-argument eoa \\x04\\x00\\x03\\x00key2val',
   ]);
-  assert.deepEqual(a2.slice(0, 3).map((x) => x.action), ['wantframe', 'wantframe', 'wantframe']);
+  assert.deepEqual(a2.slice(0, 3).map((x) => x.type), ['wantFrame', 'wantFrame', 'wantFrame']);
   assert.deepEqual({ ...run(a2[3]).args }, { key1: b('val'), foo1: b('bar'), key2: b('val') });
 });
 
 test('command with data: buffered by default, exact multiple of the frame size', () => {
   const r = new ServerReactor();
   const actions = feed(r, ['command-name have-data mycommand', 'command-data continuation data1', 'command-data continuation data2', 'command-data eos data3']);
-  assert.deepEqual(actions.slice(0, 3).map((x) => x.action), ['wantframe', 'wantframe', 'wantframe']);
+  assert.deepEqual(actions.slice(0, 3).map((x) => x.type), ['wantFrame', 'wantFrame', 'wantFrame']);
   assert.deepEqual(run(actions[3]).data, b('data1data2data3'));
 
   const data = new Uint8Array(65536).map((_, i) => i & 0xff);
@@ -114,7 +114,7 @@ test('unexpected argument frame (expecting data) and unexpected data frame (expe
 
 test('missing data frame: a new command while data is expected', () => {
   const a = feed(new ServerReactor(), ['command-name have-args|have-data command1', 'command-argument eoa \\x03\\x00\\x03\\x00keyval', 'command-name eos command2']);
-  assert.equal(a[1]!.action, 'wantframe');
+  assert.equal(a[1]!.type, 'wantFrame');
   assertError(a[2], 'expected command data frame; got 1');
 });
 
@@ -134,7 +134,7 @@ test('next command on the same stream is accepted (after args, after data, after
     'command-name eos c4',
   ]);
   assert.deepEqual(
-    a.filter((x) => x.action === 'runcommand').map((x) => (x.action === 'runcommand' ? x.command.name : '')),
+    a.filter((x) => x.type === 'runCommand').map((x) => (x.type === 'runCommand' ? x.command.name : '')),
     ['c1', 'c2', 'c3', 'c4'],
   );
 });
@@ -142,7 +142,7 @@ test('next command on the same stream is accepted (after args, after data, after
 test('argument continuation: values larger than a frame', () => {
   const value = new Uint8Array(40000).map((_, i) => (i * 7) & 0xff);
   const frames = [...commandFrames('cmd', { big: value, small: 'x' }, undefined, { maxFrameSize: 16384 })];
-  const kinds = frames.map((f) => formatFrame({ ...f, payload: new Uint8Array(0) }));
+  const kinds = frames.map((f) => formatFrameNotation({ ...f, payload: new Uint8Array(0) }));
   assert.deepEqual(kinds, [
     'command-name have-args ',
     'command-argument continuation ',
@@ -187,22 +187,22 @@ test('streaming data: the command starts before its data, data arrives in comman
   const c = run(a[1]);
   assert.equal(c.streaming, true);
   assert.equal(c.data, null);
-  assert.deepEqual(a[2], { action: 'commanddata', chunk: b('ab'), eos: false });
-  assert.deepEqual(a[3], { action: 'commanddata', chunk: b('c'), eos: true });
+  assert.deepEqual(a[2], { type: 'commandData', chunk: b('ab'), eos: false });
+  assert.deepEqual(a[3], { type: 'commandData', chunk: b('c'), eos: true });
   assert.equal(run(a[4]).streaming, true);
-  assert.deepEqual(a[5], { action: 'commanddata', chunk: b('x'), eos: true });
+  assert.deepEqual(a[5], { type: 'commandData', chunk: b('x'), eos: true });
   // Commands without data are not streaming.
-  assert.equal(run(r.onFrameRecv(parseFrame('command-name eos e'))).streaming, false);
+  assert.equal(run(r.onFrame(parseFrameNotation('command-name eos e'))).streaming, false);
 });
 
 test('bytes response: single frame, split at the maximum frame size, exact multiple', () => {
   const r = new ServerReactor();
   const one = r.onBytesResponseReady(b('response'));
-  assert.deepEqual(one, { action: 'sendframes', frames: [parseFrame('bytes-response eos response')] });
+  assert.deepEqual(one, { type: 'sendFrames', frames: [parseFrameNotation('bytes-response eos response')] });
   const big = new Uint8Array(32768 * 2 + 10).fill(0x61);
   const a = r.onBytesResponseReady(big);
-  assert.equal(a.action, 'sendframes');
-  if (a.action === 'sendframes') {
+  assert.equal(a.type, 'sendFrames');
+  if (a.type === 'sendFrames') {
     assert.deepEqual(a.frames.map((f) => [f.type, f.flags, f.payload.length]), [
       [FRAME_TYPE_BYTES_RESPONSE, 1, 32768],
       [FRAME_TYPE_BYTES_RESPONSE, 1, 32768],
@@ -210,33 +210,33 @@ test('bytes response: single frame, split at the maximum frame size, exact multi
     ]);
   }
   const exact = r.onBytesResponseReady(new Uint8Array(32768 * 2));
-  if (exact.action === 'sendframes') assert.deepEqual(exact.frames.map((f) => f.flags), [1, 2]);
+  if (exact.type === 'sendFrames') assert.deepEqual(exact.frames.map((f) => f.flags), [1, 2]);
   else assert.fail('expected sendframes');
   const small = new ServerReactor({ maxFrameSize: 4 }).onBytesResponseReady(b('abcdefghij'));
-  if (small.action === 'sendframes') assert.deepEqual(small.frames.map(formatFrame), ['bytes-response continuation abcd', 'bytes-response continuation efgh', 'bytes-response eos ij']);
+  if (small.type === 'sendFrames') assert.deepEqual(small.frames.map(formatFrameNotation), ['bytes-response continuation abcd', 'bytes-response continuation efgh', 'bytes-response eos ij']);
   else assert.fail('expected sendframes');
 });
 
 test('application error', () => {
   const r = new ServerReactor();
-  assert.deepEqual(r.onApplicationError('some message'), { action: 'sendframes', frames: [parseFrame('error-response application some message')] });
+  assert.deepEqual(r.onApplicationError('some message'), { type: 'sendFrames', frames: [parseFrameNotation('error-response application some message')] });
 });
 
 test('deferred output: frames held until input EOF, then released in order', () => {
   const r = new ServerReactor({ deferOutput: true });
-  run(r.onFrameRecv(parseFrame('command-name eos c1')));
-  assert.deepEqual(r.onBytesResponseReady(b('r1')), { action: 'noop' });
-  assert.deepEqual(r.onApplicationError('bad'), { action: 'noop' });
-  assert.deepEqual(r.onBytesResponseChunk(b('r3a'), false), { action: 'noop' });
-  assert.deepEqual(r.onBytesResponseChunk(b('r3b'), true), { action: 'noop' });
+  run(r.onFrame(parseFrameNotation('command-name eos c1')));
+  assert.deepEqual(r.onBytesResponseReady(b('r1')), { type: 'noop' });
+  assert.deepEqual(r.onApplicationError('bad'), { type: 'noop' });
+  assert.deepEqual(r.onBytesResponseChunk(b('r3a'), false), { type: 'noop' });
+  assert.deepEqual(r.onBytesResponseChunk(b('r3b'), true), { type: 'noop' });
   assert.equal(r.bufferedFrameCount, 4);
   const a = r.onInputEof();
-  assert.equal(a.action, 'sendframes');
-  if (a.action === 'sendframes') {
-    assert.deepEqual(a.frames.map(formatFrame), ['bytes-response eos r1', 'error-response application bad', 'bytes-response continuation r3a', 'bytes-response eos r3b']);
+  assert.equal(a.type, 'sendFrames');
+  if (a.type === 'sendFrames') {
+    assert.deepEqual(a.frames.map(formatFrameNotation), ['bytes-response eos r1', 'error-response application bad', 'bytes-response continuation r3a', 'bytes-response eos r3b']);
   }
   // After end of input, output flows at once.
-  assert.equal(r.onBytesResponseReady(b('late')).action, 'sendframes');
-  assert.deepEqual(new ServerReactor({ deferOutput: true }).onInputEof(), { action: 'noop' });
-  assert.deepEqual(new ServerReactor().onInputEof(), { action: 'noop' });
+  assert.equal(r.onBytesResponseReady(b('late')).type, 'sendFrames');
+  assert.deepEqual(new ServerReactor({ deferOutput: true }).onInputEof(), { type: 'noop' });
+  assert.deepEqual(new ServerReactor().onInputEof(), { type: 'noop' });
 });

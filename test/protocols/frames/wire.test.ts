@@ -10,9 +10,10 @@ import {
   encodeFrame,
   encodeFrames,
   escapePayload,
-  formatFrame,
+  formatFrameNotation,
   frameCodec,
   parseFrame,
+  parseFrameNotation,
   parseHeader,
   unescapePayload,
   type Frame,
@@ -67,8 +68,8 @@ test('command frames are byte-identical to the seed', () => {
     '0a000022' + '03000300' + hex(b('foobar')),
     '04000032' + hex(b('data')),
   ]);
-  assert.deepEqual([...commandFrames('x')].map(formatFrame), ['command-name eos x']);
-  assert.deepEqual([...commandFrames('x', {}, new Uint8Array(0))].map(formatFrame), ['command-name have-data x', 'command-data eos ']);
+  assert.deepEqual([...commandFrames('x')].map(formatFrameNotation), ['command-name eos x']);
+  assert.deepEqual([...commandFrames('x', {}, new Uint8Array(0))].map(formatFrameNotation), ['command-name have-data x', 'command-data eos ']);
   const exact = [...commandFrames('x', undefined, new Uint8Array(32768))];
   assert.deepEqual(exact.map((f) => [f.flags, f.payload.length]), [[4, 1], [1, 32768], [2, 0]]);
   // Sorted as Python sorts bytes: by byte value, not by locale.
@@ -76,21 +77,21 @@ test('command frames are byte-identical to the seed', () => {
 });
 
 test('notation: names or numbers, flags joined with |, escapes', () => {
-  assert.deepEqual(parseFrame('1 2|4 cmd'), { type: 1, flags: 6, payload: b('cmd') });
-  assert.deepEqual(parseFrame('command-name have-args|4 a b c'), { type: 1, flags: 6, payload: b('a b c') });
-  assert.deepEqual(parseFrame('bytes-response eos'), { type: 4, flags: 2, payload: new Uint8Array(0) });
+  assert.deepEqual(parseFrameNotation('1 2|4 cmd'), { type: 1, flags: 6, payload: b('cmd') });
+  assert.deepEqual(parseFrameNotation('command-name have-args|4 a b c'), { type: 1, flags: 6, payload: b('a b c') });
+  assert.deepEqual(parseFrameNotation('bytes-response eos'), { type: 4, flags: 2, payload: new Uint8Array(0) });
   assert.deepEqual(unescapePayload('\\x00\\n\\t\\r\\\\\\0\\101é'), new Uint8Array([0, 10, 9, 13, 0x5c, 0, 0x41, 0xc3, 0xa9]));
-  assert.throws(() => parseFrame('nonsense 0 x'), { code: 'WK_FRAME_ENCODING' });
-  assert.throws(() => parseFrame('command-name bogus x'), { code: 'WK_FRAME_ENCODING' });
-  assert.throws(() => parseFrame('command-name eos \\q'), { code: 'WK_FRAME_ENCODING' });
-  assert.throws(() => parseFrame('command-name eos \\x4'), { code: 'WK_FRAME_ENCODING' });
-  assert.equal(formatFrame(parseFrame('error-response protocol|application bad\\x00')), 'error-response protocol|application bad\\x00');
-  assert.equal(formatFrame({ type: 9, flags: 3, payload: b('\\') }), '9 3 \\\\');
-  assert.equal(formatFrame({ type: 1, flags: 0, payload: b('') }), 'command-name 0 ');
-  assert.equal(formatFrame({ type: 1, flags: 9, payload: b('') }), 'command-name eos|8 ');
+  assert.throws(() => parseFrameNotation('nonsense 0 x'), { code: 'WK_FRAME_ENCODING' });
+  assert.throws(() => parseFrameNotation('command-name bogus x'), { code: 'WK_FRAME_ENCODING' });
+  assert.throws(() => parseFrameNotation('command-name eos \\q'), { code: 'WK_FRAME_ENCODING' });
+  assert.throws(() => parseFrameNotation('command-name eos \\x4'), { code: 'WK_FRAME_ENCODING' });
+  assert.equal(formatFrameNotation(parseFrameNotation('error-response protocol|application bad\\x00')), 'error-response protocol|application bad\\x00');
+  assert.equal(formatFrameNotation({ type: 9, flags: 3, payload: b('\\') }), '9 3 \\\\');
+  assert.equal(formatFrameNotation({ type: 1, flags: 0, payload: b('') }), 'command-name 0 ');
+  assert.equal(formatFrameNotation({ type: 1, flags: 9, payload: b('') }), 'command-name eos|8 ');
   fc.assert(
     fc.property(fc.integer({ min: 0, max: 15 }), fc.integer({ min: 0, max: 15 }), fc.uint8Array({ maxLength: 40 }), (type, flags, payload) => {
-      assert.deepEqual(parseFrame(formatFrame({ type, flags, payload })), { type, flags, payload });
+      assert.deepEqual(parseFrameNotation(formatFrameNotation({ type, flags, payload })), { type, flags, payload });
     }),
   );
 });
@@ -109,9 +110,9 @@ test('property: any chunk split of a request stream gives the same commands', ()
       const commands: { name: string; args: Record<string, Uint8Array>; data: Uint8Array | null }[] = [];
       for (const chunk of splitAt(bytes, cuts)) {
         for (const f of reader.push(chunk)) {
-          const a = reactor.onFrameRecv(f);
-          assert.notEqual(a.action, 'error');
-          if (a.action === 'runcommand') commands.push({ name: a.command.name, args: { ...a.command.args }, data: a.command.data });
+          const a = reactor.onFrame(f);
+          assert.notEqual(a.type, 'error');
+          if (a.type === 'runCommand') commands.push({ name: a.command.name, args: { ...a.command.args }, data: a.command.data });
         }
       }
       reader.end();
@@ -146,14 +147,14 @@ test('property: any chunk split of a response stream gives the same bodies', () 
       for (const body of bodies) {
         ids.push(client.beginRequest());
         const a = typeof body === 'string' ? server.onApplicationError(body) : server.onBytesResponseReady(body);
-        if (a.action === 'sendframes') out.push(...a.frames);
+        if (a.type === 'sendFrames') out.push(...a.frames);
       }
       const reader = new FrameReader(frameCodec());
       const got = new Map<number, Uint8Array[] | string>();
       for (const chunk of splitAt(encodeFrames(out), cuts)) {
         for (const f of reader.push(chunk)) {
-          const ev = client.onFrameRecv(f);
-          if (ev.type === 'data') {
+          const ev = client.onFrame(f);
+          if (ev.type === 'responseData') {
             const list = (got.get(ev.id) as Uint8Array[] | undefined) ?? [];
             list.push(ev.chunk);
             got.set(ev.id, list);
@@ -176,10 +177,10 @@ test('property: any chunk split of a response stream gives the same bodies', () 
 
 test('client reactor: protocol errors and error kinds', () => {
   const c = new ClientReactor();
-  assert.equal(c.onFrameRecv(parseFrame('bytes-response eos x')).type, 'protocol-error');
+  assert.equal(c.onFrame(parseFrameNotation('bytes-response eos x')).type, 'protocolError');
   const c2 = new ClientReactor();
   const id = c2.beginRequest();
-  const ev = c2.onFrameRecv(parseFrame('error-response protocol bad frame'));
+  const ev = c2.onFrame(parseFrameNotation('error-response protocol bad frame'));
   assert.equal(ev.type, 'error');
   if (ev.type === 'error') {
     assert.equal(ev.id, id);
@@ -188,13 +189,13 @@ test('client reactor: protocol errors and error kinds', () => {
     assert.equal(ev.error.serverMessage, 'bad frame');
   }
   c2.beginRequest();
-  const bad = c2.onFrameRecv(parseFrame('command-name eos x'));
-  assert.equal(bad.type, 'protocol-error');
-  if (bad.type === 'protocol-error') assert.deepEqual(bad.pending, [2]);
+  const bad = c2.onFrame(parseFrameNotation('command-name eos x'));
+  assert.equal(bad.type, 'protocolError');
+  if (bad.type === 'protocolError') assert.deepEqual(bad.pending, [2]);
   assert.throws(() => c2.beginRequest(), { code: 'WK_FRAME_PROTOCOL' });
   const c3 = new ClientReactor();
   c3.beginRequest();
-  assert.equal(c3.onFrameRecv(parseFrame('bytes-response 0 x')).type, 'protocol-error');
+  assert.equal(c3.onFrame(parseFrameNotation('bytes-response 0 x')).type, 'protocolError');
   const c4 = new ClientReactor();
   c4.beginRequest();
   c4.beginRequest();
@@ -211,4 +212,13 @@ test('decode whole, byte by byte, and with trailing bytes', () => {
   const t = new FrameReader(frameCodec());
   assert.deepEqual(t.push(Buffer.concat([bytes, new Uint8Array([1, 0])])).length, whole.length);
   assert.throws(() => t.end(), { code: 'WK_TRUNCATED' });
+});
+
+test('parseFrame reads one serialized frame (bytes); the notation has parseFrameNotation', () => {
+  const f = parseFrameNotation('command-argument eoa \\x03\\x00\\x03\\x00keyval');
+  const bytes = encodeFrame(f);
+  assert.deepEqual(parseFrame(bytes), f);
+  assert.throws(() => parseFrame(bytes.subarray(0, 3)), { code: 'WK_TRUNCATED' });
+  assert.throws(() => parseFrame(bytes.subarray(0, bytes.length - 1)), { code: 'WK_TRUNCATED' });
+  assert.throws(() => parseFrame(new Uint8Array([...bytes, 0])), { code: 'WK_MALFORMED' });
 });

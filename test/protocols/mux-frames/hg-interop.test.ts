@@ -14,6 +14,7 @@ import {
   type CborValue,
   type ServerAction,
 } from '../../../src/protocols/mux-frames/index.js';
+import { nodeEncodings } from '../../../src/protocols/mux-frames/node.js';
 import { HgPeer, hex, hgUnavailable, unhex } from './hg-peer.js';
 
 const why = hgUnavailable();
@@ -30,22 +31,22 @@ function feedServer(s: ServerReactor, frames: string[]): ServerAction[] {
   return frames.map((h) => s.onFrame(parseFrame(unhex(h))));
 }
 
-function sent(a: { action: string; frames?: Uint8Array[] }): string[] {
-  assert.equal(a.action, 'sendFrames');
+function sent(a: { type: string; frames?: Uint8Array[] }): string[] {
+  assert.equal(a.type, 'sendFrames');
   return a.frames!.map(hex);
 }
 
 /** Compares a wirekit server action with Mercurial's (name, message / command, args, data). */
 function sameServerAction(ours: ServerAction, theirs: Record<string, any>): void {
   const names: Record<string, string> = { wantFrame: 'wantframe', runCommand: 'runcommand', error: 'error', noop: 'noop', sendFrames: 'sendframes' };
-  assert.equal(names[ours.action], theirs.action, `ours ${JSON.stringify(ours)} vs ${JSON.stringify(theirs)}`);
-  if (ours.action === 'runCommand') {
+  assert.equal(names[ours.type], theirs.action, `ours ${JSON.stringify(ours)} vs ${JSON.stringify(theirs)}`);
+  if (ours.type === 'runCommand') {
     assert.equal(ours.requestId, theirs.requestid);
     assert.equal(hex(Buffer.from(ours.command)), theirs.command.hex);
     assert.equal(hex(encodeCbor(ours.args)), theirs.args);
     assert.equal(ours.data === null ? null : hex(ours.data), theirs.data === null ? null : theirs.data.hex);
   }
-  if (ours.action === 'error') {
+  if (ours.type === 'error') {
     const msg = Buffer.from(theirs.message.hex, 'hex').toString();
     // Decoder diagnostics differ; the sentence before them must match.
     if (msg.startsWith('error decoding CBOR')) assert.equal(ours.message.split(':')[0], msg.split(':')[0]);
@@ -97,7 +98,7 @@ describe('mux-frames against Mercurial', { skip: process.env.CI ? false : why },
     async function both(frames: string[], deferoutput = false): Promise<{ ours: ServerAction[]; theirs: Record<string, any>[]; server: ServerReactor }> {
       await hg.call({ op: 'new_server', deferoutput });
       const theirs = (await hg.call({ op: 'server_frames', frames })).results as Record<string, any>[];
-      const server = new ServerReactor({ deferOutput: deferoutput });
+      const server = new ServerReactor({ ...nodeEncodings, deferOutput: deferoutput });
       const ours = feedServer(server, frames);
       assert.equal(ours.length, theirs.length);
       ours.forEach((a, i) => sameServerAction(a, theirs[i]!));
@@ -108,7 +109,7 @@ describe('mux-frames against Mercurial', { skip: process.env.CI ? false : why },
     it('accepts frames built by wirekit: single command, no args', async () => {
       const c = new ClientReactor({ bufferSends: false });
       const { ours } = await both(sent(c.callCommand('mycommand').action));
-      assert.equal(ours[0]!.action, 'runCommand');
+      assert.equal(ours[0]!.type, 'runCommand');
     });
 
     it('accepts frames built by wirekit: arguments, several request frames, several data frames', async () => {
@@ -118,8 +119,8 @@ describe('mux-frames against Mercurial', { skip: process.env.CI ? false : why },
       c.callCommand('three', { a: 'b' }, { data: new Uint8Array(80_000).fill(9) });
       const frames = sent(c.flushCommands());
       const { ours } = await both(frames);
-      const runs = ours.filter((a) => a.action === 'runCommand');
-      assert.deepEqual(runs.map((r) => (r.action === 'runCommand' ? r.command : '')), ['one', 'two', 'three']);
+      const runs = ours.filter((a) => a.type === 'runCommand');
+      assert.deepEqual(runs.map((r) => (r.type === 'runCommand' ? r.command : '')), ['one', 'two', 'three']);
     });
 
     it('interleaved requests', async () => {
@@ -170,7 +171,7 @@ describe('mux-frames against Mercurial', { skip: process.env.CI ? false : why },
     for (const [name, lines] of Object.entries(errorCases)) {
       it(`rejects as Mercurial does: ${name}`, async () => {
         const { ours } = await both(lines.map(n));
-        assert.equal(ours.at(-1)!.action, 'error');
+        assert.equal(ours.at(-1)!.type, 'error');
       });
     }
 
@@ -209,14 +210,14 @@ describe('mux-frames against Mercurial', { skip: process.env.CI ? false : why },
     });
 
     it('a request id can be reused once its response has ended', async () => {
-      const server = new ServerReactor();
+      const server = new ServerReactor(nodeEncodings);
       const first = server.onFrame(parseFrame(frameFromNotation("1 1 stream-begin command-request new cbor:{b'name': b'a'}")));
-      assert.equal(first.action, 'runCommand');
-      assert.equal(server.onFrame(parseFrame(frameFromNotation("1 1 0 command-request new cbor:{b'name': b'a'}"))).action, 'error');
-      const again = new ServerReactor();
+      assert.equal(first.type, 'runCommand');
+      assert.equal(server.onFrame(parseFrame(frameFromNotation("1 1 0 command-request new cbor:{b'name': b'a'}"))).type, 'error');
+      const again = new ServerReactor(nodeEncodings);
       again.onFrame(parseFrame(frameFromNotation("1 1 stream-begin command-request new cbor:{b'name': b'a'}")));
       again.respond(again.makeOutputStream(), 1, ['done']);
-      assert.equal(again.onFrame(parseFrame(frameFromNotation("1 1 0 command-request new cbor:{b'name': b'a'}"))).action, 'runCommand');
+      assert.equal(again.onFrame(parseFrame(frameFromNotation("1 1 0 command-request new cbor:{b'name': b'a'}"))).type, 'runCommand');
     });
 
     it('deferred output: nothing until end of input, then the same frames as Mercurial', async () => {
@@ -227,7 +228,7 @@ describe('mux-frames against Mercurial', { skip: process.env.CI ? false : why },
       for (const rid of [1, 3]) {
         const theirs = await hg.call({ op: 'server_respond', stream, requestid: rid, objs: objsHex([`response ${rid}`]) });
         assert.equal(theirs.action, 'noop');
-        assert.equal(server.respond(s, rid, [`response ${rid}`]).action, 'noop');
+        assert.equal(server.respond(s, rid, [`response ${rid}`]).type, 'noop');
       }
       const theirs = await hg.call({ op: 'server_eof' });
       assert.deepEqual(sent(server.onInputEof()), theirs.frames);
@@ -254,17 +255,17 @@ describe('mux-frames against Mercurial', { skip: process.env.CI ? false : why },
 
     function collect(actions: ClientAction[], requestId: number): CborValue[] {
       const objs: CborValue[] = [];
-      for (const a of actions) if (a.action === 'responseData' && a.request.requestId === requestId) objs.push(...a.objects);
+      for (const a of actions) if (a.type === 'responseData' && a.request.requestId === requestId) objs.push(...a.objects);
       return objs;
     }
 
     it('single command, response decoded', async () => {
       const { actions, reqs } = await roundTrip({}, [{ name: 'heads' }], () => [[new Uint8Array([1, 2, 3])], { extra: 1 }]);
-      assert.ok(actions.every((a) => a.action !== 'error'), JSON.stringify(actions));
+      assert.ok(actions.every((a) => a.type !== 'error' && a.type !== 'protocolError'), JSON.stringify(actions));
       assert.deepEqual(collect(actions, reqs[0]!.requestId), [[new Uint8Array([1, 2, 3])], { extra: 1 }]);
       assert.deepEqual(reqs[0]!.status, { status: new TextEncoder().encode('ok') });
       assert.equal(reqs[0]!.state, 'received');
-      assert.equal(actions.at(-1)!.action === 'responseData' && actions.at(-1)!.action === 'responseData' ? (actions.at(-1) as any).eos : false, true);
+      assert.equal(actions.at(-1)!.type === 'responseData' ? (actions.at(-1) as any).eos : false, true);
     });
 
     it('several commands, multi-frame responses', async () => {
@@ -290,7 +291,7 @@ describe('mux-frames against Mercurial', { skip: process.env.CI ? false : why },
       const { stream } = await hg.call({ op: 'server_stream' });
       const r = await hg.call({ op: 'server_commanderror', stream, requestid: request.requestId, message: 'no such thing' });
       const [a] = feedClient(client, r.frames);
-      assert.equal(a!.action, 'responseData');
+      assert.equal(a!.type, 'responseData');
       assert.equal((request.status as any).status.length, 5); // b'error'
       assert.equal(request.state, 'received');
     });
@@ -303,8 +304,8 @@ describe('mux-frames against Mercurial', { skip: process.env.CI ? false : why },
       const { stream } = await hg.call({ op: 'server_stream' });
       const r = await hg.call({ op: 'server_servererror', stream, requestid: request.requestId, message: 'exploded' });
       const [a] = feedClient(client, r.frames);
-      assert.equal(a!.action, 'error');
-      if (a!.action === 'error') {
+      assert.equal(a!.type, 'error');
+      if (a!.type === 'error') {
         assert.equal(a.request, request);
         assert.equal(a.errorType, 'server');
         assert.equal(a.message, 'exploded');
@@ -316,8 +317,8 @@ describe('mux-frames against Mercurial', { skip: process.env.CI ? false : why },
       const { request } = client.callCommand('x');
       const r = await hg.call({ op: 'text_frame', requestid: request.requestId, atoms: [{ msg: 'hello %s (100%%)\n', args: ['world'], labels: ['ui.note'] }] });
       const [a] = feedClient(client, r.frames);
-      assert.equal(a!.action, 'textOutput');
-      if (a!.action === 'textOutput') {
+      assert.equal(a!.type, 'textOutput');
+      if (a!.type === 'textOutput') {
         assert.equal(a.text, 'hello world (100%)\n');
         assert.deepEqual(a.atoms[0]!.labels, ['ui.note']);
       }
@@ -333,18 +334,19 @@ describe('mux-frames against Mercurial', { skip: process.env.CI ? false : why },
         ours.callCommand('x');
         const a = ours.onFrame(parseFrame(frameFromNotation(s)));
         assert.equal(theirs.action, 'error');
-        assert.equal(a.action, 'error');
-        if (a.action === 'error') assert.equal(a.message, Buffer.from(theirs.message.hex, 'hex').toString());
+        // Mercurial's client reports a protocol error as action 'error'; wirekit's as 'protocolError'.
+        assert.equal(a.type, 'protocolError');
+        if (a.type === 'protocolError') assert.equal(a.message, Buffer.from(theirs.message.hex, 'hex').toString());
       }
     });
 
     it('frames wirekit sends are decoded identically by Mercurial’s client (wirekit server -> hg client)', async () => {
       await hg.call({ op: 'new_client', buffersends: false, contentencodings: ['zlib', 'identity'] });
       const call = await hg.call({ op: 'client_call', name: 'heads', args: hex(encodeCbor({ a: 'b' })) });
-      const server = new ServerReactor();
+      const server = new ServerReactor(nodeEncodings);
       const results = feedServer(server, call.frames);
       const run = results.at(-1)!;
-      assert.equal(run.action, 'runCommand');
+      assert.equal(run.type, 'runCommand');
       const s = server.makeOutputStream();
       assert.equal(s.encoding, 'zlib');
       const objs: CborValue[] = [{ many: 'x'.repeat(50_000) }, [1, 2, 3]];

@@ -1,7 +1,7 @@
 /**
  * Sans-I/O server reactor of the multiplexed frame profile. Feed it each received frame with
  * `onFrame`; it answers with an action: wait for more frames, run a command, send frames, or a
- * protocol error. Responses are written through a `ResponseWriter` per request, object by object,
+ * protocol error. Responses are written through a `ResponseWriter` (response-writer.ts) per request, object by object,
  * so several requests can stream their responses interleaved on one connection.
  *
  * State machine (one per connection):
@@ -17,32 +17,31 @@
  * | any                           | anything else                          | errored                   |
  * | errored                       | any frame                              | errored (error again)     |
  */
-import { utf8Decode } from '../../bytes/text.js';
+import { concatBytes, utf8Decode } from '../../bytes/text.js';
 import type { CborLimits, CborObject, CborValue } from './cbor.js';
-import { CborDecoder, decodeCborAll, encodeCbor, encodeCborChunks, encodeIndefiniteBytesChunks } from './cbor.js';
-import { availableEncodings } from './encodings.js';
-import { MuxProtocolError } from './errors.js';
+import { CborDecoder, decodeCborAll, mapGet } from './cbor.js';
+import { availableEncodings, type EncodingOptions } from './encodings.js';
+import { CborError, MuxProtocolError } from './errors.js';
 import {
   CommandDataFlag,
   CommandRequestFlag,
-  CommandResponseFlag,
   DEFAULT_MAX_FRAME_SIZE,
   FrameType,
   ProtocolSettingsFlag,
   StreamFlag,
 } from './frame.js';
 import type { MuxFrame } from './frame.js';
+import { ResponseWriter } from './response-writer.js';
 import { InputStream, OutputStream } from './streams.js';
-import { concatBytes } from '../../bytes/text.js';
 
 /** Server reactor states. */
 export type ServerState = 'initial' | 'protocol-settings-receiving' | 'idle' | 'command-receiving' | 'errored';
 
 /** What the caller should do after an event. */
 export type ServerAction =
-  | { action: 'wantFrame'; state: ServerState }
+  | { type: 'wantFrame'; state: ServerState }
   | {
-      action: 'runCommand';
+      type: 'runCommand';
       requestId: number;
       /** Command name (the request's `name` byte string, as UTF-8). */
       command: string;
@@ -52,12 +51,16 @@ export type ServerAction =
       /** Command data (command-data frames), or null when none was announced. */
       data: Uint8Array | null;
     }
-  | { action: 'sendFrames'; frames: Uint8Array[] }
-  | { action: 'error'; message: string; error: MuxProtocolError }
-  | { action: 'noop' };
+  | { type: 'sendFrames'; frames: Uint8Array[] }
+  | { type: 'error'; message: string; error: MuxProtocolError }
+  | { type: 'noop' };
 
-/** Options of `ServerReactor`. */
-export interface ServerReactorOptions {
+/**
+ * Options of `ServerReactor`. `deflateRaw` (from `EncodingOptions`) lets the server compress
+ * with zlib: the Node entry's `nodeDeflateRaw`, or any raw DEFLATE with sync flush. Without it the
+ * server answers in identity streams only.
+ */
+export interface ServerReactorOptions extends EncodingOptions {
   /**
    * Buffer all output until `onInputEof()` (for half-duplex transports such as an HTTP request
    * body, where the client cannot read until it has sent everything). Default false.
@@ -65,7 +68,7 @@ export interface ServerReactorOptions {
   deferOutput?: boolean;
   /** Largest payload per outgoing frame. Default 32768 (as Mercurial). */
   maxFrameSize?: number;
-  /** Content encodings this server may use, most preferred first. Default `availableEncodings()`. */
+  /** Content encodings this server may use, most preferred first. Default `availableEncodings(options)`. */
   encodings?: string[];
   /** Most requests being received at once. Default 64. */
   maxReceivingRequests?: number;
@@ -101,6 +104,7 @@ export class ServerReactor {
   private readonly maxDataSize: number;
   private readonly maxSettingsSize: number;
   private readonly cborLimits: CborLimits;
+  private readonly encodingOptions: EncodingOptions;
   private nextStreamId = 2;
   private readonly deferred: Uint8Array[] = [];
   private readonly incoming = new Map<number, InputStream>();
@@ -114,7 +118,8 @@ export class ServerReactor {
   constructor(options: ServerReactorOptions = {}) {
     this.deferOutput = options.deferOutput ?? false;
     this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
-    this.serverEncodings = options.encodings ?? availableEncodings();
+    this.serverEncodings = options.encodings ?? availableEncodings(options);
+    this.encodingOptions = { deflateRaw: options.deflateRaw };
     this.maxReceiving = options.maxReceivingRequests ?? 64;
     this.maxRequestSize = options.maxRequestSize ?? 1024 * 1024;
     this.maxDataSize = options.maxDataSize ?? 64 * 1024 * 1024;
@@ -188,9 +193,9 @@ export class ServerReactor {
    * still partly received are left as they are (see `receivingRequestIds`).
    */
   onInputEof(): ServerAction {
-    if (!this.deferOutput || this.deferred.length === 0) return { action: 'noop' };
+    if (!this.deferOutput || this.deferred.length === 0) return { type: 'noop' };
     const frames = this.deferred.splice(0);
-    return { action: 'sendFrames', frames };
+    return { type: 'sendFrames', frames };
   }
 
   /**
@@ -201,7 +206,7 @@ export class ServerReactor {
     const id = this.nextStreamId;
     if (id > 0xfe) throw new MuxProtocolError('out of server stream ids', { origin: 'local' });
     this.nextStreamId += 2;
-    const s = new OutputStream(id);
+    const s = new OutputStream(id, this.encodingOptions);
     const client = new Set(this.clientContentEncodings);
     const name = this.serverEncodings.find((e) => client.has(e));
     if (name) s.setEncoder(name);
@@ -223,7 +228,7 @@ export class ServerReactor {
     const w = this.startResponse(stream, requestId);
     const frames: Uint8Array[] = [];
     const take = (a: ServerAction): void => {
-      if (a.action === 'sendFrames') frames.push(...a.frames);
+      if (a.type === 'sendFrames') frames.push(...a.frames);
     };
     try {
       for (const o of objects) take(w.write(o));
@@ -249,13 +254,13 @@ export class ServerReactor {
   output(frames: Uint8Array[], already = false): ServerAction {
     if (already) {
       // `respond` collected frames from its writer, which already applied deferral.
-      return frames.length === 0 || this.deferOutput ? { action: 'noop' } : { action: 'sendFrames', frames };
+      return frames.length === 0 || this.deferOutput ? { type: 'noop' } : { type: 'sendFrames', frames };
     }
     if (this.deferOutput) {
       this.deferred.push(...frames);
-      return { action: 'noop' };
+      return { type: 'noop' };
     }
-    return frames.length === 0 ? { action: 'noop' } : { action: 'sendFrames', frames };
+    return frames.length === 0 ? { type: 'noop' } : { type: 'sendFrames', frames };
   }
 
   /** @internal Called when a response ends. */
@@ -269,9 +274,9 @@ export class ServerReactor {
   }
 
   private errorResult(message: string, record: boolean): ServerAction {
-    const error = new MuxProtocolError(message);
+    const error = new MuxProtocolError(message, { origin: 'remote' });
     if (record) this.errorValue = error;
-    return { action: 'error', message, error };
+    return { type: 'error', message, error };
   }
 
   private onProtocolSettings(frame: MuxFrame): ServerAction {
@@ -291,7 +296,7 @@ export class ServerReactor {
       return this.fail(`error decoding CBOR from sender protocol settings frame: ${(err as Error).message}`);
     }
     this.settingsValues.push(...values);
-    if (more) return { action: 'wantFrame', state: this.stateValue };
+    if (more) return { type: 'wantFrame', state: this.stateValue };
     const decoded = this.settingsValues.splice(0);
     this.settingsDecoder = undefined;
     if (decoded.length === 0) return this.fail('sender protocol settings frame did not contain CBOR data');
@@ -303,7 +308,7 @@ export class ServerReactor {
       this.clientEncodings = encodings;
     }
     this.stateValue = 'idle';
-    return { action: 'wantFrame', state: this.stateValue };
+    return { type: 'wantFrame', state: this.stateValue };
   }
 
   private readonly settingsValues: CborValue[] = [];
@@ -337,7 +342,7 @@ export class ServerReactor {
     });
     if (!more && !expectingData) return this.dispatch(frame.requestId);
     this.stateValue = 'command-receiving';
-    return { action: 'wantFrame', state: this.stateValue };
+    return { type: 'wantFrame', state: this.stateValue };
   }
 
   private onCommandReceiving(frame: MuxFrame): ServerAction {
@@ -359,7 +364,7 @@ export class ServerReactor {
       entry.parts.push(frame.payload);
       if (!more) entry.requestDone = true;
       if (!more && !expectingData) return this.dispatch(frame.requestId);
-      return { action: 'wantFrame', state: this.stateValue };
+      return { type: 'wantFrame', state: this.stateValue };
     }
     if (frame.type === FrameType.COMMAND_DATA) {
       if (!entry.expectingData) return this.fail(`received command data frame for request that is not expecting data: ${frame.requestId}`);
@@ -367,7 +372,7 @@ export class ServerReactor {
       entry.dataSize += frame.payload.length;
       if (entry.dataSize > this.maxDataSize) return this.fail(`command data over the limit of ${this.maxDataSize} bytes`);
       entry.data.push(frame.payload);
-      if (frame.flags & CommandDataFlag.CONTINUATION) return { action: 'wantFrame', state: this.stateValue };
+      if (frame.flags & CommandDataFlag.CONTINUATION) return { type: 'wantFrame', state: this.stateValue };
       if (frame.flags & CommandDataFlag.EOS) {
         if (!entry.requestDone) return this.fail('received end of command data before the command request frames were done');
         return this.dispatch(frame.requestId);
@@ -384,7 +389,7 @@ export class ServerReactor {
     let request: CborValue;
     try {
       const values = decodeCborAll(concatBytes(entry.parts), this.cborLimits);
-      if (values.length === 0) throw new Error('no CBOR value');
+      if (values.length === 0) throw new CborError('no CBOR value', { origin: 'remote' });
       request = values[0]!;
     } catch (err) {
       return this.fail(`error decoding CBOR from command request: ${(err as Error).message}`);
@@ -398,211 +403,12 @@ export class ServerReactor {
     }
     this.activeRequests.add(requestId);
     return {
-      action: 'runCommand',
+      type: 'runCommand',
       requestId,
       command: utf8Decode(name),
       args: args as CborObject | Map<CborValue, CborValue>,
       redirect: mapGet(request, 'redirect') ?? null,
       data: entry.data ? concatBytes(entry.data) : null,
     };
-  }
-}
-
-/** Reads key `key` (a byte-string key) of a decoded CBOR map. */
-export function mapGet(m: CborValue | undefined, key: string): CborValue | undefined {
-  if (m === null || m === undefined || typeof m !== 'object') return undefined;
-  if (m instanceof Map) {
-    for (const [k, v] of m) if (k instanceof Uint8Array && utf8Decode(k) === key) return v;
-    return undefined;
-  }
-  if (Array.isArray(m) || m instanceof Uint8Array || m instanceof Set) return undefined;
-  return Object.prototype.hasOwnProperty.call(m, key) ? (m as CborObject)[key] : undefined;
-}
-
-/**
- * Writes the response of one request: CBOR objects coalesced into command-response frames of up
- * to `maxFrameSize` bytes, on one output stream, with the stream settings and the `status: ok`
- * map first. Every method returns the frames to send now (or a noop when output is deferred).
- */
-export class ResponseWriter {
-  private emitted = false;
-  private done = false;
-  private buffered: Uint8Array[] = [];
-  private bufferedSize = 0;
-
-  constructor(
-    private readonly reactor: ServerReactor,
-    readonly stream: OutputStream,
-    readonly requestId: number,
-    private readonly maxFrameSize: number,
-  ) {}
-
-  /** Whether the response has ended (by `end`, `fail` or `commandError`). */
-  get ended(): boolean {
-    return this.done;
-  }
-
-  /** Sends one object, CBOR-encoded. */
-  write(value: CborValue): ServerAction {
-    return this.writeChunks(encodeCborChunks(value));
-  }
-
-  /** Sends bytes that already hold CBOR (Mercurial's `encodedresponse`). */
-  writeEncoded(cbor: Uint8Array): ServerAction {
-    return this.writeChunks([cbor]);
-  }
-
-  /** Sends an indefinite-length byte string made of `parts` (Mercurial's `indefinitebytestringresponse`). */
-  writeIndefiniteBytes(parts: Iterable<Uint8Array>): ServerAction {
-    return this.writeChunks(encodeIndefiniteBytesChunks(parts));
-  }
-
-  /** A progress frame for this request (not encoded, outside the response data). */
-  progress(topic: string, pos: number, total: number, extra: { label?: string; item?: string } = {}): ServerAction {
-    this.check();
-    const m: CborObject = { topic, pos, total };
-    if (extra.label !== undefined) m.label = extra.label;
-    if (extra.item !== undefined) m.item = extra.item;
-    return this.reactor.output([this.stream.makeFrame(this.requestId, FrameType.PROGRESS, 0, encodeCbor(m))]);
-  }
-
-  /**
-   * A text-output frame: atoms of (format string, args, labels), to be formatted by the client
-   * (`%s` takes the next argument, `%%` is a literal `%`).
-   */
-  text(atoms: { msg: string | Uint8Array; args?: (string | Uint8Array)[]; labels?: string[] }[]): ServerAction {
-    this.check();
-    const list: CborValue[] = atoms.map((a) => {
-      const m: CborObject = { msg: a.msg };
-      if (a.args && a.args.length > 0) m.args = a.args;
-      if (a.labels && a.labels.length > 0) m.labels = a.labels;
-      return m;
-    });
-    const payload = encodeCbor(list);
-    if (payload.length > this.maxFrameSize) throw new MuxProtocolError('text output does not fit in a single frame', { origin: 'local' });
-    return this.reactor.output([this.stream.makeFrame(this.requestId, FrameType.TEXT_OUTPUT, 0, payload)]);
-  }
-
-  /** Ends the response: flushes buffered data and sends the end-of-stream command-response frame(s). */
-  end(): ServerAction {
-    this.check();
-    const frames: Uint8Array[] = [];
-    // Unlike Mercurial (which sends nothing for an empty response), an empty response still
-    // carries its status and end of stream, so the client is never left waiting.
-    if (!this.emitted) this.begin(frames);
-    this.flushBuffered(frames);
-    const payload = this.stream.flush();
-    let offset = 0;
-    for (;;) {
-      const chunk = payload.subarray(offset, offset + this.maxFrameSize);
-      offset += chunk.length;
-      const last = offset >= payload.length;
-      frames.push(
-        this.stream.makeFrame(this.requestId, FrameType.COMMAND_RESPONSE, last ? CommandResponseFlag.EOS : CommandResponseFlag.CONTINUATION, chunk, payload.length > 0),
-      );
-      if (last) break;
-    }
-    this.finish();
-    return this.reactor.output(frames);
-  }
-
-  /**
-   * Fails the request with an error-response frame (type `server`), after whatever output was
-   * already sent. The response ends.
-   */
-  fail(message: string, type: 'server' | 'command' | 'protocol' = 'server'): ServerAction {
-    this.check();
-    const frames: Uint8Array[] = [];
-    this.flushBuffered(frames);
-    const payload = encodeCbor({ type, message: [{ msg: message }] });
-    frames.push(this.stream.makeFrame(this.requestId, FrameType.ERROR_RESPONSE, 0, payload));
-    this.finish();
-    return this.reactor.output(frames);
-  }
-
-  /** A command error before any output: one command-response frame with status `error`. */
-  commandError(message: string, args?: CborValue[]): ServerAction {
-    this.check();
-    if (this.emitted) throw new MuxProtocolError('command error after output was sent; use fail()', { origin: 'local' });
-    const error: CborObject = { message };
-    if (args && args.length > 0) error.args = args;
-    const payload = encodeCbor({ status: 'error', error });
-    const frame = this.stream.makeFrame(this.requestId, FrameType.COMMAND_RESPONSE, CommandResponseFlag.EOS, payload);
-    this.finish();
-    return this.reactor.output([frame]);
-  }
-
-  private check(): void {
-    if (this.done) throw new MuxProtocolError(`response to request ${this.requestId} already ended`, { origin: 'local' });
-  }
-
-  private finish(): void {
-    this.done = true;
-    this.reactor.release(this.requestId);
-  }
-
-  private begin(frames: Uint8Array[]): void {
-    this.emitted = true;
-    const settings = this.stream.makeStreamSettingsFrame(this.requestId);
-    if (settings) frames.push(settings);
-    let overall = encodeCbor({ status: 'ok' });
-    let encoded = false;
-    if (this.stream.streamSettingsSent) {
-      overall = this.stream.encode(overall);
-      encoded = true;
-      if (overall.length === 0) return;
-    }
-    frames.push(this.stream.makeFrame(this.requestId, FrameType.COMMAND_RESPONSE, CommandResponseFlag.CONTINUATION, overall, encoded));
-  }
-
-  private writeChunks(chunks: Uint8Array[]): ServerAction {
-    this.check();
-    const frames: Uint8Array[] = [];
-    if (!this.emitted) this.begin(frames);
-    for (const raw of chunks) this.emitChunk(this.stream.encode(raw), frames);
-    const enc = this.stream.encoding;
-    if (enc !== undefined && enc !== 'identity') {
-      // A compressing stream is one byte sequence shared by every request written to it, so each
-      // write leaves nothing pending: its bytes are flushed and framed under this request id now,
-      // in stream order, before another request's writer can add to the stream.
-      this.flushBuffered(frames);
-      const tail = this.stream.flush();
-      for (let off = 0; off < tail.length; off += this.maxFrameSize) {
-        frames.push(this.stream.makeFrame(this.requestId, FrameType.COMMAND_RESPONSE, CommandResponseFlag.CONTINUATION, tail.subarray(off, off + this.maxFrameSize), true));
-      }
-    }
-    return this.reactor.output(frames);
-  }
-
-  /** Coalesces encoded chunks into frames the way Mercurial's buffering emitter does. */
-  private emitChunk(data: Uint8Array, frames: Uint8Array[]): void {
-    if (data.length === 0) return;
-    const max = this.maxFrameSize;
-    if (data.length > max) {
-      this.flushBuffered(frames);
-      for (let off = 0; off < data.length; off += max) {
-        frames.push(this.stream.makeFrame(this.requestId, FrameType.COMMAND_RESPONSE, CommandResponseFlag.CONTINUATION, data.subarray(off, off + max), this.stream.streamSettingsSent));
-      }
-      return;
-    }
-    if (data.length + this.bufferedSize < max) {
-      this.buffered.push(data);
-      this.bufferedSize += data.length;
-      return;
-    }
-    this.flushBuffered(frames);
-    this.buffered.push(data);
-    this.bufferedSize = data.length;
-  }
-
-  private flushBuffered(frames: Uint8Array[]): void {
-    if (this.bufferedSize === 0) {
-      this.buffered = [];
-      return;
-    }
-    const payload = concatBytes(this.buffered);
-    this.buffered = [];
-    this.bufferedSize = 0;
-    frames.push(this.stream.makeFrame(this.requestId, FrameType.COMMAND_RESPONSE, CommandResponseFlag.CONTINUATION, payload, this.stream.streamSettingsSent));
   }
 }

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { SocketAddress } from '../../channels/connect.js';
 import { channel } from '../../channels/node-channel.js';
 import { TruncatedFrameError } from '../../codecs/errors.js';
 import { ConnectionClosedError } from '../../errors.js';
@@ -77,7 +78,7 @@ export function serveConnection(stream: Duplex, handler: CommandHandler, options
  *
  * ```ts
  * const server = new FrameSocketServer(async (cmd) => `hello ${cmd.name}`);
- * const addr = await server.listen({ port: 0, host: '127.0.0.1' });
+ * const addr = await server.listen({ host: '127.0.0.1', port: 0 });
  * // ...
  * await server.close();
  * ```
@@ -95,15 +96,12 @@ export class FrameSocketServer {
     });
   }
 
-  /** Starts listening; resolves with the bound address (`AddressInfo` or a socket path). */
-  listen(options: net.ListenOptions): Promise<net.AddressInfo | string> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(options, () => {
-        this.server.off('error', reject);
-        resolve(this.server.address()!);
-      });
-    });
+  /**
+   * Starts listening on a TCP address (`{ host, port }`, port 0 for any) or a Unix socket
+   * (`{ path }`); resolves with the bound address (`AddressInfo` or the socket path).
+   */
+  listen(address: SocketAddress): Promise<net.AddressInfo | string> {
+    return listenOn(this.server, address);
   }
 
   /** Stops listening and destroys every open connection. */
@@ -113,4 +111,18 @@ export class FrameSocketServer {
       for (const c of this.connections) c.close();
     });
   }
+}
+
+/** Makes `server` listen on a `SocketAddress`; resolves with the bound address (rejects with Node's error). */
+export function listenOn(server: net.Server, address: SocketAddress): Promise<net.AddressInfo | string> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.once('error', onError);
+    const ready = () => {
+      server.off('error', onError);
+      resolve(server.address()!);
+    };
+    if ('path' in address) server.listen({ path: address.path }, ready);
+    else server.listen({ host: address.host, port: address.port }, ready);
+  });
 }

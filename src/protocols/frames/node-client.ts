@@ -1,11 +1,11 @@
-import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { connectSocket, type ConnectSocketOptions, type SocketAddress } from '../../channels/connect.js';
 import { channel, type NodeFrameChannel } from '../../channels/node-channel.js';
 import { withWait, type WaitOptions } from '../../channels/frame-channel.js';
 import { ConnectionClosedError, WirekitError } from '../../errors.js';
 import { ChunkStream } from './chunk-stream.js';
 import { ClientReactor } from './client-reactor.js';
-import { FrameProtocolError } from './errors.js';
+import { FrameProtocolError, ResponseTooLargeError } from './errors.js';
 import { encodeFrames, frameCodec, type Frame } from './frame.js';
 import { commandFramesFrom, type BytesLike, type CommandArgs, type DataSource } from './requests.js';
 
@@ -33,13 +33,6 @@ export interface FrameResponse extends AsyncIterable<Uint8Array> {
   bytes(limit?: number): Promise<Uint8Array>;
   /** Stops reading this body; the rest of it is dropped as it arrives. */
   cancel(): void;
-}
-
-/** A response larger than the configured limit. */
-export class ResponseTooLargeError extends WirekitError {
-  constructor(size: number, limit: number) {
-    super('WK_RESPONSE_TOO_LARGE', `response of at least ${size} bytes is over the limit of ${limit} bytes`, { origin: 'remote' });
-  }
 }
 
 interface Pending {
@@ -83,20 +76,12 @@ export class FrameClient {
     this.closed = this.readLoop();
   }
 
-  /** Connects over TCP or a Unix socket (`{ path }`). */
-  static connect(target: net.NetConnectOpts, options: FrameClientOptions & WaitOptions = {}): Promise<FrameClient> {
-    const socket = net.connect(target);
-    const ready = new Promise<FrameClient>((resolve, reject) => {
-      socket.once('connect', () => {
-        socket.off('error', reject);
-        resolve(new FrameClient(socket, options));
-      });
-      socket.once('error', reject);
-    });
-    return withWait('connect', options, ready).catch((err) => {
-      socket.destroy();
-      throw err instanceof WirekitError ? err : new ConnectionClosedError(`connect failed: ${err instanceof Error ? err.message : String(err)}`, err);
-    });
+  /**
+   * Connects over TCP (`{ host, port }`, TLS with `options.tls`) or a Unix socket (`{ path }`).
+   * Rejects with `ConnectError`, `TimeoutError` or `AbortedError`.
+   */
+  static async connect(address: SocketAddress, options: FrameClientOptions & ConnectSocketOptions = {}): Promise<FrameClient> {
+    return new FrameClient(await connectSocket(address, options), options);
   }
 
   /** Number of requests sent and not yet answered. */
@@ -105,7 +90,7 @@ export class FrameClient {
   }
 
   /**
-   * Runs a command and collects its whole response. Rejects with a `CommandError` (kind
+   * Runs a command and collects its whole response. Rejects with a `FrameCommandError` (kind
    * `'application'` or `'protocol'`) when the server answers with an error, a
    * `ConnectionClosedError` when the connection goes away first, or `TimeoutError`/`AbortedError`.
    */
@@ -194,8 +179,8 @@ export class FrameClient {
       for (;;) {
         const f = await this.ch.read();
         if (f === null) break;
-        const ev = this.reactor.onFrameRecv(f);
-        if (ev.type === 'protocol-error') {
+        const ev = this.reactor.onFrame(f);
+        if (ev.type === 'protocolError') {
           this.failAll(ev.error);
           this.socket.destroy();
           return;

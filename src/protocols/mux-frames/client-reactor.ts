@@ -5,11 +5,11 @@
  */
 import { utf8Decode } from '../../bytes/text.js';
 import type { CborLimits, CborObject, CborValue } from './cbor.js';
-import { CborDecoder, decodeCborAll, encodeCbor } from './cbor.js';
-import { MuxProtocolError } from './errors.js';
+import { CborDecoder, decodeCborAll, encodeCbor, mapGet } from './cbor.js';
+import type { EncodingOptions } from './encodings.js';
+import { MuxProtocolError, StreamEncodingError } from './errors.js';
 import { CommandDataFlag, CommandRequestFlag, CommandResponseFlag, DEFAULT_MAX_FRAME_SIZE, FrameType, ProtocolSettingsFlag, StreamFlag, StreamSettingsFlag } from './frame.js';
 import type { MuxFrame } from './frame.js';
-import { mapGet } from './server.js';
 import { InputStream, OutputStream } from './streams.js';
 
 /** One command issued by the client. */
@@ -31,12 +31,19 @@ export interface TextAtom {
   labels: string[];
 }
 
-/** What the caller should do after an event. */
+/**
+ * What the caller should do after an event, discriminated by `type` (the frames client reactor
+ * uses the same names for the same events):
+ * - `responseData`: a piece of the response to `request`;
+ * - `error`: `request` was answered with an error-response frame;
+ * - `protocolError`: the server broke the protocol; the reactor is errored;
+ * - `progress`, `textOutput`: side output of `request`.
+ */
 export type ClientAction =
-  | { action: 'noop' }
-  | { action: 'sendFrames'; frames: Uint8Array[] }
+  | { type: 'noop' }
+  | { type: 'sendFrames'; frames: Uint8Array[] }
   | {
-      action: 'responseData';
+      type: 'responseData';
       request: CommandRequest;
       /** Decoded (content-decoded) bytes of this frame. */
       data: Uint8Array;
@@ -46,20 +53,21 @@ export type ClientAction =
       eos: boolean;
     }
   | {
-      action: 'error';
+      type: 'error';
       message: string;
-      /** The request the error belongs to; absent for protocol errors. */
-      request?: CommandRequest;
-      /** For error-response frames: `server`, `command`, `protocol`, ... */
-      errorType?: string;
-      atoms?: TextAtom[];
+      /** The request the error-response frame belongs to. */
+      request: CommandRequest;
+      /** The error type the server gave: `server`, `command`, `protocol`, ... */
+      errorType: string;
+      atoms: TextAtom[];
       error: MuxProtocolError;
     }
-  | { action: 'progress'; request: CommandRequest; topic: string; pos: number; total: number; label?: string; item?: string }
-  | { action: 'textOutput'; request: CommandRequest; atoms: TextAtom[]; text: string };
+  | { type: 'protocolError'; message: string; error: MuxProtocolError }
+  | { type: 'progress'; request: CommandRequest; topic: string; pos: number; total: number; label?: string; item?: string }
+  | { type: 'textOutput'; request: CommandRequest; atoms: TextAtom[]; text: string };
 
-/** Options of `ClientReactor`. */
-export interface ClientReactorOptions {
+/** Options of `ClientReactor` (`createInflater` replaces the built-in zlib decompressor). */
+export interface ClientReactorOptions extends Omit<EncodingOptions, 'deflateRaw'> {
   /** The transport allows sending more than once (full duplex). Default false. */
   hasMultipleSend?: boolean;
   /** Queue commands until `flushCommands()`. Default true. */
@@ -95,7 +103,7 @@ function text(v: CborValue | undefined): string {
 }
 
 function parseAtoms(v: CborValue | undefined): TextAtom[] {
-  if (!Array.isArray(v)) throw new Error('expected a list of atoms');
+  if (!Array.isArray(v)) throw new MuxProtocolError('expected a list of atoms', { origin: 'remote' });
   return v.map((a) => {
     const args = mapGet(a, 'args');
     const labels = mapGet(a, 'labels');
@@ -114,6 +122,7 @@ export class ClientReactor {
   private readonly encodings: string[] | undefined;
   private readonly maxFrameSize: number;
   private readonly cborLimits: CborLimits;
+  private readonly encodingOptions: EncodingOptions;
   private canIssue = true;
   private canSend = true;
   private settingsSent = false;
@@ -131,6 +140,7 @@ export class ClientReactor {
     this.encodings = options.contentEncodings;
     this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
     this.cborLimits = options.cbor ?? {};
+    this.encodingOptions = { createInflater: options.createInflater, inflaterLimits: options.inflaterLimits };
   }
 
   /** The protocol error that ended this connection, if any. */
@@ -167,19 +177,19 @@ export class ClientReactor {
     this.active.set(requestId, { request, decoder: new CborDecoder(this.cborLimits), sawStatus: false });
     if (this.bufferSends) {
       this.pending.push(request);
-      return { request, action: { action: 'noop' } };
+      return { request, action: { type: 'noop' } };
     }
     if (!this.canSend) throw new MuxProtocolError('sends cannot be performed on this instance', { origin: 'local' });
     if (!this.hasMultipleSend) {
       this.canSend = false;
       this.canIssue = false;
     }
-    return { request, action: { action: 'sendFrames', frames: this.commandFrames(request) } };
+    return { request, action: { type: 'sendFrames', frames: this.commandFrames(request) } };
   }
 
   /** Sends every queued command. Without `hasMultipleSend`, no command can be issued afterwards. */
   flushCommands(): ClientAction {
-    if (this.pending.length === 0) return { action: 'noop' };
+    if (this.pending.length === 0) return { type: 'noop' };
     if (!this.canSend) throw new MuxProtocolError('sends cannot be performed on this instance', { origin: 'local' });
     if (!this.hasMultipleSend) {
       this.canIssue = false;
@@ -187,7 +197,7 @@ export class ClientReactor {
     }
     const frames: Uint8Array[] = [];
     for (const r of this.pending.splice(0)) frames.push(...this.commandFrames(r));
-    return { action: 'sendFrames', frames };
+    return { type: 'sendFrames', frames };
   }
 
   private allocateId(): number {
@@ -250,7 +260,7 @@ export class ClientReactor {
     let stream = this.incoming.get(frame.streamId);
     if (!stream) {
       if (!(frame.streamFlags & StreamFlag.BEGIN)) return this.protocolError('received frame on unknown stream without beginning of stream flag set');
-      stream = new InputStream(frame.streamId);
+      stream = new InputStream(frame.streamId, this.encodingOptions);
       this.incoming.set(frame.streamId, stream);
     }
     let payload = frame.payload;
@@ -283,7 +293,7 @@ export class ClientReactor {
           return this.protocolError(`invalid error-response frame: ${(err as Error).message}`);
         }
         const message = formatAtoms(atoms);
-        return { action: 'error', message, request, errorType: type, atoms, error: new MuxProtocolError(`${type} error: ${message}`) };
+        return { type: 'error', message, request, errorType: type, atoms, error: new MuxProtocolError(`${type} error: ${message}`, { origin: 'remote' }) };
       }
       case FrameType.PROGRESS: {
         try {
@@ -293,7 +303,7 @@ export class ClientReactor {
           const label = mapGet(m, 'label');
           const item = mapGet(m, 'item');
           return {
-            action: 'progress',
+            type: 'progress',
             request,
             topic: text(mapGet(m, 'topic')),
             pos: typeof pos === 'number' ? pos : Number(pos ?? 0),
@@ -308,7 +318,7 @@ export class ClientReactor {
       case FrameType.TEXT_OUTPUT: {
         try {
           const atoms = parseAtoms(decodeCborAll(payload, this.cborLimits)[0]);
-          return { action: 'textOutput', request, atoms, text: formatAtoms(atoms) };
+          return { type: 'textOutput', request, atoms, text: formatAtoms(atoms) };
         } catch (err) {
           return this.protocolError(`invalid text-output frame: ${(err as Error).message}`);
         }
@@ -342,7 +352,7 @@ export class ClientReactor {
       request.state = 'received';
       this.active.delete(request.requestId);
     }
-    return { action: 'responseData', request, data: payload, objects, expectMore, eos };
+    return { type: 'responseData', request, data: payload, objects, expectMore, eos };
   }
 
   private onStreamSettings(frame: MuxFrame, payload: Uint8Array, stream: InputStream): ClientAction {
@@ -361,22 +371,22 @@ export class ClientReactor {
     } catch (err) {
       return this.protocolError(`error decoding CBOR from stream encoding settings frame: ${(err as Error).message}`);
     }
-    if (more) return { action: 'noop' };
+    if (more) return { type: 'noop' };
     this.settingsDecoders.delete(frame.streamId);
     if (state.values.length === 0) return this.protocolError('stream encoding settings frame did not contain CBOR data');
     const [name, ...extra] = state.values;
     try {
-      if (!(name instanceof Uint8Array)) throw new Error('profile name is not a byte string');
+      if (!(name instanceof Uint8Array)) throw new StreamEncodingError('profile name is not a byte string', { origin: 'remote' });
       stream.setDecoder(utf8Decode(name), extra);
     } catch (err) {
       return this.protocolError(`error setting stream decoder: ${(err as Error).message}`);
     }
-    return { action: 'noop' };
+    return { type: 'noop' };
   }
 
   private protocolError(message: string, record = true): ClientAction {
-    const error = new MuxProtocolError(message);
+    const error = new MuxProtocolError(message, { origin: 'remote' });
     if (record) this.errorValue = error;
-    return { action: 'error', message, error };
+    return { type: 'protocolError', message, error };
   }
 }

@@ -6,14 +6,14 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import {
   ApplicationError,
-  CommandError,
+  FrameCommandError,
   FrameClient,
   FrameSocketServer,
   encodeFrames,
   frameCodec,
-  parseFrame,
+  parseFrameNotation,
   type CommandHandler,
-} from '../../../src/protocols/frames/index.js';
+} from '../../../src/protocols/frames/node.js';
 import { FrameReader } from '../../../src/codecs/index.js';
 
 const td = new TextDecoder();
@@ -54,8 +54,8 @@ const handler: CommandHandler = async (cmd) => {
 
 async function withServer(fn: (client: FrameClient, port: number) => Promise<void>, opts: { streamData?: boolean } = {}): Promise<void> {
   const server = new FrameSocketServer(handler, opts);
-  const addr = (await server.listen({ port: 0, host: '127.0.0.1' })) as net.AddressInfo;
-  const client = await FrameClient.connect({ port: addr.port, host: '127.0.0.1' }, { timeout: 2000 });
+  const addr = (await server.listen({ host: '127.0.0.1', port: 0 })) as net.AddressInfo;
+  const client = await FrameClient.connect({ host: '127.0.0.1', port: addr.port }, { timeout: 2000 });
   try {
     await fn(client, addr.port);
   } finally {
@@ -68,7 +68,7 @@ test('socket: calls, arguments, application errors, split responses, streamed re
   await withServer(async (client) => {
     assert.equal(td.decode(await client.call('echo', { value: 'hi' })), 'hi');
     assert.deepEqual(JSON.parse(td.decode(await client.call('args', { b: '2', a: '1', big: 'x'.repeat(40000) }))), { a: '1', b: '2', big: 'x'.repeat(40000) });
-    await assert.rejects(client.call('fail'), (err: unknown) => err instanceof CommandError && err.kind === 'application' && err.serverMessage === 'it failed');
+    await assert.rejects(client.call('fail'), (err: unknown) => err instanceof FrameCommandError && err.kind === 'application' && err.serverMessage === 'it failed');
     await assert.rejects(client.call('nope'), { code: 'WK_COMMAND_FAILED' });
     assert.equal((await client.call('big')).length, 100_000);
     const res = await client.stream('chunks');
@@ -119,12 +119,12 @@ test('socket: a connection that closes mid-frame fails the pending request promp
   const server = net.createServer((s) => {
     s.once('data', () => {
       // Half a response frame, then gone.
-      s.end(encodeFrames([parseFrame('bytes-response eos hello world')]).subarray(0, 7));
+      s.end(encodeFrames([parseFrameNotation('bytes-response eos hello world')]).subarray(0, 7));
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as net.AddressInfo;
-  const client = await FrameClient.connect({ port, host: '127.0.0.1' });
+  const client = await FrameClient.connect({ host: '127.0.0.1', port });
   const second = client.call('echo');
   await assert.rejects(client.call('echo', undefined, { timeout: 5000 }), (err: unknown) => (err as { code?: string }).code === 'WK_CONNECTION_CLOSED' && /partial frame|input ended/.test(String((err as Error).message)));
   await assert.rejects(second, { code: 'WK_CONNECTION_CLOSED' });
@@ -135,13 +135,13 @@ test('socket: a connection that closes mid-frame fails the pending request promp
 
 test('socket: a protocol error gets a protocol error-response frame, then the connection closes', async () => {
   const server = new FrameSocketServer(handler);
-  const { port } = (await server.listen({ port: 0, host: '127.0.0.1' })) as net.AddressInfo;
+  const { port } = (await server.listen({ host: '127.0.0.1', port: 0 })) as net.AddressInfo;
   const sock = net.connect(port, '127.0.0.1');
   const reader = new FrameReader(frameCodec());
   const frames: string[] = [];
   sock.on('data', (c) => frames.push(...reader.push(c).map((f) => `${f.type} ${f.flags} ${td.decode(f.payload)}`)));
   const closed = new Promise((r) => sock.on('close', r));
-  sock.write(encodeFrames([parseFrame('command-name have-args echo'), parseFrame('command-argument eoa \\x05\\x00\\x02\\x00valueok'), parseFrame('command-data eos x')]));
+  sock.write(encodeFrames([parseFrameNotation('command-name have-args echo'), parseFrameNotation('command-argument eoa \\x05\\x00\\x02\\x00valueok'), parseFrameNotation('command-data eos x')]));
   await closed;
   assert.deepEqual(frames, ['4 2 ok', '5 1 expected command frame; got 3 (command-data)']);
   await server.close();
