@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { Duplex, PassThrough } from 'node:stream';
-import { ControlServer, CommandError, INTERNAL_ERROR_MESSAGE, SYNTAX_ERROR_MESSAGE, type CommandContext } from '../../../src/protocols/control/index.js';
+import { ControlServer, CommandError, INTERNAL_ERROR_MESSAGE, SYNTAX_ERROR_MESSAGE, type CommandContext } from '../../../src/protocols/control/node.js';
 import { RawPeer, recordingLogger, tmpSocketPath } from './helpers.js';
 
 let lastPath = '';
