@@ -253,6 +253,11 @@ export class ControlClient {
     return this.session.version;
   }
 
+  /** Messages (subscription events, `start` progress) received and not yet consumed. */
+  get queuedMessages(): number {
+    return this.queued;
+  }
+
   /** Calls sent and not yet answered. */
   get pendingCalls(): number {
     return this.calls.size;
