@@ -140,10 +140,10 @@ export class ClientSession {
     if (head !== undefined && !head.sent) this.release(head);
   }
 
-  /** Calls made and not yet handed to `dataToSend()` (only with `pipeline: false`). */
+  /** Requests made and not yet handed to `dataToSend()` (only with `pipeline: false`). */
   get heldCalls(): number {
     let n = 0;
-    for (let i = this.head; i < this.pending.length; i++) if (!this.pending[i]!.sent) n++;
+    for (let i = this.head; i < this.pending.length; i++) if (this.pending[i]!.line !== undefined) n++;
     return n;
   }
 
