@@ -8,7 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import * as rpc from 'vscode-jsonrpc/node';
-import { ControlClient, ControlServer } from '../src/protocols/control/index.js';
+import { ControlClient, ControlServer } from '../src/protocols/control/node.js';
 import type { BenchContext, Reporter } from './harness.js';
 
 export const name = 'control';

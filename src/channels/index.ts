@@ -24,3 +24,4 @@ export type {
 } from './unix-listener.js';
 export { connectSocket, ConnectError, describeAddress } from './connect.js';
 export type { SocketAddress, ConnectSocketOptions } from './connect.js';
+export { handOff } from './hand-off.js';

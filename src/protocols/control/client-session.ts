@@ -8,6 +8,9 @@
  *   `takeRemaining()` returns the bytes that followed the reply; no call may be made after it.
  * - `stream`: after a success reply, every further `{"status": true, "response": ...}` line is an
  *   event of this call until the connection ends; no call may be made after it.
+ *
+ * With `pipeline: false` a request is handed to `dataToSend()` only once every earlier call got
+ * its final reply (the original osctld answers nothing when two requests arrive in one read).
  */
 import { ByteQueue } from '../../bytes/byte-queue.js';
 import { utf8Decode, utf8Encode } from '../../bytes/text.js';
@@ -32,12 +35,21 @@ export type ClientEvent =
 export interface ClientSessionOptions {
   /** Longest server line accepted, in bytes (default 64 MiB). A longer line is a protocol error. */
   maxLineLength?: number;
+  /**
+   * Send requests while earlier ones are unanswered (default true). `false`: one request at a
+   * time, each after the previous call's final reply (an `expect` call counts as one).
+   */
+  pipeline?: boolean;
 }
 
 interface Pending {
   id: number;
   cmd: string;
   mode: CallMode;
+  /** The request line (`undefined` for `expect`), until it is queued for sending. */
+  line: string | undefined;
+  /** Queued for sending (or, for `expect`, in flight). */
+  sent: boolean;
 }
 
 export const DEFAULT_CLIENT_MAX_LINE_LENGTH = 64 * 1024 * 1024;
@@ -59,9 +71,12 @@ export class ClientSession {
   private failed: ControlProtocolError | undefined;
   /** The server's version, once its greeting was read. */
   version: string | undefined;
+  /** Requests are sent while earlier ones are unanswered. */
+  readonly pipeline: boolean;
 
   constructor(options: ClientSessionOptions = {}) {
     this.reader = new LineReader(options.maxLineLength ?? DEFAULT_CLIENT_MAX_LINE_LENGTH);
+    this.pipeline = options.pipeline ?? true;
   }
 
   /** Number of calls sent and not yet answered. */
@@ -83,9 +98,7 @@ export class ClientSession {
   call(cmd: string, opts: unknown, mode: CallMode = 'call'): number {
     this.checkCall(cmd);
     const line = requestLine(cmd, opts);
-    const id = this.register(cmd, mode);
-    this.out.push(line);
-    return id;
+    return this.register(cmd, mode, line);
   }
 
   /**
@@ -96,7 +109,7 @@ export class ClientSession {
    */
   expect(cmd: string, mode: CallMode = 'call'): number {
     this.checkCall(cmd);
-    return this.register(cmd, mode);
+    return this.register(cmd, mode, undefined);
   }
 
   private checkCall(cmd: string): void {
@@ -106,11 +119,32 @@ export class ClientSession {
     }
   }
 
-  private register(cmd: string, mode: CallMode): number {
-    const p: Pending = { id: this.nextId++, cmd, mode };
+  private register(cmd: string, mode: CallMode, line: string | undefined): number {
+    const p: Pending = { id: this.nextId++, cmd, mode, line, sent: false };
     this.pending.push(p);
     if (mode !== 'call') this.lastCall = p;
+    if (this.pipeline) this.release(p);
+    else this.releaseHead();
     return p.id;
+  }
+
+  private release(p: Pending): void {
+    p.sent = true;
+    if (p.line !== undefined) this.out.push(p.line);
+    p.line = undefined;
+  }
+
+  /** One request at a time: queues the oldest unanswered call's request if not yet sent. */
+  private releaseHead(): void {
+    const head = this.pending[this.head];
+    if (head !== undefined && !head.sent) this.release(head);
+  }
+
+  /** Requests made and not yet handed to `dataToSend()` (only with `pipeline: false`). */
+  get heldCalls(): number {
+    let n = 0;
+    for (let i = this.head; i < this.pending.length; i++) if (this.pending[i]!.line !== undefined) n++;
+    return n;
   }
 
   /** Feeds bytes from the server. */
@@ -194,6 +228,7 @@ export class ClientSession {
       this.pending = this.pending.slice(this.head);
       this.head = 0;
     }
+    if (!this.pipeline) this.releaseHead();
   }
 
   /** Bytes received and not yet decoded. */
@@ -215,7 +250,7 @@ export class ClientSession {
   }
 
   private fail(message: string, cause?: unknown): ControlProtocolError {
-    this.failed = new ControlProtocolError(message, { cause });
+    this.failed = new ControlProtocolError(message, { cause, origin: 'remote' });
     return this.failed;
   }
 }

@@ -13,6 +13,8 @@
  * `{"version": ..., "auth": "token"}` and error code `{"status": false, "message": ..., "code": ...}`);
  * they are carried as `extra` and never change how a line is classified.
  */
+import { WirekitError } from '../../errors.js';
+import { CommandError, UnknownCommandError } from './errors.js';
 
 /** A request from the client. */
 export interface ControlRequest {
@@ -137,4 +139,30 @@ export function responseLine(value: unknown): string {
 /** The line of an error reply; `extra` members follow `message` (a `status` or `message` in it is ignored). */
 export function errorLine(message: string, extra?: ExtraFields): string {
   return `{"status":false,"message":${JSON.stringify(message)}${extraMembers(extra, ERROR_KEYS)}}`;
+}
+
+/** The error reply a `ControlServer` sends for a failed command (see `ControlServerOptions.errorReply`). */
+export interface ErrorReply {
+  /** The reply's `message`. */
+  message: string;
+  /** Sent as a `code` member after `message` when given. */
+  code?: string;
+  /** More members after `message` (and `code`). */
+  extra?: ExtraFields;
+  /** Stop serving after this reply: it is written, then the connection is ended. */
+  close?: boolean;
+}
+
+/**
+ * The default mapping of what a handler threw to its error reply: a `CommandError` sends its
+ * message (with `code` only when one was given to it); an `UnknownCommandError` its message
+ * without a code (osctld's bytes); any other `WirekitError` its message and its `code`
+ * (e.g. a `WirekitError('WK_NOT_FOUND', ...)` gives `{"status":false,"message":...,"code":"WK_NOT_FOUND"}`).
+ * Anything else returns `undefined`: the reply is `internal error` and the failure is logged.
+ */
+export function defaultErrorReply(err: unknown): ErrorReply | undefined {
+  if (err instanceof CommandError) return err.replyCode === undefined ? { message: err.message } : { message: err.message, code: err.replyCode };
+  if (err instanceof UnknownCommandError) return { message: err.message };
+  if (err instanceof WirekitError) return { message: err.message, code: err.code };
+  return undefined;
 }

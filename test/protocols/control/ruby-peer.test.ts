@@ -11,7 +11,7 @@ import {
   RemoteCommandError,
   consoleClient,
   serveConsole,
-} from '../../../src/protocols/control/index.js';
+} from '../../../src/protocols/control/node.js';
 import { recordingLogger, tmpSocketPath } from './helpers.js';
 import { PEERS, skipWithout } from '../../helpers/peers.js';
 

@@ -178,3 +178,25 @@ test('client session: protocol violations are typed and final', () => {
   c.receive(enc('{"status":true,"response":"long enough"}\n'));
   assert.throws(() => c.nextEvent(), ControlProtocolError);
 });
+
+test('client session pipeline: false: one request at a time, expect() holds the next request too', () => {
+  const c = new ClientSession({ pipeline: false });
+  const a = c.call('a', {});
+  const w = c.expect('result');
+  const b = c.call('b', { n: 1 });
+  assert.equal(dec(c.dataToSend()), '{"cmd":"a","opts":{}}\n');
+  assert.equal(c.heldCalls, 1);
+  assert.equal(c.hasDataToSend, false);
+  c.receive(enc('{"status":true,"progress":1}\n{"status":true,"response":"A"}\n'));
+  assert.deepEqual(c.nextEvent(), { type: 'progress', id: a, message: 1 });
+  assert.equal(c.hasDataToSend, false, 'progress is not the final reply');
+  assert.deepEqual(c.nextEvent(), { type: 'response', id: a, value: 'A' });
+  assert.equal(c.hasDataToSend, false, 'the expected reply comes first');
+  c.receive(enc('{"status":false,"message":"x"}\n'));
+  assert.deepEqual(c.nextEvent(), { type: 'error', id: w, message: 'x' });
+  assert.equal(dec(c.dataToSend()), '{"cmd":"b","opts":{"n":1}}\n');
+  assert.equal(c.heldCalls, 0);
+  c.receive(enc('{"status":true,"response":"B"}\n'));
+  assert.deepEqual(c.nextEvent(), { type: 'response', id: b, value: 'B' });
+  assert.equal(c.hasDataToSend, false);
+});

@@ -4,12 +4,12 @@
  * private directory, chmod-ed, then linked into place); or TCP, on loopback by default.
  */
 import net from 'node:net';
+import type { SocketAddress } from '../../channels/connect.js';
 import { UnixSocketPathError, connectProbe, listenUnixSocket } from '../../channels/unix-listener.js';
 import { AddressInUseError } from './errors.js';
 
-/** A Unix socket address. */
-export interface UnixListenAddress {
-  path: string;
+/** How a Unix socket is created (ignored for TCP). */
+export interface UnixSocketOptions {
   /** File mode of the socket (default 0o600). */
   mode?: number;
   /** How long to wait when probing an existing socket file for a live server (default 1000 ms). */
@@ -18,12 +18,18 @@ export interface UnixListenAddress {
   backlog?: number;
 }
 
-/** A TCP address; `host` defaults to the loopback address 127.0.0.1. */
+/** @deprecated use `SocketAddress` (`{ path }`) and pass `UnixSocketOptions` beside it. */
+export interface UnixListenAddress extends UnixSocketOptions {
+  path: string;
+}
+
+/** @deprecated use `SocketAddress` (`{ host, port }`); a missing `host` means 127.0.0.1. */
 export interface TcpListenAddress {
   host?: string;
   port: number;
 }
 
+/** @deprecated use `SocketAddress`. */
 export type ListenAddress = UnixListenAddress | TcpListenAddress;
 
 /** A listening socket server. */
@@ -36,18 +42,29 @@ export interface SocketListener {
   close(): Promise<void>;
 }
 
-function isUnix(a: ListenAddress): a is UnixListenAddress {
+function isUnix(a: SocketAddress | ListenAddress): a is UnixListenAddress {
   return typeof (a as UnixListenAddress).path === 'string';
 }
 
 /**
- * Listens on `address` and calls `onSocket` for every accepted connection. Connections allow
- * half-open (the server decides when to end its side).
+ * Listens on `address` (a Unix socket path or a TCP host and port) and calls `onSocket` for
+ * every accepted connection. Connections allow half-open (the server decides when to end its side).
  */
-export async function listenSocket(address: ListenAddress, onSocket: (socket: net.Socket) => void): Promise<SocketListener> {
+export async function listenSocket(
+  address: SocketAddress | ListenAddress,
+  onSocket: (socket: net.Socket) => void,
+  options: UnixSocketOptions = {},
+): Promise<SocketListener> {
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, onSocket);
-  if (isUnix(address)) return listenUnix(server, address);
-  await listenOn(server, { host: address.host ?? '127.0.0.1', port: address.port });
+  if (isUnix(address)) {
+    return listenUnix(server, address.path, {
+      mode: options.mode ?? address.mode,
+      probeTimeout: options.probeTimeout ?? address.probeTimeout,
+      backlog: options.backlog ?? address.backlog,
+    });
+  }
+  const tcp = address as { host?: string; port: number };
+  await listenOn(server, { host: tcp.host ?? '127.0.0.1', port: tcp.port });
   return {
     server,
     address: server.address() as net.AddressInfo,
@@ -73,16 +90,16 @@ function closeServer(server: net.Server): Promise<void> {
   });
 }
 
-async function listenUnix(server: net.Server, address: UnixListenAddress): Promise<SocketListener> {
+async function listenUnix(server: net.Server, path: string, options: UnixSocketOptions): Promise<SocketListener> {
   // 'close' comes once the server stopped and its last connection ended (what close() waits for).
   const closed = new Promise<void>((resolvePromise) => server.once('close', () => resolvePromise()));
   let listener;
   try {
-    listener = await listenUnixSocket(address.path, {
+    listener = await listenUnixSocket(path, {
       server,
-      mode: address.mode ?? 0o600,
-      probeTimeout: address.probeTimeout ?? 1000,
-      backlog: address.backlog,
+      mode: options.mode ?? 0o600,
+      probeTimeout: options.probeTimeout ?? 1000,
+      backlog: options.backlog,
     });
   } catch (err) {
     if (err instanceof UnixSocketPathError && (err.code === 'WK_SOCKET_IN_USE' || err.code === 'WK_PATH_NOT_SOCKET')) {

@@ -14,7 +14,7 @@ import {
   consoleClient,
   serveConsole,
   satisfiesVersion,
-} from '../../../src/protocols/control/index.js';
+} from '../../../src/protocols/control/node.js';
 import { ConnectionClosedError, TimeoutError, AbortedError } from '../../../src/errors.js';
 import { recordingLogger, tmpSocketPath } from './helpers.js';
 

@@ -4,14 +4,13 @@
  * authenticated yourself, e.g. a TLS socket, passed to `serve`).
  */
 import type { Duplex } from 'node:stream';
-import { concatBytes } from '../../bytes/text.js';
-import { channel } from '../../channels/node-channel.js';
-import { lines } from '../../codecs/lines.js';
+import type { SocketAddress } from '../../channels/connect.js';
+import { handOff } from '../../channels/hand-off.js';
 import { ConnectionClosedError } from '../../errors.js';
-import { CommandError, ControlStateError } from './errors.js';
-import { listenSocket, type ListenAddress, type SocketListener } from './listen.js';
-import { INTERNAL_ERROR_MESSAGE } from './messages.js';
-import { ServerSession } from './server-session.js';
+import { CommandError, ControlAuthError, ControlStateError, UnknownCommandError } from './errors.js';
+import { listenSocket, type ListenAddress, type SocketListener, type UnixSocketOptions } from './node-listen.js';
+import { INTERNAL_ERROR_MESSAGE, defaultErrorReply, type ErrorReply, type ExtraFields } from './messages.js';
+import { ServerSession, type RejectReason } from './server-session.js';
 
 /** Where the server reports handler failures and protocol trouble. */
 export interface ControlLogger {
@@ -63,9 +62,37 @@ export interface CommandContext<D = unknown> {
 /** A command implementation: returns (or resolves to) the response value, or throws a `CommandError`. */
 export type CommandHandler<D = unknown, O = any> = (opts: O, ctx: CommandContext<D>) => unknown;
 
-export interface ControlServerOptions {
+/**
+ * An authentication step: until `verify` accepted the options of `command`, every other request
+ * is refused with a `ControlAuthError` reply (`"code":"WK_AUTH"` with the default `errorReply`).
+ */
+export interface AuthenticateOptions<D = unknown> {
+  /** The command that authenticates, e.g. `'auth'` for `{"cmd":"auth","opts":{"token":...}}`. */
+  command: string;
+  /**
+   * Checks the options of `command`: `true` authenticates the connection. Throwing refuses it with
+   * the thrown error's reply (through `errorReply`). Compare secrets in constant time.
+   */
+  verify(opts: unknown, connection: ControlConnection<D>): boolean | Promise<boolean>;
+  /** Response value of a successful authentication (default `true`). */
+  response?: unknown;
+  /** Message of the reply refusing wrong credentials (default `authentication failed`). */
+  failedMessage?: string;
+  /** Message of the reply refusing another command first (default `authentication required: send '<command>' first`). */
+  requiredMessage?: string;
+  /**
+   * End the connection after the first refused request before authentication (wrong credentials,
+   * another command, a bad line): the reply is written, then the connection is ended (and
+   * destroyed `closeLinger` ms later at most). Default false: the client may try again.
+   */
+  closeOnFailure?: boolean;
+}
+
+export interface ControlServerOptions<D = unknown> {
   /** Version sent in the greeting `{"version": ...}`; none is sent when omitted. */
   version?: string;
+  /** More members of the greeting after `version` (e.g. `{ auth: 'token' }`); see `ServeOptions.greeting`. */
+  greeting?: ExtraFields;
   /** Longest request line in bytes (default 1 MiB): longer ones get an error reply and are skipped. */
   maxLineLength?: number;
   /** Where handler exceptions are logged with their stack (default: console.error). */
@@ -79,6 +106,30 @@ export interface ControlServerOptions {
   onEnd?: 'abort' | 'serve';
   /** Stop reading from a client when this many bytes are buffered while a command runs (default 1 MiB). */
   highWaterMark?: number;
+  /**
+   * Close a connection (destroy it) that sent no request for this many ms while no command was
+   * running. The clock starts when the connection is served and again when a command finished; a
+   * partial line does not restart it. Default 0: no idle timeout.
+   */
+  idleTimeout?: number;
+  /** Authentication before any other command, for every connection (`ServeOptions.authenticate` overrides it). */
+  authenticate?: AuthenticateOptions<D>;
+  /**
+   * Turns what a handler threw into the error reply (`message`, optional `code` and `extra`
+   * members, `close` to end the connection after it). Also used for unknown commands
+   * (`UnknownCommandError`) and refused authentication (`ControlAuthError`). Return `undefined`
+   * for `internal error` (the failure is then logged). Default `defaultErrorReply`.
+   */
+  errorReply?: (err: unknown, cmd: string) => ErrorReply | undefined;
+  /** More members of the error replies sent for bad lines (not JSON, too long, not a request), e.g. a `code`. */
+  rejectFields?: (reason: RejectReason, message: string) => ExtraFields | undefined;
+  /**
+   * Checks every request's options before authentication and dispatch (`opts` missing or `null`
+   * is given as `{}`); throw to fail the request with the thrown error's reply.
+   */
+  checkOptions?: (opts: unknown, cmd: string) => void;
+  /** How long a connection ended by the server (`close` replies, refused authentication) may take to close before it is destroyed (default 1000 ms). */
+  closeLinger?: number;
 }
 
 /** Options of one connection. */
@@ -87,7 +138,14 @@ export interface ServeOptions<D> {
   leftover?: Uint8Array;
   /** Per-connection data for handlers (`ctx.connection.data`), e.g. the authenticated user. */
   data?: D;
+  /** This connection's authentication step, instead of the server's; `false`: none. */
+  authenticate?: AuthenticateOptions<D> | false;
+  /** This connection's extra greeting members, instead of the server's. */
+  greeting?: ExtraFields;
 }
+
+/** Options of `ControlServer.listen`: the Unix socket's, and those of every connection accepted. */
+export interface ListenOptions<D> extends UnixSocketOptions, Omit<ServeOptions<D>, 'leftover'> {}
 
 /** How a connection ended. */
 export type ConnectionEnd = 'closed' | 'hijacked';
@@ -107,10 +165,10 @@ export class ControlServer<D = unknown> {
   private readonly live = new Set<ControlConnection<D>>();
   private readonly listeners = new Set<SocketListener>();
   private nextId = 1;
-  readonly options: Readonly<ControlServerOptions>;
+  readonly options: Readonly<ControlServerOptions<D>>;
   readonly logger: ControlLogger;
 
-  constructor(options: ControlServerOptions = {}) {
+  constructor(options: ControlServerOptions<D> = {}) {
     this.options = { ...options };
     this.logger = options.logger ?? consoleLogger;
   }
@@ -149,11 +207,13 @@ export class ControlServer<D = unknown> {
 
   /**
    * Listens on a Unix socket (`{ path }`, mode 0600 from the first instant, a stale socket file
-   * replaced, a live server's refused with `AddressInUseError`) or TCP (`{ port, host? }`, host
-   * defaults to 127.0.0.1), serving every accepted connection.
+   * replaced, a live server's refused with `AddressInUseError`) or TCP (`{ host, port }`; a
+   * missing host, still accepted, means 127.0.0.1), serving every accepted connection with
+   * `options` (per-connection `authenticate`, `greeting`, `data`).
    */
-  async listen(address: ListenAddress): Promise<SocketListener> {
-    const listener = await listenSocket(address, (socket) => this.serve(socket));
+  async listen(address: SocketAddress | ListenAddress, options: ListenOptions<D> = {}): Promise<SocketListener> {
+    const { mode, probeTimeout, backlog, ...serve } = options;
+    const listener = await listenSocket(address, (socket) => this.serve(socket, serve), { mode, probeTimeout, backlog });
     this.listeners.add(listener);
     const close = listener.close.bind(listener);
     listener.close = async () => {
@@ -197,6 +257,12 @@ export class ControlConnection<D = unknown> {
   private readonly endMode: 'abort' | 'serve';
   private readonly highWaterMark: number;
   private leftover: Uint8Array | undefined;
+  private readonly auth: AuthenticateOptions<D> | undefined;
+  private isAuthenticated: boolean;
+  private readonly idleTimeout: number;
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The reply just queued asks to end the connection once it is written. */
+  private closeAfterReply = false;
 
   private readonly onData = (chunk: Uint8Array | string) => {
     this.session.receive(typeof chunk === 'string' ? new TextEncoder().encode(chunk) : chunk);
@@ -217,6 +283,12 @@ export class ControlConnection<D = unknown> {
     this.wakeDrainWaiters();
     this.process();
   };
+  private readonly onIdle = () => {
+    this.idleTimer = undefined;
+    if (this.finished || this.running || this.session.state !== 'idle') return;
+    this.server.logger.debug?.(`connection ${this.id}: no request for ${this.idleTimeout} ms, closed`);
+    this.close();
+  };
 
   constructor(
     private readonly server: ControlServer<D>,
@@ -228,11 +300,19 @@ export class ControlConnection<D = unknown> {
     private readonly onGone: () => void,
   ) {
     const o = server.options;
-    this.session = new ServerSession({ version: o.version, maxLineLength: o.maxLineLength });
+    this.session = new ServerSession({
+      version: o.version,
+      maxLineLength: o.maxLineLength,
+      greeting: options.greeting ?? o.greeting,
+      rejectFields: o.rejectFields,
+    });
     this.data = options.data as D;
     this.endMode = o.onEnd ?? 'abort';
     this.highWaterMark = o.highWaterMark ?? 1024 * 1024;
+    this.idleTimeout = o.idleTimeout ?? 0;
     this.leftover = options.leftover;
+    this.auth = options.authenticate === false ? undefined : (options.authenticate ?? o.authenticate);
+    this.isAuthenticated = this.auth === undefined;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
   }
 
@@ -255,6 +335,11 @@ export class ControlConnection<D = unknown> {
     return this.session.current;
   }
 
+  /** True once the connection passed its authentication step (always true without one). */
+  get authenticated(): boolean {
+    return this.isAuthenticated;
+  }
+
   /** Closes the connection now (the running command's signal fires). */
   close(): void {
     if (this.finished) return;
@@ -268,6 +353,10 @@ export class ControlConnection<D = unknown> {
     this.processing = true;
     try {
       while (!this.running && !this.writeBlocked && this.session.state === 'idle') {
+        if (this.closeAfterReply) {
+          this.endGracefully();
+          break;
+        }
         if (this.session.eof && this.endMode === 'abort') {
           this.endStream();
           break;
@@ -278,9 +367,10 @@ export class ControlConnection<D = unknown> {
           this.run(ev.cmd, ev.opts);
           // Write in batches, so a client that pipelines without reading meets backpressure.
           if (this.session.pendingOutput >= this.highWaterMark) this.flush();
-        }
-        else if (ev.type === 'rejected') this.server.logger.debug?.(`connection ${this.id}: ${ev.message}`);
-        else {
+        } else if (ev.type === 'rejected') {
+          this.server.logger.debug?.(`connection ${this.id}: ${ev.message}`);
+          if (!this.isAuthenticated && this.auth?.closeOnFailure) this.closeAfterReply = true;
+        } else {
           this.endStream();
           break;
         }
@@ -294,19 +384,39 @@ export class ControlConnection<D = unknown> {
     }
     this.flush();
     this.flowControl();
+    this.watchIdle();
   }
 
-  private run(cmd: string, opts: unknown): void {
-    const handler = this.server.lookup(cmd);
-    if (handler === undefined) {
-      this.session.fail(`unknown command '${cmd}'`);
-      this.session.finish();
+  /** Arms the idle timer while nothing runs and nothing waits to be written; it is disarmed when a command starts. */
+  private watchIdle(): void {
+    if (this.idleTimeout <= 0 || this.idleTimer !== undefined) return;
+    if (this.finished || this.ended || this.running || this.writeBlocked || this.session.state !== 'idle') return;
+    this.idleTimer = setTimeout(this.onIdle, this.idleTimeout);
+    this.idleTimer.unref?.();
+  }
+
+  private stopIdle(): void {
+    if (this.idleTimer === undefined) return;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  private run(cmd: string, rawOpts: unknown): void {
+    this.stopIdle();
+    const opts = rawOpts === undefined || rawOpts === null ? EMPTY_OPTS : rawOpts;
+    const call = new CommandCall<D>(this, cmd);
+    let handler: CommandHandler<D> | undefined;
+    try {
+      this.server.options.checkOptions?.(opts, cmd);
+      handler = this.isAuthenticated ? this.server.lookup(cmd) : this.authStep(cmd);
+      if (handler === undefined) throw new UnknownCommandError(cmd);
+    } catch (err) {
+      this.settle(call, false, err);
       return;
     }
-    const call = new CommandCall<D>(this, cmd);
     let result: unknown;
     try {
-      result = handler(opts === undefined || opts === null ? EMPTY_OPTS : opts, call);
+      result = handler(opts, call);
     } catch (err) {
       this.settle(call, false, err);
       return;
@@ -320,6 +430,23 @@ export class ControlConnection<D = unknown> {
     } else {
       this.settle(call, true, result);
     }
+  }
+
+  /** The handler of a request before authentication: the authentication command, or a refusal. */
+  private authStep(cmd: string): CommandHandler<D> {
+    const auth = this.auth!;
+    if (cmd !== auth.command) {
+      throw new ControlAuthError(auth.requiredMessage ?? `authentication required: send '${auth.command}' first`);
+    }
+    const accept = (ok: boolean) => {
+      if (!ok) throw new ControlAuthError(auth.failedMessage ?? 'authentication failed');
+      this.isAuthenticated = true;
+      return auth.response === undefined ? true : auth.response;
+    };
+    return (opts) => {
+      const verdict = auth.verify(opts, this);
+      return isPromiseLike(verdict) ? Promise.resolve(verdict).then((ok) => accept(ok === true)) : accept(verdict === true);
+    };
   }
 
   private settleAsync(call: CommandCall<D>, ok: boolean, value: unknown): void {
@@ -343,19 +470,40 @@ export class ControlConnection<D = unknown> {
           this.logFailure(call.cmd, err);
           s.fail(INTERNAL_ERROR_MESSAGE);
         }
-      } else if (value instanceof CommandError) {
-        s.fail(value.message);
-      } else if (call.signal.aborted) {
+      } else if (call.signal.aborted && !(value instanceof CommandError)) {
         // The client went away and the handler gave up: nothing to log.
         s.fail('command aborted');
       } else {
-        this.logFailure(call.cmd, value);
-        s.fail(INTERNAL_ERROR_MESSAGE);
+        this.failWith(call.cmd, value);
       }
     } else if (!ok && !call.signal.aborted && !(value instanceof ConnectionClosedError)) {
       this.logFailure(call.cmd, value);
     }
     s.finish();
+  }
+
+  /** Queues the error reply of a failed command. */
+  private failWith(cmd: string, err: unknown): void {
+    let reply: ErrorReply | undefined;
+    try {
+      reply = (this.server.options.errorReply ?? defaultErrorReply)(err, cmd);
+    } catch (hookErr) {
+      this.logFailure(cmd, hookErr);
+    }
+    if (reply === undefined) {
+      this.logFailure(cmd, err);
+      this.session.fail(INTERNAL_ERROR_MESSAGE);
+    } else {
+      const extra = reply.code === undefined ? reply.extra : { code: reply.code, ...reply.extra };
+      try {
+        this.session.fail(reply.message, extra);
+      } catch (encodeErr) {
+        // An `extra` member JSON cannot carry.
+        this.logFailure(cmd, encodeErr);
+        this.session.fail(INTERNAL_ERROR_MESSAGE);
+      }
+    }
+    if (reply?.close || (!this.isAuthenticated && this.auth?.closeOnFailure)) this.closeAfterReply = true;
   }
 
   private logFailure(cmd: string, err: unknown): void {
@@ -395,7 +543,7 @@ export class ControlConnection<D = unknown> {
   }
 
   private flowControl(): void {
-    if (this.finished) return;
+    if (this.finished || this.ended) return;
     const busy = this.running !== undefined || this.writeBlocked;
     const want = !busy || this.session.bufferedBytes < this.highWaterMark;
     if (want && this.paused) {
@@ -410,8 +558,27 @@ export class ControlConnection<D = unknown> {
   private endStream(): void {
     if (this.ended) return;
     this.ended = true;
+    this.stopIdle();
     this.flush();
     this.stream.end();
+  }
+
+  /**
+   * Ends the connection after the reply just written: no more requests are read (what still
+   * arrives is dropped, so the client's end can arrive), and the stream is destroyed if it is
+   * not closed within `closeLinger` ms.
+   */
+  private endGracefully(): void {
+    if (this.ended) return;
+    this.flush();
+    this.endStream();
+    this.session.close();
+    const s = this.stream;
+    const linger = setTimeout(() => s.destroy(), this.server.options.closeLinger ?? 1000);
+    linger.unref?.();
+    s.once('close', () => clearTimeout(linger));
+    this.paused = false;
+    s.resume();
   }
 
   private detach(): void {
@@ -427,6 +594,7 @@ export class ControlConnection<D = unknown> {
   private teardown(reason: Error): void {
     if (this.finished) return;
     this.finished = true;
+    this.stopIdle();
     this.session.close();
     this.running?.abort(reason);
     this.wakeDrainWaiters(reason);
@@ -444,14 +612,14 @@ export class ControlConnection<D = unknown> {
     const leftover = this.session.hijack();
     call.hijacked = true;
     this.finished = true;
+    this.stopIdle();
     this.detach();
     if (out.length > 0) this.stream.write(out);
     this.wakeDrainWaiters(new ControlStateError('connection was hijacked'));
     this.onGone();
     this.resolveClosed('hijacked');
     this.server.logger.debug?.(`connection ${this.id}: hijacked by '${call.cmd}'`);
-    const raw = channel(this.stream, lines(), leftover.length > 0 ? { leftover: concatBytes(leftover) } : {});
-    return raw.hijack();
+    return handOff(this.stream, leftover);
   }
 }
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { Duplex, PassThrough } from 'node:stream';
-import { ControlServer, CommandError, INTERNAL_ERROR_MESSAGE, SYNTAX_ERROR_MESSAGE, type CommandContext } from '../../../src/protocols/control/index.js';
+import { ControlServer, CommandError, INTERNAL_ERROR_MESSAGE, SYNTAX_ERROR_MESSAGE, type CommandContext } from '../../../src/protocols/control/node.js';
 import { RawPeer, recordingLogger, tmpSocketPath } from './helpers.js';
 
 let lastPath = '';
@@ -221,10 +221,15 @@ test('hijack after a reply, with data in flight in both directions', async () =>
     const raw = await hijackedP;
     raw.on('error', () => {});
     const got: Buffer[] = [];
-    raw.on('data', (d: Buffer) => got.push(d));
     const expected = Buffer.from('{"keys":"aGk="}\nRAW\x00\xff{"cmd":"console"}\nLIVE', 'latin1');
+    const all = new Promise<void>((resolve) =>
+      raw.on('data', (d: Buffer) => {
+        got.push(d);
+        if (Buffer.concat(got).length >= expected.length) resolve();
+      }),
+    );
     p.write(Buffer.from('LIVE'));
-    for (let i = 0; i < 400 && Buffer.concat(got).length < expected.length; i++) await new Promise((r) => setTimeout(r, 5));
+    await all;
     assert.deepEqual(Buffer.concat(got), expected);
     assert.equal(t.server.connections.size, 0, 'a hijacked connection is no longer served');
     raw.write('BYE');
@@ -241,7 +246,9 @@ test('hijack instead of a reply (osctld :handled); leftovers reach the handler e
   const t = await setup(
     (s) =>
       s.command('exec', async (_o, ctx) => {
-        await new Promise((r) => setTimeout(r, 20));
+        // Hijack once the client's end of input has arrived.
+        const stream = ctx.connection.stream;
+        if (!stream.readableEnded) await new Promise((r) => stream.once('end', r));
         hijacked(ctx.hijack());
       }),
     { onEnd: 'serve' },
@@ -335,14 +342,26 @@ test('TCP listener on loopback', async () => {
 
 test('a client that pipelines without reading is throttled (bounded buffering)', async () => {
   const t = await setup((s) => s.command('big', () => 'z'.repeat(16 * 1024)), { highWaterMark: 64 * 1024 });
+  // Watch every write of the server: the largest write buffer seen, and the first write refused.
+  let maxBuffered = 0;
+  let blocked!: () => void;
+  const blockedP = new Promise<void>((r) => (blocked = r));
+  const serve = t.server.serve.bind(t.server);
+  t.server.serve = (stream, options) => {
+    const write = stream.write.bind(stream) as (chunk: unknown) => boolean;
+    (stream as { write: (chunk: unknown) => boolean }).write = (chunk: unknown) => {
+      const ok = write(chunk);
+      maxBuffered = Math.max(maxBuffered, stream.writableLength);
+      if (!ok) blocked();
+      return ok;
+    };
+    return serve(stream, options);
+  };
   try {
     const s = await RawPeerSocket(t);
     s.pause();
     s.write('{"cmd":"big"}\n'.repeat(1000));
-    await new Promise((r) => setTimeout(r, 100));
-    for (const c of t.server.connections) {
-      assert.ok(c.stream.writableLength < 1024 * 1024, `server write buffer ${c.stream.writableLength}`);
-    }
+    await blockedP; // the server met backpressure while the client does not read
     let lines = 0;
     await new Promise<void>((resolve) => {
       s.on('data', (d: Buffer) => {
@@ -352,6 +371,7 @@ test('a client that pipelines without reading is throttled (bounded buffering)',
       s.resume();
     });
     assert.ok(lines >= 1000, 'every reply arrives once the client reads');
+    assert.ok(maxBuffered < 1024 * 1024, `server write buffer reached ${maxBuffered}`);
     s.destroy();
   } finally {
     await t.close();

@@ -1,19 +1,23 @@
 /**
  * Node driver of the control protocol client.
  */
-import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { concatBytes } from '../../bytes/text.js';
+import { connectSocket, type ConnectSocketOptions, type SocketAddress } from '../../channels/connect.js';
 import { attachWait, type WaitOptions } from '../../channels/frame-channel.js';
-import { channel } from '../../channels/node-channel.js';
-import { lines } from '../../codecs/lines.js';
+import { handOff } from '../../channels/hand-off.js';
 import { ConnectionClosedError } from '../../errors.js';
 import { ClientSession, type CallMode } from './client-session.js';
 import { ControlStateError, RemoteCommandError, VersionMismatchError } from './errors.js';
 import { satisfiesVersion } from './version.js';
 
-/** A Unix socket path, `{ path }`, or `{ host, port }` (host defaults to 127.0.0.1). */
+/**
+ * @deprecated use `SocketAddress` (`{ path }` or `{ host, port }`). Still accepted by `connect`:
+ * a bare string is a Unix socket path, a missing host means 127.0.0.1.
+ */
 export type ConnectAddress = string | { path: string } | { host?: string; port: number };
+
+/** Default of `ClientOptions.maxQueued`. */
+export const DEFAULT_MAX_QUEUED = 1024;
 
 export interface ClientOptions {
   /**
@@ -27,9 +31,22 @@ export interface ClientOptions {
   maxLineLength?: number;
   /** Bytes already read from the stream by someone else (for `ControlClient.over`). */
   leftover?: Uint8Array;
+  /**
+   * Send requests while earlier ones are unanswered (default true). `false`: one request at a
+   * time, each written once the previous call got its final reply (for servers such as the
+   * original osctld, which answers nothing when two requests arrive in one read).
+   */
+  pipeline?: boolean;
+  /**
+   * Backpressure: stop reading from the server while this many messages wait unconsumed
+   * (events of a `subscribe`, progress of a `start` not yet iterated); reading resumes as they
+   * are consumed (default 1024). Iterate a `start` call's `progress` (or use `call` with
+   * `onProgress`): its reply cannot arrive while the client waits for you to consume them.
+   */
+  maxQueued?: number;
 }
 
-export interface ConnectOptions extends ClientOptions, WaitOptions {
+export interface ConnectOptions extends ClientOptions, ConnectSocketOptions {
   /** Timeout of connecting plus reading the greeting, in ms (default 10 000). */
   timeout?: number;
 }
@@ -71,6 +88,12 @@ interface CallRecord {
   events?: EventQueue;
 }
 
+/** Counts the messages waiting in every `EventQueue` of a client (for its backpressure). */
+interface QueueMeter {
+  /** `n` more (positive) or fewer (negative) messages wait. */
+  change(n: number): void;
+}
+
 /** A small async queue of events with end/failure. */
 class EventQueue {
   private items: unknown[] = [];
@@ -78,16 +101,23 @@ class EventQueue {
   private over = false;
   private error: unknown = undefined;
 
+  constructor(private readonly meter: QueueMeter) {}
+
   push(v: unknown): void {
     const w = this.waiters.shift();
     if (w) w.resolve(v);
-    else this.items.push(v);
+    else {
+      this.items.push(v);
+      if (!this.over) this.meter.change(1);
+    }
   }
 
   end(err?: unknown): void {
     if (this.over) return;
     this.over = true;
     this.error = err;
+    // What is left no longer holds back the server's next messages.
+    if (this.items.length > 0) this.meter.change(-this.items.length);
     for (const w of this.waiters.splice(0)) {
       if (err !== undefined) w.reject(err);
       else w.resolve(null);
@@ -95,7 +125,10 @@ class EventQueue {
   }
 
   next(options: WaitOptions = {}): Promise<unknown> {
-    if (this.items.length > 0) return Promise.resolve(this.items.shift());
+    if (this.items.length > 0) {
+      if (!this.over) this.meter.change(-1);
+      return Promise.resolve(this.items.shift());
+    }
     if (this.over) return this.error !== undefined ? Promise.reject(this.error) : Promise.resolve(null);
     return new Promise((resolve, reject) => {
       const w = {
@@ -123,7 +156,7 @@ class EventQueue {
  * them in order.
  *
  * ```ts
- * const client = await ControlClient.connect('/run/app.sock', { requireVersion: '^1.0.0' });
+ * const client = await ControlClient.connect({ path: '/run/app.sock' }, { requireVersion: '^1.0.0' });
  * const out = await client.call('start', { id: 'web' }, { onProgress: (m) => console.log(m) });
  * ```
  */
@@ -137,6 +170,19 @@ export class ControlClient {
   /** Resolves when the connection is over (closed, failed, or hijacked). */
   readonly closed: Promise<void>;
   private resolveClosed!: () => void;
+  private readonly maxQueued: number;
+  private queued = 0;
+  private readPaused = false;
+  private readonly meter: QueueMeter = {
+    change: (n) => {
+      this.queued += n;
+      if (n < 0 && this.readPaused && this.queued < this.maxQueued) {
+        this.readPaused = false;
+        if (!this.isClosed) this.stream.resume();
+        queueMicrotask(() => this.drain());
+      }
+    },
+  };
 
   private readonly onData = (chunk: Uint8Array | string) => {
     this.session.receive(typeof chunk === 'string' ? new TextEncoder().encode(chunk) : chunk);
@@ -152,7 +198,8 @@ export class ControlClient {
     readonly stream: Duplex,
     options: ClientOptions = {},
   ) {
-    this.session = new ClientSession({ maxLineLength: options.maxLineLength });
+    this.session = new ClientSession({ maxLineLength: options.maxLineLength, pipeline: options.pipeline });
+    this.maxQueued = Math.max(1, options.maxQueued ?? DEFAULT_MAX_QUEUED);
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     stream.on('data', this.onData);
     stream.on('end', this.onEnd);
@@ -165,34 +212,17 @@ export class ControlClient {
   }
 
   /**
-   * Connects to a Unix socket path or a TCP address, then (when asked to, or when a version is
-   * required) reads the greeting and checks the version, all within `timeout`.
+   * Connects to a Unix socket (`{ path }`) or a TCP address (`{ host, port }`, TLS with
+   * `options.tls`) through `connectSocket`, then (when asked to, or when a version is required)
+   * reads the greeting and checks the version, all within `timeout`. Rejects with `ConnectError`
+   * (`WK_CONNECT`), `TimeoutError`, `AbortedError` or `VersionMismatchError`.
    */
-  static async connect(address: ConnectAddress, options: ConnectOptions = {}): Promise<ControlClient> {
+  static async connect(address: SocketAddress | ConnectAddress, options: ConnectOptions = {}): Promise<ControlClient> {
     const timeout = options.timeout ?? 10_000;
-    const target = typeof address === 'string' ? { path: address } : address;
-    const socket =
-      'path' in target ? net.connect({ path: target.path, allowHalfOpen: true }) : net.connect({ host: target.host ?? '127.0.0.1', port: target.port, allowHalfOpen: true });
+    const target: SocketAddress =
+      typeof address === 'string' ? { path: address } : 'path' in address ? address : { host: address.host ?? '127.0.0.1', port: address.port };
     const started = Date.now();
-    try {
-      await new Promise<void>((resolve, reject) => {
-        const done = (err?: Error) => {
-          cleanup();
-          socket.removeListener('connect', onConnect);
-          socket.removeListener('error', onError);
-          if (err) reject(err);
-          else resolve();
-        };
-        const onConnect = () => done();
-        const onError = (err: Error) => done(err);
-        const cleanup = attachWait('connect', { timeout, signal: options.signal }, (err) => done(err));
-        socket.once('connect', onConnect);
-        socket.once('error', onError);
-      });
-    } catch (err) {
-      socket.destroy();
-      throw err;
-    }
+    const socket = await connectSocket(target, { timeout, signal: options.signal, tls: options.tls, allowHalfOpen: true, noDelay: options.noDelay });
     const rest = Math.max(1, timeout - (Date.now() - started));
     return ControlClient.over(socket, { ...options, timeout: rest });
   }
@@ -221,6 +251,11 @@ export class ControlClient {
   /** The server's version, once its greeting was read. */
   get version(): string | undefined {
     return this.session.version;
+  }
+
+  /** Messages (subscription events, `start` progress) received and not yet consumed. */
+  get queuedMessages(): number {
+    return this.queued;
   }
 
   /** Calls sent and not yet answered. */
@@ -257,7 +292,7 @@ export class ControlClient {
 
   /** Like `call`, with the progress messages as an async iterable. */
   start<T = unknown>(cmd: string, opts?: unknown, options: CallOptions = {}): ControlCall<T> {
-    const queue = new EventQueue();
+    const queue = new EventQueue(this.meter);
     const user = options.onProgress;
     const response = this.send(cmd, opts, 'call', {
       ...options,
@@ -367,7 +402,22 @@ export class ControlClient {
   }
 
   private drain(): void {
+    this.decode();
+    // With `pipeline: false` a reply releases the next request.
+    if (!this.isClosed && this.session.hasDataToSend) this.scheduleFlush();
+  }
+
+  private decode(): void {
     for (;;) {
+      if (this.isClosed) return;
+      if (this.queued >= this.maxQueued) {
+        // Backpressure: leave the bytes undecoded and stop reading until messages are consumed.
+        if (!this.readPaused) {
+          this.readPaused = true;
+          this.stream.pause();
+        }
+        return;
+      }
       let ev;
       try {
         ev = this.session.nextEvent();
@@ -401,7 +451,7 @@ export class ControlClient {
           }
           if (rec.mode === 'stream') {
             rec.response = ev.value;
-            rec.events = new EventQueue();
+            rec.events = new EventQueue(this.meter);
             rec.cleanup();
             // The record stays in `calls` to receive events.
             if (!rec.abandoned) rec.resolve(rec);
@@ -417,7 +467,7 @@ export class ControlClient {
           const rec = this.calls.get(ev.id)!;
           this.calls.delete(ev.id);
           rec.cleanup();
-          if (!rec.abandoned) rec.reject(new RemoteCommandError(rec.cmd, ev.message));
+          if (!rec.abandoned) rec.reject(new RemoteCommandError(rec.cmd, ev.message, ev.extra));
           break;
         }
         case 'event': {
@@ -441,7 +491,7 @@ export class ControlClient {
     this.detach();
     this.isClosed = true;
     this.closeError = new ControlStateError('connection was hijacked');
-    const raw = channel(this.stream, lines(), leftover.length > 0 ? { leftover: concatBytes(leftover) } : {}).hijack();
+    const raw = handOff(this.stream, leftover);
     this.resolveClosed();
     if (rec.abandoned) raw.destroy();
     else rec.resolve({ response: rec.response, stream: raw });
