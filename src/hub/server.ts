@@ -1,0 +1,132 @@
+/**
+ * Starts a hub: its state, the agent port, the user port and the HTTP API, each on TCP (TLS when
+ * a certificate and key are given), loopback unless told otherwise. `wirekit hub` is this plus
+ * flags.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import tls from 'node:tls';
+import { once } from 'node:events';
+import { AgentPort, type AgentPortOptions } from './agent-port.js';
+import { HubHttpApi, type HttpApiOptions } from './http-api.js';
+import { Hub, type HubOptions } from './hub.js';
+import { userPortServer } from './user-port.js';
+import { WirekitError } from '../errors.js';
+
+export interface ListenSpec {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+}
+
+export interface HubServerOptions extends HubOptions {
+  /** The state directory (0700). */
+  stateDir: string;
+  agents?: ListenSpec;
+  users?: ListenSpec;
+  http?: ListenSpec | false;
+  /** PEM certificate and key: every listener speaks TLS. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  agentPort?: AgentPortOptions;
+  httpApi?: HttpApiOptions;
+  /** Called with the HTTP API before the HTTP server starts (the console adds its routes here). */
+  extendHttp?: (api: HubHttpApi) => void;
+}
+
+export interface RunningHub {
+  readonly hub: Hub;
+  readonly api: HubHttpApi | undefined;
+  readonly agentAddress: { host: string; port: number };
+  readonly userAddress: { host: string; port: number };
+  readonly httpAddress: { host: string; port: number } | undefined;
+  readonly tls: boolean;
+  /** Tells agents to move elsewhere over `spreadMs`, then closes. */
+  drain(spreadMs: number): void;
+  close(): Promise<void>;
+}
+
+async function listenOn(server: net.Server, spec: ListenSpec, what: string): Promise<{ host: string; port: number }> {
+  server.listen(spec.port, spec.host);
+  try {
+    await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e as Error))]);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new WirekitError(code === 'EADDRINUSE' ? 'WK_ADDRESS_IN_USE' : 'WK_IO', `cannot listen for ${what} on ${spec.host}:${spec.port}: ${(err as Error).message}`, { origin: 'local', cause: err });
+  }
+  const a = server.address() as net.AddressInfo;
+  return { host: spec.host, port: a.port };
+}
+
+export async function startHub(options: HubServerOptions): Promise<RunningHub> {
+  const hub = await Hub.open(options.stateDir, options);
+  const port = new AgentPort(hub, options.agentPort);
+  const tlsOpts = options.tls ? { cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' as const } : undefined;
+  const agentServer = tlsOpts ? tls.createServer({ ...tlsOpts, allowHalfOpen: true }, (s) => port.accept(s)) : net.createServer({ allowHalfOpen: true }, (s) => port.accept(s));
+  agentServer.on('tlsClientError', () => {});
+  const control = userPortServer(hub);
+  const userServer = tlsOpts
+    ? tls.createServer({ ...tlsOpts, allowHalfOpen: true }, (s) => control.serve(s, { data: { address: s.remoteAddress ?? '' } }))
+    : net.createServer({ allowHalfOpen: true }, (s) => {
+        s.setNoDelay(true);
+        control.serve(s, { data: { address: s.remoteAddress ?? '' } });
+      });
+  userServer.on('tlsClientError', () => {});
+  const servers: net.Server[] = [agentServer, userServer];
+  // Every connection, so close() can end them (net.Server.close waits for them otherwise).
+  const sockets = new Set<net.Socket>();
+  const track = (server: net.Server) =>
+    server.on(tlsOpts ? 'secureConnection' : 'connection', (s: net.Socket) => {
+      sockets.add(s);
+      s.once('close', () => sockets.delete(s));
+    });
+  track(agentServer);
+  track(userServer);
+  const expiry = setInterval(() => hub.expireAgents(), 3000);
+  expiry.unref();
+  try {
+    const agentAddress = await listenOn(agentServer, options.agents ?? { host: '127.0.0.1', port: 7701 }, 'agents');
+    const userAddress = await listenOn(userServer, options.users ?? { host: '127.0.0.1', port: 7702 }, 'users');
+    let api: HubHttpApi | undefined;
+    let httpAddress: { host: string; port: number } | undefined;
+    if (options.http !== false) {
+      api = new HubHttpApi(hub, { secureCookie: !!tlsOpts, ...options.httpApi });
+      options.extendHttp?.(api);
+      const httpServer = tlsOpts ? https.createServer(tlsOpts) : http.createServer();
+      httpServer.headersTimeout = 10_000;
+      httpServer.requestTimeout = 0;
+      api.attach(httpServer);
+      servers.push(httpServer);
+      httpAddress = await listenOn(httpServer, options.http ?? { host: '127.0.0.1', port: 7780 }, 'the HTTP API');
+    }
+    return {
+      hub,
+      api,
+      agentAddress,
+      userAddress,
+      httpAddress,
+      tls: !!tlsOpts,
+      drain: (spreadMs) => port.drain(spreadMs),
+      async close() {
+        clearInterval(expiry);
+        hub.close();
+        for (const ws of api?.wss.clients ?? []) ws.terminate();
+        for (const s of sockets) s.destroy();
+        await Promise.all(
+          servers.map(
+            (s) =>
+              new Promise<void>((resolve) => {
+                s.close(() => resolve());
+                (s as http.Server).closeAllConnections?.();
+              }),
+          ),
+        );
+      },
+    };
+  } catch (err) {
+    clearInterval(expiry);
+    hub.close();
+    for (const s of servers) s.close();
+    throw err;
+  }
+}
