@@ -1,0 +1,158 @@
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createLogger, isLogLevel, type LogLevel } from '../agent/log.js';
+import { Hub } from '../hub/hub.js';
+import { startHub, type ListenSpec } from '../hub/server.js';
+import { parseArgs, parseIntArg, UsageError } from './args.js';
+
+const defaultState = () => path.join(process.env.XDG_STATE_HOME && path.isAbsolute(process.env.XDG_STATE_HOME) ? process.env.XDG_STATE_HOME : path.join(os.homedir(), '.local', 'state'), 'wirekit', 'hub');
+
+export const help = `Usage: wirekit hub [options]
+       wirekit hub --init --admin-user NAME [--admin-pass PASS | --admin-pass-file F]
+       wirekit hub user add NAME [--admin] | remove NAME | passwd NAME | list   [--state DIR]
+
+Runs a fleet hub: agents dial out to it (wirekit serve --hub ...), users reach them through
+it (wirekit login, ls, shell AGENT, exec AGENT, cp, forward) or its HTTP/WebSocket API.
+
+Options:
+      --state DIR          state directory, mode 0700: users, keys, agent tokens
+                           (default ${defaultState()})
+      --agents HOST:PORT   where agents connect (default 127.0.0.1:7701)
+      --users HOST:PORT    where the CLI connects (default 127.0.0.1:7702)
+      --http HOST:PORT     the HTTP/WebSocket API (default 127.0.0.1:7780; "off" for none)
+      --tls-cert FILE      certificate (PEM): every listener speaks TLS
+      --tls-key FILE       its private key (PEM)
+      --name NAME          the hub's name, told to agents (default: the host name)
+      --max-agents N       agents at once (default 20000)
+      --log-level LEVEL    silent, error, warn, info (default), debug
+      --init               create the state and an admin user, then exit (refuses existing users)
+      --admin-user NAME    the admin's name (with --init)
+      --admin-pass PASS    the admin's password (with --init; prefer --admin-pass-file or
+                           $WIREKIT_ADMIN_PASS: a command line is visible to every user)
+      --admin-pass-file F  read the admin's password from F
+  -h, --help               show this help
+
+On start it prints the agent port, the enrollment token's file and how to log in.
+Stops cleanly on SIGINT or SIGTERM.`;
+
+function listenSpec(text: string, what: string): ListenSpec {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(text);
+  if (!m) throw new UsageError(`invalid ${what} ${JSON.stringify(text)} (expected HOST:PORT)`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port: parseIntArg(m[2]!, `${what} port`, 0, 65535) };
+}
+
+function readPassword(flags: Record<string, unknown>, prefix: string): string | undefined {
+  if (typeof flags[`${prefix}-pass`] === 'string') return flags[`${prefix}-pass`] as string;
+  if (typeof flags[`${prefix}-pass-file`] === 'string') return readFileSync(flags[`${prefix}-pass-file`] as string, 'utf8').replace(/\r?\n$/, '');
+  return process.env.WIREKIT_ADMIN_PASS;
+}
+
+async function readLine(prompt: string): Promise<string> {
+  if (process.env.WIREKIT_PASSWORD !== undefined) return process.env.WIREKIT_PASSWORD;
+  const { readPasswordFromTty } = await import('./password-prompt.js');
+  return readPasswordFromTty(prompt);
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, {
+    state: { type: 'string' },
+    agents: { type: 'string' },
+    users: { type: 'string' },
+    http: { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    name: { type: 'string' },
+    'max-agents': { type: 'string' },
+    'log-level': { type: 'string' },
+    init: { type: 'boolean' },
+    'admin-user': { type: 'string' },
+    'admin-pass': { type: 'string' },
+    'admin-pass-file': { type: 'string' },
+    admin: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (p.flags.help) return (console.log(help), 0);
+  const stateDir = path.resolve((p.flags.state as string | undefined) ?? defaultState());
+  const level = (p.flags['log-level'] as string | undefined) ?? 'info';
+  if (!isLogLevel(level)) throw new UsageError(`invalid log level ${JSON.stringify(level)}`);
+  const logger = createLogger(level as LogLevel);
+
+  if (p.positionals[0] === 'user') return userCommand(stateDir, p.positionals.slice(1), p.flags.admin === true);
+  if (p.positionals.length) throw new UsageError(`unexpected argument ${p.positionals[0]} (see wirekit hub --help)`);
+
+  if (p.flags.init) {
+    const name = p.flags['admin-user'] as string | undefined;
+    if (!name) throw new UsageError('--init needs --admin-user NAME');
+    const pass = readPassword(p.flags, 'admin') ?? (await readLine(`password for ${name}: `));
+    const hub = await Hub.open(stateDir, { logger });
+    if (hub.users.size > 0) throw new UsageError(`${stateDir} already has users; use wirekit hub user add`);
+    await hub.addUser(name, pass, true);
+    console.log(`hub state initialised in ${stateDir}; admin user ${name}`);
+    return 0;
+  }
+
+  const cert = p.flags['tls-cert'] as string | undefined;
+  const key = p.flags['tls-key'] as string | undefined;
+  if (!!cert !== !!key) throw new UsageError('--tls-cert and --tls-key go together');
+  const httpFlag = p.flags.http as string | undefined;
+  const running = await startHub({
+    stateDir,
+    logger,
+    name: (p.flags.name as string | undefined) ?? os.hostname(),
+    maxAgents: p.flags['max-agents'] ? parseIntArg(p.flags['max-agents'] as string, '--max-agents', 1) : undefined,
+    agents: p.flags.agents ? listenSpec(p.flags.agents as string, '--agents') : undefined,
+    users: p.flags.users ? listenSpec(p.flags.users as string, '--users') : undefined,
+    http: httpFlag === 'off' ? false : httpFlag ? listenSpec(httpFlag, '--http') : undefined,
+    tls: cert && key ? { cert: readFileSync(cert), key: readFileSync(key) } : undefined,
+  });
+  const scheme = running.tls ? 'tls' : 'tcp';
+  const fmt = (a: { host: string; port: number }) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
+  const enrollFile = path.join(stateDir, 'enrollment-token');
+  const { writeTokenFile } = await import('../agent/auth.js');
+  writeTokenFile(enrollFile, running.hub.enrollmentToken);
+  process.stderr.write(
+    [
+      `wirekit hub ${running.hub.name}: agents on ${scheme}://${fmt(running.agentAddress)}, users on ${scheme}://${fmt(running.userAddress)}` +
+        (running.httpAddress ? `, HTTP API on ${running.tls ? 'https' : 'http'}://${fmt(running.httpAddress)}` : ''),
+      `  enroll an agent:  wirekit serve --hub ${scheme}://${fmt(running.agentAddress)} --enroll-token-file ${enrollFile}`,
+      running.hub.users.size === 0
+        ? `  no users yet:     wirekit hub --init --admin-user admin --state ${stateDir}`
+        : `  log in:           wirekit login ${scheme}://${fmt(running.userAddress)}`,
+      '',
+    ].join('\n'),
+  );
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await running.close();
+  return 0;
+}
+
+async function userCommand(stateDir: string, args: string[], admin: boolean): Promise<number> {
+  const [verb, name] = args;
+  const hub = await Hub.open(stateDir, { logger: createLogger('warn') });
+  switch (verb) {
+    case 'list':
+      for (const u of hub.users.list()) console.log(`${u.username}${u.is_admin ? ' (admin)' : ''}${u.groups.length ? `  groups: ${u.groups.join(',')}` : ''}`);
+      return 0;
+    case 'add':
+    case 'passwd': {
+      if (!name) throw new UsageError(`wirekit hub user ${verb} NAME`);
+      const pass = await readLine(`password for ${name}: `);
+      if (verb === 'add') await hub.addUser(name, pass, admin);
+      else await hub.setPassword(name, pass);
+      console.log(verb === 'add' ? `user ${name} added${admin ? ' (admin)' : ''}` : `password of ${name} changed`);
+      return 0;
+    }
+    case 'remove':
+      if (!name) throw new UsageError('wirekit hub user remove NAME');
+      await hub.removeUser(name);
+      console.log(`user ${name} removed`);
+      return 0;
+    default:
+      throw new UsageError('wirekit hub user add NAME [--admin] | remove NAME | passwd NAME | list');
+  }
+}
