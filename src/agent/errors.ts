@@ -2,7 +2,7 @@ import { WirekitError } from '../errors.js';
 
 /** The daemon refused the connection's credentials (missing or wrong token). Code `WK_AUTH`. */
 export class AuthError extends WirekitError {
-  constructor(message = 'authentication failed', origin: 'local' | 'remote' = 'remote') {
+  constructor(message: string, origin: 'local' | 'remote') {
     super('WK_AUTH', message, { origin });
   }
 }
@@ -16,21 +16,21 @@ export class PathEscapeError extends WirekitError {
 
 /** A transferred file does not match its declared size or SHA-256 digest. Code `WK_CHECKSUM`. */
 export class ChecksumError extends WirekitError {
-  constructor(message: string, origin: 'local' | 'remote' = 'remote') {
+  constructor(message: string, origin: 'local' | 'remote') {
     super('WK_CHECKSUM', message, { origin });
   }
 }
 
 /** A limit (concurrent sessions, message size) was reached. Code `WK_LIMIT`. */
 export class LimitError extends WirekitError {
-  constructor(message: string, origin: 'local' | 'remote' = 'remote') {
+  constructor(message: string, origin: 'local' | 'remote') {
     super('WK_LIMIT', message, { origin });
   }
 }
 
 /** The peer broke the session protocol (unexpected frame, bad payload). Code `WK_PROTOCOL`. */
 export class SessionProtocolError extends WirekitError {
-  constructor(message: string, origin: 'local' | 'remote' = 'remote') {
+  constructor(message: string, origin: 'local' | 'remote') {
     super('WK_PROTOCOL', message, { origin });
   }
 }
