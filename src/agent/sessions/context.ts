@@ -42,7 +42,6 @@ export interface SessionKind<O, S> {
 }
 
 /** A session kind of any option and state types (the daemon's registry holds these). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnySessionKind = SessionKind<any, any>;
 
 /** What the client half of a session kind is given by `AgentClient`. */
