@@ -61,3 +61,17 @@ export class PeerDeadError extends WirekitError {
     super('WK_PEER_DEAD', `peer sent nothing for ${timeoutMs} ms (keepalive timeout)`, { origin: 'remote' });
   }
 }
+
+/** The hash worker thread failed or exited; every hash it held fails with this. Code `WK_HASH_WORKER`. */
+export class HashWorkerError extends WirekitError {
+  constructor(message: string, cause?: unknown) {
+    super('WK_HASH_WORKER', message, { origin: 'local', cause });
+  }
+}
+
+/** A hash was used after its digest or abort (a bug in the caller). Code `WK_HASH_STATE`. */
+export class HashStateError extends WirekitError {
+  constructor(message: string) {
+    super('WK_HASH_STATE', message, { origin: 'local' });
+  }
+}

@@ -38,4 +38,4 @@ export { generateToken, tokensEqual, writeTokenFile, readTokenFile } from './aut
 export { createLogger, isLogLevel } from './log.js';
 export type { Logger, LogLevel } from './log.js';
 export { FrameStream } from './frame-stream.js';
-export { AuthError, PathEscapeError, ChecksumError, LimitError, SessionProtocolError, RemoteCommandError, AddressInUseError, PeerDeadError } from './errors.js';
+export { AuthError, PathEscapeError, ChecksumError, LimitError, SessionProtocolError, RemoteCommandError, AddressInUseError, PeerDeadError, HashWorkerError, HashStateError } from './errors.js';
