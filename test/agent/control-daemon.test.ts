@@ -165,6 +165,18 @@ const expected = [
   { status: true, response: { authenticated: true } },
 ];
 
+test('a session command whose opts are not an object is answered like a bad line; the connection goes on', async () => {
+  const { sock } = await startDaemon();
+  const p = await Peer.connect(sock);
+  p.socket.write(Buffer.concat([line({ cmd: 'exec', opts: [1] }), line({ cmd: 'auth' })]));
+  const got = await p.lines(3);
+  assert.deepEqual(got.slice(1), [
+    { status: false, message: 'invalid request, "opts" must be an object', code: 'WK_PROTOCOL' },
+    { status: true, response: { authenticated: true } },
+  ]);
+  p.socket.destroy();
+});
+
 function shape(v: Record<string, unknown>): Record<string, unknown> {
   return v.status === true && (v.response as { pong?: boolean } | undefined)?.pong ? { status: true } : v;
 }
