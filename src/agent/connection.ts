@@ -3,13 +3,12 @@
  * `ClientSession` (seed 003) over a socket, with the hand-over to a session's raw stream.
  */
 import type { Duplex } from 'node:stream';
-import { concatBytes, utf8Encode } from '../bytes/text.js';
+import { utf8Encode } from '../bytes/text.js';
 import { attachWait, type WaitOptions } from '../channels/frame-channel.js';
-import { channel } from '../channels/node-channel.js';
-import { lines } from '../codecs/lines.js';
+import { handOff } from '../channels/hand-off.js';
 import { ConnectionClosedError, WirekitError } from '../errors.js';
 import { ClientSession, type ClientEvent } from '../protocols/control/client-session.js';
-import { RemoteCommandError } from './errors.js';
+import { RemoteCommandError } from '../protocols/control/errors.js';
 
 /** The daemon's greeting: `{"version": "wirekit-agent/1", "auth": "none" | "token"}`. */
 export interface Greeting {
@@ -88,7 +87,7 @@ export class AgentConnection {
     const reply = await this.reply(id, cmd, true, options);
     const leftover = this.session.takeRemaining();
     this.detach();
-    const stream = channel(this.socket, lines(), leftover.length > 0 ? { leftover: concatBytes(leftover) } : {}).hijack();
+    const stream = handOff(this.socket, leftover);
     return { reply, stream };
   }
 
@@ -118,7 +117,7 @@ export class AgentConnection {
       const ev = await this.nextEvent(`reply to '${cmd}'`, options);
       if (ev.type === 'greeting' || ev.id !== id) continue;
       if (ev.type === 'progress') options.onProgress?.(ev.message);
-      else if (ev.type === 'error') throw new RemoteCommandError(ev.message, typeof ev.extra?.code === 'string' ? ev.extra.code : undefined);
+      else if (ev.type === 'error') throw new RemoteCommandError(cmd, ev.message, ev.extra);
       else if (ev.type === 'switched') return value;
       else if (ev.type === 'response') {
         if (!switches) return ev.value;

@@ -1,18 +1,21 @@
 /**
  * The agent daemon: accepts connections on a Unix socket (mode 0600) and optionally on TCP or TLS
- * with a token, speaks the control protocol (seed 003, `protocols/control`'s sans-I/O
- * `ServerSession`), and runs exec, terminal, file and forward sessions.
+ * with a token, and serves the control protocol (seed 003) through `protocols/control`'s
+ * `ControlServer`: an authentication step for TCP, the daemon's commands, and one registration per
+ * session kind (`sessions/*.ts`), whose daemon half runs on the raw stream after the reply.
  */
 import net from 'node:net';
 import os from 'node:os';
-import type { Duplex } from 'node:stream';
+import { Duplex, Readable, Writable } from 'node:stream';
 import tls from 'node:tls';
 import { clearStaleUnixSocket, listenUnixSocket, NotASocketError, SocketInUseError, type UnixListener } from '../channels/unix-listener.js';
-import { TimeoutError, WirekitError } from '../errors.js';
-import { ServerSession, type RejectReason, type ServerEvent } from '../protocols/control/server-session.js';
+import { WirekitError } from '../errors.js';
+import { ControlAuthError, UnknownCommandError } from '../protocols/control/errors.js';
+import type { ErrorReply } from '../protocols/control/messages.js';
+import { ControlServer, type AuthenticateOptions, type CommandContext, type ControlConnection } from '../protocols/control/node-server.js';
+import type { RejectReason } from '../protocols/control/server-session.js';
 import { tokensEqual } from './auth.js';
-import { ControlPort } from './control-port.js';
-import { AddressInUseError, AuthError, LimitError, SessionProtocolError } from './errors.js';
+import { AddressInUseError, LimitError, SessionProtocolError } from './errors.js';
 import type { CollectGarbage } from './file-pump.js';
 import type { KeepaliveOptions } from './keepalive.js';
 import { createLogger, type Logger } from './log.js';
@@ -21,6 +24,7 @@ import { execKind } from './sessions/exec.js';
 import { downloadKind, uploadKind } from './sessions/files.js';
 import { forwardKind } from './sessions/forward.js';
 import { frameStream } from './sessions/frames.js';
+import { failure } from './sessions/replies.js';
 import { terminalKind } from './sessions/terminal.js';
 
 /** Protocol version sent in the greeting (`{"version": ..., "auth": "none" | "token"}`). */
@@ -60,15 +64,17 @@ export interface AgentDaemonOptions {
   logger?: Logger;
 }
 
-interface ConnContext {
-  requireToken: string | undefined;
+/** What the daemon knows of a connection (the `ControlServer`'s per-connection data). */
+interface ConnInfo {
   peer: string;
+  /** It must send the token first (TCP and TLS). */
+  mustAuthenticate: boolean;
+  /** Its refusal was logged. */
+  refused?: boolean;
 }
 
 /** A plain command: the reply value from the request's options. */
 export type PlainHandler = (opts: Record<string, unknown>) => unknown;
-
-type CommandEntry = { kind: 'plain'; handler: PlainHandler } | { kind: 'session'; handler: AnySessionKind };
 
 /** Where the daemon listens, for `close()` and reporting. */
 export interface Listener {
@@ -86,7 +92,12 @@ export class AgentDaemon {
     collectGarbage?: CollectGarbage;
   };
   private activeSessions = 0;
-  private readonly commands = new Map<string, CommandEntry>();
+  /** The control protocol server every connection is served by. */
+  private readonly control: ControlServer<ConnInfo>;
+  /** Commands registered as session kinds (a failure ends their connection). */
+  private readonly sessionCommands = new Set<string>();
+  /** Connections being served, by the control server's id. */
+  private readonly connections = new Map<number, ControlConnection<ConnInfo>>();
   private readonly ctx: SessionContext;
   private readonly started = Date.now();
   private unixListeners: UnixListener[] = [];
@@ -105,6 +116,22 @@ export class AgentDaemon {
       collectGarbage: options.collectGarbage,
     };
     this.ctx = this.sessionContext();
+    const log = this.log;
+    this.control = new ControlServer<ConnInfo>({
+      version: AGENT_PROTOCOL_VERSION,
+      maxLineLength: this.opts.maxMessageBytes,
+      // The client may half-close after its requests: every complete one is answered, then the end.
+      onEnd: 'serve',
+      highWaterMark: CONTROL_HIGH_WATER_MARK,
+      idleTimeout: this.opts.idleTimeoutMs,
+      rejectFields: (reason) => ({ code: REJECT_CODES[reason] }),
+      checkOptions: (opts) => {
+        if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw new SessionProtocolError('invalid request, "opts" must be an object', 'remote');
+      },
+      errorReply: (err, cmd) => this.errorReply(err, cmd),
+      closeLinger: 1000,
+      logger: { error: (message, err) => log.warn(`${message}: ${err instanceof Error ? err.message : String(err)}`), debug: (message) => this.controlDebug(message) },
+    });
     this.registerCommands();
   }
 
@@ -120,7 +147,7 @@ export class AgentDaemon {
    * (`AddressInUseError`); a path that is not a socket is refused and left alone.
    */
   async listenUnix(socketPath: string): Promise<Listener> {
-    const server = net.createServer({ allowHalfOpen: true }, (s) => this.accept(s, { requireToken: undefined, peer: 'unix' }));
+    const server = net.createServer({ allowHalfOpen: true }, (s) => this.accept(s, 'unix', undefined));
     let unix: UnixListener;
     try {
       unix = await listenUnixSocket(socketPath, { server, mode: 0o600, probeTimeout: 2000 });
@@ -139,10 +166,10 @@ export class AgentDaemon {
    */
   async listenTcp(host: string, port: number, options: { token: string; tls?: { cert: string | Buffer; key: string | Buffer } }): Promise<Listener> {
     if (!options.token) throw new WirekitError('WK_USAGE', 'a TCP listener needs a token', { origin: 'local' });
-    const ctx: ConnContext = { requireToken: options.token, peer: 'tcp' };
+    const token = options.token;
     const onConn = (s: net.Socket) => {
       s.setNoDelay(true);
-      this.accept(s, { ...ctx, peer: `${s.remoteAddress}:${s.remotePort}` });
+      this.accept(s, `${s.remoteAddress}:${s.remotePort}`, token);
     };
     const server = options.tls
       ? tls.createServer({ cert: options.tls.cert, key: options.tls.key, allowHalfOpen: true }, onConn)
@@ -173,92 +200,90 @@ export class AgentDaemon {
     await Promise.all(closing);
   }
 
-  private accept(socket: Duplex, ctx: ConnContext): void {
+  /**
+   * Registers a plain command: `handler` returns (or resolves to) the reply value, or throws to
+   * fail the command with an error reply carrying the error's `WK_*` code.
+   */
+  command(cmd: string, handler: PlainHandler): this {
+    this.control.command<Record<string, unknown>>(cmd, (opts, ctx) => {
+      this.log.debug(`connection ${ctx.connection.data.peer}: ${cmd}`);
+      return handler(opts);
+    });
+    return this;
+  }
+
+  /**
+   * Registers a session kind under its command: parse and confine the options, take a session
+   * slot (`WK_LIMIT` when none is left), prepare, reply, hand the connection over as a raw
+   * stream, run. A failure before the reply fails the command and ends the connection.
+   */
+  session(kind: AnySessionKind): this {
+    this.sessionCommands.add(kind.cmd);
+    this.control.command<Record<string, unknown>>(kind.cmd, (opts, ctx) => {
+      this.log.debug(`connection ${ctx.connection.data.peer}: ${kind.cmd}`);
+      return this.startSession(kind, opts, ctx);
+    });
+    return this;
+  }
+
+  /** Serves one accepted connection; `token` set: it must authenticate first. */
+  private accept(socket: Duplex, peer: string, token: string | undefined): void {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
-    socket.on('error', (err) => this.log.debug(`connection ${ctx.peer}: ${err.message}`));
-    this.serve(socket, ctx).catch((err) => {
-      this.log.warn(`connection ${ctx.peer}: ${(err as Error).message}`);
-      socket.destroy();
+    socket.on('error', (err) => this.log.debug(`connection ${peer}: ${err.message}`));
+    const conn = this.control.serve(socket, {
+      data: { peer, mustAuthenticate: token !== undefined },
+      greeting: { auth: token === undefined ? 'none' : 'token' },
+      authenticate: token === undefined ? false : this.authentication(token),
     });
+    this.connections.set(conn.id, conn);
+    void conn.closed.then(() => this.connections.delete(conn.id));
   }
 
-  private async serve(socket: Duplex, ctx: ConnContext): Promise<void> {
-    const session = new ServerSession({
-      version: AGENT_PROTOCOL_VERSION,
-      greeting: { auth: ctx.requireToken ? 'token' : 'none' },
-      maxLineLength: this.opts.maxMessageBytes,
-      rejectFields: (reason) => ({ code: REJECT_CODES[reason] }),
-    });
-    const port = new ControlPort(socket, session, CONTROL_HIGH_WATER_MARK);
-    let authed = ctx.requireToken === undefined;
-    for (;;) {
-      let ev: ServerEvent | null;
-      try {
-        ev = await port.next({ timeout: this.opts.idleTimeoutMs });
-      } catch (err) {
-        if (!(err instanceof TimeoutError)) throw err;
-        this.log.debug(`connection ${ctx.peer}: idle, closed`);
-        port.close();
-        socket.destroy();
-        return;
-      }
-      if (ev === null) return; // the connection is gone
-      if (ev.type === 'eof') {
-        // The client finished sending and every complete request was answered.
-        await port.flush();
-        socket.end();
-        return;
-      }
-      const opts = ev.type === 'command' ? ev.opts ?? {} : undefined;
-      if (ev.type === 'rejected' || typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
-        // A bad line gets an error reply; the connection goes on (unless the peer is not authenticated).
-        const message = ev.type === 'rejected' ? ev.message : 'invalid request, "opts" must be an object';
-        if (ev.type === 'command') port.fail(new SessionProtocolError(message, 'remote'));
-        this.log.debug(`connection ${ctx.peer}: ${message}`);
-        if (!authed) return this.refuse(port, ctx, 'bad request before authentication');
-        continue;
-      }
-      const req: AgentRequest = { cmd: ev.cmd, opts: opts as Record<string, unknown> };
-      if (!authed) {
-        if (req.cmd === 'auth' && typeof req.opts.token === 'string' && tokensEqual(req.opts.token, ctx.requireToken!)) {
-          authed = true;
-          port.ok({ authenticated: true });
-          continue;
-        }
-        port.fail(new AuthError(req.cmd === 'auth' ? 'invalid token' : 'authentication required: send {"cmd":"auth","opts":{"token":...}} first', 'remote'));
-        return this.refuse(port, ctx, req.cmd === 'auth' ? 'wrong token' : `command ${req.cmd} before auth`);
-      }
-      this.log.debug(`connection ${ctx.peer}: ${req.cmd}`);
-      let outcome: 'continue' | 'switched';
-      try {
-        outcome = await this.dispatch(port, req);
-      } catch (err) {
-        if (session.state !== 'busy') throw err; // failed after the switch: nothing to answer on
-        this.log.info(`${req.cmd} failed: ${(err as Error).message}`);
-        port.fail(err);
-        if (this.commands.get(req.cmd)?.kind === 'session') {
-          // A failed session command ends the connection: the client may have sent session bytes
-          // right behind the request, which must not be read as requests.
-          port.close();
-          await port.flush();
-          socket.end();
-          return;
-        }
-        continue;
-      }
-      if (outcome === 'switched') return;
-    }
+  /** Logs that a connection was refused before authentication (once per connection). */
+  private refused(conn: ControlConnection<ConnInfo> | undefined, why: string): void {
+    if (conn === undefined || !conn.data.mustAuthenticate || conn.authenticated || conn.data.refused) return;
+    conn.data.refused = true;
+    this.log.warn(`connection ${conn.data.peer} refused: ${why}`);
   }
 
-  /** Answers with the queued error reply, then ends the connection (destroyed 1 s later at most). */
-  private async refuse(port: ControlPort, ctx: ConnContext, why: string): Promise<void> {
-    this.log.warn(`connection ${ctx.peer} refused: ${why}`);
-    port.close();
-    const socket = port.socket;
-    setTimeout(() => socket.destroy(), 1000).unref();
-    await port.flush();
-    socket.end();
+  /** The control server's debug lines; a bad line before authentication is a refusal. */
+  private controlDebug(message: string): void {
+    this.log.debug(message);
+    const m = /^connection (\d+): (.*)$/.exec(message);
+    if (m) this.refused(this.connections.get(Number(m[1])), m[2]!);
+  }
+
+  /** The token step of TCP connections: `{"cmd":"auth","opts":{"token":...}}` before anything else. */
+  private authentication(token: string): AuthenticateOptions<ConnInfo> {
+    return {
+      command: 'auth',
+      verify: (opts, conn) => {
+        const given = (opts as { token?: unknown }).token;
+        const ok = typeof given === 'string' && tokensEqual(given, token);
+        if (!ok) this.refused(conn, 'wrong token');
+        return ok;
+      },
+      response: { authenticated: true },
+      failedMessage: 'invalid token',
+      requiredMessage: 'authentication required: send {"cmd":"auth","opts":{"token":...}} first',
+      closeOnFailure: true,
+    };
+  }
+
+  /**
+   * The error reply of a failed command: its message and `WK_*` code (`WK_INTERNAL` for what is
+   * not a `WirekitError`). A failed session command ends the connection: the client may have
+   * sent session bytes right behind the request, which must not be read as requests.
+   */
+  private errorReply(err: unknown, cmd: string): ErrorReply {
+    if (err instanceof UnknownCommandError) return { message: err.message, code: 'WK_PROTOCOL' };
+    if (err instanceof ControlAuthError) {
+      // A command before authentication: the connection refusing it is the one running `cmd` unauthenticated.
+      const conn = [...this.connections.values()].find((c) => !c.authenticated && c.currentCommand === cmd);
+      this.refused(conn, `command ${cmd} before auth`);
+    } else this.log.info(`${cmd} failed: ${(err as Error).message}`);
+    return { ...failure(err), close: this.sessionCommands.has(cmd) };
   }
 
   private takeSession(): () => void {
@@ -271,25 +296,6 @@ export class AgentDaemon {
         this.activeSessions--;
       }
     };
-  }
-
-  /**
-   * Registers a plain command: `handler` returns (or resolves to) the reply value, or throws to
-   * fail the command with an error reply carrying the error's `WK_*` code.
-   */
-  command(cmd: string, handler: PlainHandler): this {
-    this.commands.set(cmd, { kind: 'plain', handler });
-    return this;
-  }
-
-  /**
-   * Registers a session kind under its command: parse and confine the options, take a session
-   * slot (`WK_LIMIT` when none is left), prepare, reply, hand the connection over as a raw
-   * stream, run. A failure before the reply fails the command and ends the connection.
-   */
-  session(kind: AnySessionKind): this {
-    this.commands.set(kind.cmd, { kind: 'session', handler: kind });
-    return this;
   }
 
   /** The daemon's settings as the sessions see them. */
@@ -306,18 +312,22 @@ export class AgentDaemon {
   }
 
   /** Runs one session command up to the hand-over; the session then runs on its own. */
-  private async startSession(kind: AnySessionKind, opts: Record<string, unknown>, switchOver: (reply: unknown) => Duplex): Promise<void> {
+  private async startSession(kind: AnySessionKind, opts: Record<string, unknown>, control: CommandContext<ConnInfo>): Promise<void> {
     const ctx = this.ctx;
     const options: unknown = await kind.parse(opts, ctx);
     const release = this.takeSession();
+    let prepared: unknown;
     try {
-      const prepared: unknown = await kind.prepare(options, ctx);
-      const io = switchOver(kind.reply(prepared));
-      void kind.run(prepared, io, ctx).catch((err: unknown) => this.log.warn(`${kind.cmd} session: ${(err as Error).message}`)).finally(release);
+      prepared = await kind.prepare(options, ctx);
     } catch (err) {
       release();
       throw err;
     }
+    const io = takeStream(control, kind.reply(prepared));
+    void kind
+      .run(prepared, io, ctx)
+      .catch((err: unknown) => this.log.warn(`${kind.cmd} session: ${(err as Error).message}`))
+      .finally(release);
   }
 
   /** The daemon's own commands: auth (a no-op once authenticated), ping, info, and the session kinds. */
@@ -338,21 +348,21 @@ export class AgentDaemon {
       }));
     for (const kind of [execKind, terminalKind, forwardKind, uploadKind, downloadKind]) this.session(kind);
   }
+}
 
-  /**
-   * Runs one command: answers it (`port.ok`) and returns 'continue', or for a session command
-   * replies and switches the connection to the session (`port.switchOver`) and returns
-   * 'switched'. Throws to fail the command (before any reply).
-   */
-  private async dispatch(port: ControlPort, req: AgentRequest): Promise<'continue' | 'switched'> {
-    const entry = this.commands.get(req.cmd);
-    if (entry === undefined) throw new SessionProtocolError(`unknown command '${req.cmd}'`, 'remote');
-    if (entry.kind === 'plain') {
-      port.ok(await entry.handler(req.opts));
-      return 'continue';
-    }
-    await this.startSession(entry.handler, req.opts, (reply) => port.switchOver(reply));
-    return 'switched';
+/**
+ * Sends a session command's reply and takes the connection over (`handOff` through the control
+ * server's hijack): the stream's first bytes are those the client sent after the request. When
+ * the client left while the command was being prepared, the session gets a stream that is
+ * already at its end (writes go nowhere), so it ends at once and frees what it holds (a program
+ * started for it is killed, a temporary file removed).
+ */
+function takeStream(control: CommandContext<ConnInfo>, reply: unknown): Duplex {
+  try {
+    control.reply(reply).catch(() => {});
+    return control.hijack();
+  } catch {
+    return Duplex.from({ readable: Readable.from([], { objectMode: false }), writable: new Writable({ write: (_chunk, _enc, cb) => cb() }) });
   }
 }
 

@@ -35,19 +35,6 @@ export class SessionProtocolError extends WirekitError {
   }
 }
 
-/**
- * A command failed on the daemon; `remoteCode` is the `WK_*` code the daemon reported, if any.
- * Code `WK_REMOTE`.
- */
-export class RemoteCommandError extends WirekitError {
-  constructor(
-    message: string,
-    readonly remoteCode: string | undefined,
-  ) {
-    super('WK_REMOTE', message, { origin: 'remote' });
-  }
-}
-
 /** Another daemon is already listening on the socket path. Code `WK_ADDRESS_IN_USE`. */
 export class AddressInUseError extends WirekitError {
   constructor(address: string) {

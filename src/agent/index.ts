@@ -38,4 +38,6 @@ export { generateToken, tokensEqual, writeTokenFile, readTokenFile } from './aut
 export { createLogger, isLogLevel } from './log.js';
 export type { Logger, LogLevel } from './log.js';
 export { FrameStream } from './frame-stream.js';
-export { AuthError, PathEscapeError, ChecksumError, LimitError, SessionProtocolError, RemoteCommandError, AddressInUseError, PeerDeadError, HashWorkerError, HashStateError } from './errors.js';
+export { AuthError, PathEscapeError, ChecksumError, LimitError, SessionProtocolError, AddressInUseError, PeerDeadError, HashWorkerError, HashStateError } from './errors.js';
+/** The daemon answered a command (or a session) with an error: control's `RemoteCommandError`, `remoteCode` the daemon's code. */
+export { RemoteCommandError } from '../protocols/control/errors.js';

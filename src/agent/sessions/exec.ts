@@ -159,7 +159,7 @@ export async function clientExec(client: ClientContext, argv: string[], opts: Cl
     },
   });
   if (inputEnded) stdin.end();
-  const exit = runClientSession(fs, async (f) => {
+  const exit = runClientSession('exec', fs, async (f) => {
     if (f.type === FrameType.STDOUT) await writeOut(stdout, f.payload);
     else if (f.type === FrameType.STDERR) await writeOut(stderr, f.payload);
     else return false;

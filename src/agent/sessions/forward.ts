@@ -136,7 +136,7 @@ export async function clientForward(client: ClientContext, host: string, port: n
       cb(err);
     },
   });
-  runClientSession(fs, async (f) => {
+  runClientSession('forward', fs, async (f) => {
     if (f.type === FrameType.DATA) {
       if (!duplex.push(f.payload)) await new Promise<void>((r) => (resumeReader = r));
       return true;

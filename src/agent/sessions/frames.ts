@@ -5,7 +5,7 @@
 import type { Duplex, PassThrough } from 'node:stream';
 import { channel } from '../../channels/node-channel.js';
 import { ConnectionClosedError, WirekitError } from '../../errors.js';
-import { RemoteCommandError } from '../errors.js';
+import { RemoteCommandError } from '../../protocols/control/errors.js';
 import { FrameStream } from '../frame-stream.js';
 import type { KeepaliveOptions } from '../keepalive.js';
 import type { Logger } from '../log.js';
@@ -59,11 +59,11 @@ export function reportSessionError(fs: FrameStream, what: string, err: unknown, 
 }
 
 /**
- * Client side: reads session frames until EXIT (resolves with it) or ERROR / a dropped
- * connection (rejects). `onFrame` handles the session-specific types and returns false for
- * unexpected ones.
+ * Client side of session `cmd`: reads session frames until EXIT (resolves with it) or ERROR
+ * (rejects with `RemoteCommandError`, the daemon's code as `remoteCode`) or a dropped connection
+ * (rejects). `onFrame` handles the session-specific types and returns false for unexpected ones.
  */
-export async function runClientSession(fs: FrameStream, onFrame: (f: SessionFrame) => Promise<boolean>): Promise<ExitStatus> {
+export async function runClientSession(cmd: string, fs: FrameStream, onFrame: (f: SessionFrame) => Promise<boolean>): Promise<ExitStatus> {
   let status: ExitStatus | undefined;
   let failure: Error | undefined;
   try {
@@ -74,7 +74,7 @@ export async function runClientSession(fs: FrameStream, onFrame: (f: SessionFram
       }
       if (f.type === FrameType.ERROR) {
         const e = decodeError(f.payload);
-        failure = new RemoteCommandError(e.message, e.code);
+        failure = new RemoteCommandError(cmd, e.message, { code: e.code });
         return;
       }
       if (!(await onFrame(f))) throw new WirekitError('WK_PROTOCOL', `unexpected frame type ${f.type} from the daemon`, { origin: 'remote' });

@@ -172,7 +172,7 @@ export async function clientTerminal(client: ClientContext, opts: ClientTerminal
   const { stream } = await client.open('terminal', { ...opts });
   const fs = client.frames(stream);
   const output = new PassThrough();
-  const exit = runClientSession(fs, async (f) => {
+  const exit = runClientSession('terminal', fs, async (f) => {
     if (f.type !== FrameType.DATA) return false;
     await writeOut(output, f.payload);
     return true;
