@@ -126,7 +126,7 @@ export class AgentDaemon {
       idleTimeout: this.opts.idleTimeoutMs,
       rejectFields: (reason) => ({ code: REJECT_CODES[reason] }),
       checkOptions: (opts) => {
-        if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw new SessionProtocolError('invalid request, "opts" must be an object', 'remote');
+        if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw badRequest('invalid request, "opts" must be an object');
       },
       errorReply: (err, cmd) => this.errorReply(err, cmd),
       closeLinger: 1000,
@@ -278,12 +278,13 @@ export class AgentDaemon {
    */
   private errorReply(err: unknown, cmd: string): ErrorReply {
     if (err instanceof UnknownCommandError) return { message: err.message, code: 'WK_PROTOCOL' };
-    if (err instanceof ControlAuthError) {
-      // A command before authentication: the connection refusing it is the one running `cmd` unauthenticated.
-      const conn = [...this.connections.values()].find((c) => !c.authenticated && c.currentCommand === cmd);
-      this.refused(conn, `command ${cmd} before auth`);
-    } else this.log.info(`${cmd} failed: ${(err as Error).message}`);
-    return { ...failure(err), close: this.sessionCommands.has(cmd) };
+    // Before authentication every failure refuses the connection (the server then ends it); the
+    // connection is the one running `cmd` unauthenticated.
+    const refusing = [...this.connections.values()].find((c) => c.data.mustAuthenticate && !c.authenticated && c.currentCommand === cmd);
+    if (refusing) this.refused(refusing, err instanceof ControlAuthError ? `command ${cmd} before auth` : 'bad request before authentication');
+    else this.log.info(`${cmd} failed: ${(err as Error).message}`);
+    // A bad request (options not an object) is answered and the connection goes on, as for a bad line.
+    return { ...failure(err), close: this.sessionCommands.has(cmd) && !badRequests.has(err as object) };
   }
 
   private takeSession(): () => void {
@@ -364,6 +365,15 @@ function takeStream(control: CommandContext<ConnInfo>, reply: unknown): Duplex {
   } catch {
     return Duplex.from({ readable: Readable.from([], { objectMode: false }), writable: new Writable({ write: (_chunk, _enc, cb) => cb() }) });
   }
+}
+
+/** The errors of requests refused before any handler ran (they do not end the connection). */
+const badRequests = new WeakSet<object>();
+
+function badRequest(message: string): SessionProtocolError {
+  const err = new SessionProtocolError(message, 'remote');
+  badRequests.add(err);
+  return err;
 }
 
 /** Bytes buffered from a client while a command runs before the daemon stops reading. */
