@@ -226,12 +226,23 @@ export class AgentDaemon {
     return this;
   }
 
+  /**
+   * Serves a connection that arrived some other way (dialed out to a hub, relayed by one) exactly
+   * as one accepted by a listener: greeting, commands, sessions, the same limits. `leftover`:
+   * bytes already read from it; `token`: it must send this token first (default: none needed).
+   * `close()` ends it too.
+   */
+  serveConnection(stream: Duplex, options: { peer: string; leftover?: Uint8Array; token?: string }): void {
+    this.accept(stream, options.peer, options.token, options.leftover);
+  }
+
   /** Serves one accepted connection; `token` set: it must authenticate first. */
-  private accept(socket: Duplex, peer: string, token: string | undefined): void {
+  private accept(socket: Duplex, peer: string, token: string | undefined, leftover?: Uint8Array): void {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', (err) => this.log.debug(`connection ${peer}: ${err.message}`));
     const conn = this.control.serve(socket, {
+      leftover,
       data: { peer, mustAuthenticate: token !== undefined },
       greeting: { auth: token === undefined ? 'none' : 'token' },
       authenticate: token === undefined ? false : this.authentication(token),
