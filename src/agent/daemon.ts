@@ -1,42 +1,31 @@
 /**
  * The agent daemon: accepts connections on a Unix socket (mode 0600) and optionally on TCP or TLS
- * with a token, speaks the control protocol (seed 003, `protocols/control`'s sans-I/O
- * `ServerSession`), and runs exec, terminal, file and forward sessions.
+ * with a token, and serves the control protocol (seed 003) through `protocols/control`'s
+ * `ControlServer`: an authentication step for TCP, the daemon's commands, and one registration per
+ * session kind (`sessions/*.ts`), whose daemon half runs on the raw stream after the reply.
  */
 import net from 'node:net';
-import type { CollectGarbage } from './file-pump.js';
-import { clearStaleUnixSocket, listenUnixSocket, NotASocketError, SocketInUseError, type UnixListener } from '../channels/unix-listener.js';
 import os from 'node:os';
-import { Duplex, Readable } from 'node:stream';
+import { Duplex, Readable, Writable } from 'node:stream';
 import tls from 'node:tls';
-import { concatBytes, utf8Encode } from '../bytes/text.js';
-import { attachWait, type WaitOptions } from '../channels/frame-channel.js';
-import { channel } from '../channels/node-channel.js';
-import { lines } from '../codecs/lines.js';
-import { TimeoutError, WirekitError } from '../errors.js';
-import { errorLine, progressLine, responseLine } from '../protocols/control/messages.js';
-import { ServerSession, type RejectReason, type ServerEvent } from '../protocols/control/server-session.js';
+import { clearStaleUnixSocket, listenUnixSocket, NotASocketError, SocketInUseError, type UnixListener } from '../channels/unix-listener.js';
+import { WirekitError } from '../errors.js';
+import { ControlAuthError, UnknownCommandError } from '../protocols/control/errors.js';
+import type { ErrorReply } from '../protocols/control/messages.js';
+import { ControlServer, type AuthenticateOptions, type CommandContext, type ControlConnection } from '../protocols/control/node-server.js';
+import type { RejectReason } from '../protocols/control/server-session.js';
 import { tokensEqual } from './auth.js';
-import { AddressInUseError, AuthError, LimitError, SessionProtocolError } from './errors.js';
-import { FrameStream } from './frame-stream.js';
+import { AddressInUseError, LimitError, SessionProtocolError } from './errors.js';
+import type { CollectGarbage } from './file-pump.js';
 import type { KeepaliveOptions } from './keepalive.js';
 import { createLogger, type Logger } from './log.js';
-import { confinePath } from './paths.js';
-import { sessionCodec } from './session-frames.js';
-import {
-  connectTarget,
-  parseExecOptions,
-  parseTerminalOptions,
-  prepareDownload,
-  prepareUpload,
-  runDownload,
-  runExec,
-  runForward,
-  runTerminal,
-  runUpload,
-  startExec,
-  type TransferReplies,
-} from './sessions.js';
+import type { AnySessionKind, SessionContext } from './sessions/context.js';
+import { execKind } from './sessions/exec.js';
+import { downloadKind, uploadKind } from './sessions/files.js';
+import { forwardKind } from './sessions/forward.js';
+import { frameStream } from './sessions/frames.js';
+import { failure } from './sessions/replies.js';
+import { terminalKind } from './sessions/terminal.js';
 
 /** Protocol version sent in the greeting (`{"version": ..., "auth": "none" | "token"}`). */
 export const AGENT_PROTOCOL_VERSION = 'wirekit-agent/1';
@@ -75,10 +64,17 @@ export interface AgentDaemonOptions {
   logger?: Logger;
 }
 
-interface ConnContext {
-  requireToken: string | undefined;
+/** What the daemon knows of a connection (the `ControlServer`'s per-connection data). */
+interface ConnInfo {
   peer: string;
+  /** It must send the token first (TCP and TLS). */
+  mustAuthenticate: boolean;
+  /** Its refusal was logged. */
+  refused?: boolean;
 }
+
+/** A plain command: the reply value from the request's options. */
+export type PlainHandler = (opts: Record<string, unknown>) => unknown;
 
 /** Where the daemon listens, for `close()` and reporting. */
 export interface Listener {
@@ -96,6 +92,13 @@ export class AgentDaemon {
     collectGarbage?: CollectGarbage;
   };
   private activeSessions = 0;
+  /** The control protocol server every connection is served by. */
+  private readonly control: ControlServer<ConnInfo>;
+  /** Commands registered as session kinds (a failure ends their connection). */
+  private readonly sessionCommands = new Set<string>();
+  /** Connections being served, by the control server's id. */
+  private readonly connections = new Map<number, ControlConnection<ConnInfo>>();
+  private readonly ctx: SessionContext;
   private readonly started = Date.now();
   private unixListeners: UnixListener[] = [];
 
@@ -112,6 +115,24 @@ export class AgentDaemon {
       fsync: options.fsync ?? false,
       collectGarbage: options.collectGarbage,
     };
+    this.ctx = this.sessionContext();
+    const log = this.log;
+    this.control = new ControlServer<ConnInfo>({
+      version: AGENT_PROTOCOL_VERSION,
+      maxLineLength: this.opts.maxMessageBytes,
+      // The client may half-close after its requests: every complete one is answered, then the end.
+      onEnd: 'serve',
+      highWaterMark: CONTROL_HIGH_WATER_MARK,
+      idleTimeout: this.opts.idleTimeoutMs,
+      rejectFields: (reason) => ({ code: REJECT_CODES[reason] }),
+      checkOptions: (opts) => {
+        if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw badRequest('invalid request, "opts" must be an object');
+      },
+      errorReply: (err, cmd) => this.errorReply(err, cmd),
+      closeLinger: 1000,
+      logger: { error: (message, err) => log.warn(`${message}: ${err instanceof Error ? err.message : String(err)}`), debug: (message) => this.controlDebug(message) },
+    });
+    this.registerCommands();
   }
 
   /** Sessions running now. */
@@ -126,7 +147,7 @@ export class AgentDaemon {
    * (`AddressInUseError`); a path that is not a socket is refused and left alone.
    */
   async listenUnix(socketPath: string): Promise<Listener> {
-    const server = net.createServer({ allowHalfOpen: true }, (s) => this.accept(s, { requireToken: undefined, peer: 'unix' }));
+    const server = net.createServer({ allowHalfOpen: true }, (s) => this.accept(s, 'unix', undefined));
     let unix: UnixListener;
     try {
       unix = await listenUnixSocket(socketPath, { server, mode: 0o600, probeTimeout: 2000 });
@@ -145,10 +166,10 @@ export class AgentDaemon {
    */
   async listenTcp(host: string, port: number, options: { token: string; tls?: { cert: string | Buffer; key: string | Buffer } }): Promise<Listener> {
     if (!options.token) throw new WirekitError('WK_USAGE', 'a TCP listener needs a token', { origin: 'local' });
-    const ctx: ConnContext = { requireToken: options.token, peer: 'tcp' };
+    const token = options.token;
     const onConn = (s: net.Socket) => {
       s.setNoDelay(true);
-      this.accept(s, { ...ctx, peer: `${s.remoteAddress}:${s.remotePort}` });
+      this.accept(s, `${s.remoteAddress}:${s.remotePort}`, token);
     };
     const server = options.tls
       ? tls.createServer({ cert: options.tls.cert, key: options.tls.key, allowHalfOpen: true }, onConn)
@@ -179,96 +200,106 @@ export class AgentDaemon {
     await Promise.all(closing);
   }
 
-  private accept(socket: Duplex, ctx: ConnContext): void {
+  /**
+   * Registers a plain command: `handler` returns (or resolves to) the reply value, or throws to
+   * fail the command with an error reply carrying the error's `WK_*` code.
+   */
+  command(cmd: string, handler: PlainHandler): this {
+    this.control.command<Record<string, unknown>>(cmd, (opts, ctx) => {
+      this.log.debug(`connection ${ctx.connection.data.peer}: ${cmd}`);
+      return handler(opts);
+    });
+    return this;
+  }
+
+  /**
+   * Registers a session kind under its command: parse and confine the options, take a session
+   * slot (`WK_LIMIT` when none is left), prepare, reply, hand the connection over as a raw
+   * stream, run. A failure before the reply fails the command and ends the connection.
+   */
+  session(kind: AnySessionKind): this {
+    this.sessionCommands.add(kind.cmd);
+    this.control.command<Record<string, unknown>>(kind.cmd, (opts, ctx) => {
+      this.log.debug(`connection ${ctx.connection.data.peer}: ${kind.cmd}`);
+      return this.startSession(kind, opts, ctx);
+    });
+    return this;
+  }
+
+  /**
+   * Serves a connection that arrived some other way (dialed out to a hub, relayed by one) exactly
+   * as one accepted by a listener: greeting, commands, sessions, the same limits. `leftover`:
+   * bytes already read from it; `token`: it must send this token first (default: none needed).
+   * `close()` ends it too.
+   */
+  serveConnection(stream: Duplex, options: { peer: string; leftover?: Uint8Array; token?: string }): void {
+    this.accept(stream, options.peer, options.token, options.leftover);
+  }
+
+  /** Serves one accepted connection; `token` set: it must authenticate first. */
+  private accept(socket: Duplex, peer: string, token: string | undefined, leftover?: Uint8Array): void {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
-    socket.on('error', (err) => this.log.debug(`connection ${ctx.peer}: ${err.message}`));
-    this.serve(socket, ctx).catch((err) => {
-      this.log.warn(`connection ${ctx.peer}: ${(err as Error).message}`);
-      socket.destroy();
+    socket.on('error', (err) => this.log.debug(`connection ${peer}: ${err.message}`));
+    const conn = this.control.serve(socket, {
+      leftover,
+      data: { peer, mustAuthenticate: token !== undefined },
+      greeting: { auth: token === undefined ? 'none' : 'token' },
+      authenticate: token === undefined ? false : this.authentication(token),
     });
+    this.connections.set(conn.id, conn);
+    void conn.closed.then(() => this.connections.delete(conn.id));
   }
 
-  private async serve(socket: Duplex, ctx: ConnContext): Promise<void> {
-    const session = new ServerSession({
-      version: AGENT_PROTOCOL_VERSION,
-      greeting: { auth: ctx.requireToken ? 'token' : 'none' },
-      maxLineLength: this.opts.maxMessageBytes,
-      rejectFields: (reason) => ({ code: REJECT_CODES[reason] }),
-    });
-    const port = new ControlPort(socket, session, CONTROL_HIGH_WATER_MARK);
-    let authed = ctx.requireToken === undefined;
-    for (;;) {
-      let ev: ServerEvent | null;
-      try {
-        ev = await port.next({ timeout: this.opts.idleTimeoutMs });
-      } catch (err) {
-        if (!(err instanceof TimeoutError)) throw err;
-        this.log.debug(`connection ${ctx.peer}: idle, closed`);
-        port.close();
-        socket.destroy();
-        return;
-      }
-      if (ev === null) return; // the connection is gone
-      if (ev.type === 'eof') {
-        // The client finished sending and every complete request was answered.
-        await port.flush();
-        socket.end();
-        return;
-      }
-      const opts = ev.type === 'command' ? ev.opts ?? {} : undefined;
-      if (ev.type === 'rejected' || typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
-        // A bad line gets an error reply; the connection goes on (unless the peer is not authenticated).
-        const message = ev.type === 'rejected' ? ev.message : 'invalid request, "opts" must be an object';
-        if (ev.type === 'command') port.fail(new SessionProtocolError(message));
-        this.log.debug(`connection ${ctx.peer}: ${message}`);
-        if (!authed) return this.refuse(port, ctx, 'bad request before authentication');
-        continue;
-      }
-      const req: AgentRequest = { cmd: ev.cmd, opts: opts as Record<string, unknown> };
-      if (!authed) {
-        if (req.cmd === 'auth' && typeof req.opts.token === 'string' && tokensEqual(req.opts.token, ctx.requireToken!)) {
-          authed = true;
-          port.ok({ authenticated: true });
-          continue;
-        }
-        port.fail(new AuthError(req.cmd === 'auth' ? 'invalid token' : 'authentication required: send {"cmd":"auth","opts":{"token":...}} first'));
-        return this.refuse(port, ctx, req.cmd === 'auth' ? 'wrong token' : `command ${req.cmd} before auth`);
-      }
-      this.log.debug(`connection ${ctx.peer}: ${req.cmd}`);
-      let outcome: 'continue' | 'switched';
-      try {
-        outcome = await this.command(port, req);
-      } catch (err) {
-        if (session.state !== 'busy') throw err; // failed after the switch: nothing to answer on
-        this.log.info(`${req.cmd} failed: ${(err as Error).message}`);
-        port.fail(err);
-        if (SESSION_COMMANDS.has(req.cmd)) {
-          // A failed session command ends the connection: the client may have sent session bytes
-          // right behind the request, which must not be read as requests.
-          port.close();
-          await port.flush();
-          socket.end();
-          return;
-        }
-        continue;
-      }
-      if (outcome === 'switched') return;
-    }
+  /** Logs that a connection was refused before authentication (once per connection). */
+  private refused(conn: ControlConnection<ConnInfo> | undefined, why: string): void {
+    if (conn === undefined || !conn.data.mustAuthenticate || conn.authenticated || conn.data.refused) return;
+    conn.data.refused = true;
+    this.log.warn(`connection ${conn.data.peer} refused: ${why}`);
   }
 
-  /** Answers with the queued error reply, then ends the connection (destroyed 1 s later at most). */
-  private async refuse(port: ControlPort, ctx: ConnContext, why: string): Promise<void> {
-    this.log.warn(`connection ${ctx.peer} refused: ${why}`);
-    port.close();
-    const socket = port.socket;
-    setTimeout(() => socket.destroy(), 1000).unref();
-    await port.flush();
-    socket.end();
+  /** The control server's debug lines; a bad line before authentication is a refusal. */
+  private controlDebug(message: string): void {
+    this.log.debug(message);
+    const m = /^connection (\d+): (.*)$/.exec(message);
+    if (m) this.refused(this.connections.get(Number(m[1])), m[2]!);
+  }
+
+  /** The token step of TCP connections: `{"cmd":"auth","opts":{"token":...}}` before anything else. */
+  private authentication(token: string): AuthenticateOptions<ConnInfo> {
+    return {
+      command: 'auth',
+      verify: (opts, conn) => {
+        const given = (opts as { token?: unknown }).token;
+        const ok = typeof given === 'string' && tokensEqual(given, token);
+        if (!ok) this.refused(conn, 'wrong token');
+        return ok;
+      },
+      response: { authenticated: true },
+      failedMessage: 'invalid token',
+      requiredMessage: 'authentication required: send {"cmd":"auth","opts":{"token":...}} first',
+      closeOnFailure: true,
+    };
+  }
+
+  /**
+   * The error reply of a failed command: its message and `WK_*` code (`WK_INTERNAL` for what is
+   * not a `WirekitError`). A failed session command ends the connection: the client may have
+   * sent session bytes right behind the request, which must not be read as requests.
+   */
+  private errorReply(err: unknown, cmd: string): ErrorReply {
+    if (err instanceof UnknownCommandError) return { message: err.message, code: 'WK_PROTOCOL' };
+    // Before authentication every failure refuses the connection (the server then ends it); the
+    // connection is the one running `cmd` unauthenticated.
+    const refusing = [...this.connections.values()].find((c) => c.data.mustAuthenticate && !c.authenticated && c.currentCommand === cmd);
+    if (refusing) this.refused(refusing, err instanceof ControlAuthError ? `command ${cmd} before auth` : 'bad request before authentication');
+    else this.log.info(`${cmd} failed: ${(err as Error).message}`);
+    // A bad request (options not an object) is answered and the connection goes on, as for a bad line.
+    return { ...failure(err), close: this.sessionCommands.has(cmd) && !badRequests.has(err as object) };
   }
 
   private takeSession(): () => void {
-    if (this.activeSessions >= this.opts.maxSessions) throw new LimitError(`too many sessions (limit ${this.opts.maxSessions})`);
+    if (this.activeSessions >= this.opts.maxSessions) throw new LimitError(`too many sessions (limit ${this.opts.maxSessions})`, 'remote');
     this.activeSessions++;
     let released = false;
     return () => {
@@ -279,124 +310,85 @@ export class AgentDaemon {
     };
   }
 
-  /** Session frames over the switched connection `io`. */
-  private frameStream(io: Duplex): FrameStream {
-    const codec = sessionCodec({ maxFrameLength: this.opts.maxFrameBytes });
-    return new FrameStream(channel(io, codec), io, codec, this.opts.keepalive);
+  /** The daemon's settings as the sessions see them. */
+  private sessionContext(): SessionContext {
+    const o = this.opts;
+    return {
+      log: this.log,
+      root: o.root,
+      connectTimeoutMs: o.connectTimeoutMs,
+      fsync: o.fsync,
+      collectGarbage: o.collectGarbage,
+      frames: (io: Duplex) => frameStream(io, { maxFrameBytes: o.maxFrameBytes, keepalive: o.keepalive }),
+    };
   }
 
-  /**
-   * Runs one command: answers it (`port.ok`) and returns 'continue', or for a session command
-   * replies and switches the connection to the session (`port.switchOver`) and returns
-   * 'switched'. Throws to fail the command (before any reply).
-   */
-  private async command(port: ControlPort, req: AgentRequest): Promise<'continue' | 'switched'> {
-    const o = req.opts;
-    switch (req.cmd) {
-      case 'auth':
-        port.ok({ authenticated: true });
-        return 'continue';
-      case 'ping':
-        port.ok({ pong: true, time: Date.now() });
-        return 'continue';
-      case 'info':
-        port.ok({
-          version: AGENT_VERSION,
-          protocol: AGENT_PROTOCOL_VERSION,
-          pid: process.pid,
-          hostname: os.hostname(),
-          platform: process.platform,
-          uptimeMs: Date.now() - this.started,
-          sessions: this.activeSessions,
-          maxSessions: this.opts.maxSessions,
-          root: this.opts.root ?? null,
-          listeners: this.listeners.map((l) => l.address),
-        });
-        return 'continue';
-      case 'exec': {
-        const eo = parseExecOptions(o);
-        if (eo.cwd !== undefined) eo.cwd = await confinePath(eo.cwd, { root: this.opts.root });
-        const release = this.takeSession();
-        try {
-          const child = await startExec(eo);
-          const io = port.switchOver({ pid: child.pid });
-          this.log.info(`exec ${JSON.stringify(eo.argv)} pid ${child.pid}`);
-          void runExec(this.frameStream(io), child, this.log).finally(release);
-        } catch (err) {
-          release();
-          throw err;
-        }
-        return 'switched';
-      }
-      case 'terminal': {
-        const to = parseTerminalOptions(o);
-        if (to.cwd !== undefined) to.cwd = await confinePath(to.cwd, { root: this.opts.root });
-        const release = this.takeSession();
-        const io = port.switchOver({});
-        this.log.info(`terminal ${JSON.stringify(to.argv ?? 'shell')}`);
-        void runTerminal(this.frameStream(io), to, this.log).finally(release);
-        return 'switched';
-      }
-      case 'forward': {
-        const host = o.host ?? 'localhost';
-        const targetPort = o.port;
-        if (typeof host !== 'string' || typeof targetPort !== 'number' || !Number.isInteger(targetPort) || targetPort < 1 || targetPort > 65535) {
-          throw new SessionProtocolError('forward needs {"host": string, "port": 1..65535}');
-        }
-        const release = this.takeSession();
-        try {
-          const target = await connectTarget(host, targetPort, this.opts.connectTimeoutMs);
-          const io = port.switchOver({});
-          this.log.info(`forward to ${host}:${targetPort}`);
-          void runForward(this.frameStream(io), target, this.log).finally(release);
-        } catch (err) {
-          release();
-          throw err;
-        }
-        return 'switched';
-      }
-      case 'upload': {
-        if (typeof o.path !== 'string') throw new SessionProtocolError('upload needs {"path": string, "size": integer}');
-        const size = o.size;
-        if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw new SessionProtocolError('upload needs a non-negative integer size');
-        const mode = typeof o.mode === 'number' && Number.isInteger(o.mode) ? o.mode : undefined;
-        const dest = await confinePath(o.path, { root: this.opts.root });
-        const release = this.takeSession();
-        try {
-          const up = await prepareUpload(dest, size, mode);
-          const io = port.switchOver({ path: dest });
-          void runUpload(io, up, transferReplies(io), this.log, { fsync: this.opts.fsync, collectGarbage: this.opts.collectGarbage }).finally(release);
-        } catch (err) {
-          release();
-          throw err;
-        }
-        return 'switched';
-      }
-      case 'download': {
-        if (typeof o.path !== 'string') throw new SessionProtocolError('download needs {"path": string}');
-        const file = await confinePath(o.path, { root: this.opts.root });
-        const release = this.takeSession();
-        try {
-          const dl = await prepareDownload(file);
-          const io = port.switchOver({ path: file, size: dl.size, mode: dl.mode });
-          io.resume(); // nothing more is expected from the client; let its end arrive
-          void runDownload(io, dl, this.log).finally(release);
-        } catch (err) {
-          release();
-          throw err;
-        }
-        return 'switched';
-      }
-      default:
-        throw new SessionProtocolError(`unknown command '${req.cmd}'`);
+  /** Runs one session command up to the hand-over; the session then runs on its own. */
+  private async startSession(kind: AnySessionKind, opts: Record<string, unknown>, control: CommandContext<ConnInfo>): Promise<void> {
+    const ctx = this.ctx;
+    const options: unknown = await kind.parse(opts, ctx);
+    const release = this.takeSession();
+    let prepared: unknown;
+    try {
+      prepared = await kind.prepare(options, ctx);
+    } catch (err) {
+      release();
+      throw err;
     }
+    const io = takeStream(control, kind.reply(prepared));
+    void kind
+      .run(prepared, io, ctx)
+      .catch((err: unknown) => this.log.warn(`${kind.cmd} session: ${(err as Error).message}`))
+      .finally(release);
   }
+
+  /** The daemon's own commands: auth (a no-op once authenticated), ping, info, and the session kinds. */
+  private registerCommands(): void {
+    this.command('auth', () => ({ authenticated: true }))
+      .command('ping', () => ({ pong: true, time: Date.now() }))
+      .command('info', () => ({
+        version: AGENT_VERSION,
+        protocol: AGENT_PROTOCOL_VERSION,
+        pid: process.pid,
+        hostname: os.hostname(),
+        platform: process.platform,
+        uptimeMs: Date.now() - this.started,
+        sessions: this.activeSessions,
+        maxSessions: this.opts.maxSessions,
+        root: this.opts.root ?? null,
+        listeners: this.listeners.map((l) => l.address),
+      }));
+    for (const kind of [execKind, terminalKind, forwardKind, uploadKind, downloadKind]) this.session(kind);
+  }
+}
+
+/**
+ * Sends a session command's reply and takes the connection over (`handOff` through the control
+ * server's hijack): the stream's first bytes are those the client sent after the request. When
+ * the client left while the command was being prepared, the session gets a stream that is
+ * already at its end (writes go nowhere), so it ends at once and frees what it holds (a program
+ * started for it is killed, a temporary file removed).
+ */
+function takeStream(control: CommandContext<ConnInfo>, reply: unknown): Duplex {
+  try {
+    control.reply(reply).catch(() => {});
+    return control.hijack();
+  } catch {
+    return Duplex.from({ readable: Readable.from([], { objectMode: false }), writable: new Writable({ write: (_chunk, _enc, cb) => cb() }) });
+  }
+}
+
+/** The errors of requests refused before any handler ran (they do not end the connection). */
+const badRequests = new WeakSet<object>();
+
+function badRequest(message: string): SessionProtocolError {
+  const err = new SessionProtocolError(message, 'remote');
+  badRequests.add(err);
+  return err;
 }
 
 /** Bytes buffered from a client while a command runs before the daemon stops reading. */
 const CONTROL_HIGH_WATER_MARK = 1024 * 1024;
-
-const SESSION_COMMANDS = new Set(['exec', 'terminal', 'forward', 'upload', 'download']);
 
 /** Codes of the error replies the control session sends on its own for bad lines. */
 const REJECT_CODES: Record<RejectReason, string> = {
@@ -404,178 +396,6 @@ const REJECT_CODES: Record<RejectReason, string> = {
   'too-large': 'WK_FRAME_TOO_LARGE', // over maxMessageBytes
   invalid: 'WK_PROTOCOL', // JSON, but not {"cmd": <string>, ...}
 };
-
-/** The message and `WK_*` code of an error reply. */
-function failure(err: unknown): { message: string; code: string } {
-  return { message: err instanceof Error ? err.message : String(err), code: err instanceof WirekitError ? err.code : 'WK_INTERNAL' };
-}
-
-/**
- * The control phase of one connection: the control protocol's sans-I/O `ServerSession` fed from
- * the socket. A request is decoded only when `next` asks for one, and only after the previous one
- * was answered, so the bytes the client sent behind a session command stay undecoded and are
- * handed to the session by `switchOver`.
- */
-class ControlPort {
-  private wake: (() => void) | undefined;
-  private gone = false;
-  private paused = false;
-  private readonly onData = (chunk: Uint8Array | string) => {
-    this.session.receive(typeof chunk === 'string' ? utf8Encode(chunk) : chunk);
-    // While a command runs nobody decodes: stop reading once a request's worth is buffered.
-    if (this.wake === undefined && !this.paused && this.session.bufferedBytes >= this.highWaterMark) {
-      this.paused = true;
-      this.socket.pause();
-    }
-    this.notify();
-  };
-  private readonly onEnd = () => {
-    this.session.receiveEof();
-    this.notify();
-  };
-  private readonly onClose = () => {
-    this.gone = true;
-    this.notify();
-  };
-
-  constructor(
-    readonly socket: Duplex,
-    readonly session: ServerSession,
-    private readonly highWaterMark: number,
-  ) {
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('close', this.onClose);
-  }
-
-  /**
-   * Writes the replies queued so far, then returns the next request, refused line (its error
-   * reply is queued) or end of input; `null` once the connection is gone. Rejects with
-   * `TimeoutError` when no complete line arrives in time.
-   */
-  async next(options: WaitOptions): Promise<ServerEvent | null> {
-    await this.flush();
-    let timedOut: Error | undefined;
-    const cleanup = attachWait('waiting for a request', options, (err) => {
-      timedOut = err;
-      this.notify();
-    });
-    try {
-      for (;;) {
-        if (this.gone) return null;
-        const ev = this.session.nextEvent();
-        if (ev !== undefined) return ev;
-        if (timedOut) throw timedOut;
-        if (this.paused) {
-          this.paused = false;
-          this.socket.resume();
-        }
-        await new Promise<void>((resolve) => (this.wake = resolve));
-      }
-    } finally {
-      this.wake = undefined;
-      cleanup();
-    }
-  }
-
-  /** Queues the success reply of the running (non-session) command. */
-  ok(response: unknown): void {
-    this.session.respond(response);
-    this.session.finish();
-  }
-
-  /** Queues the error reply (message and `WK_*` code) of the running command. */
-  fail(err: unknown): void {
-    const { message, code } = failure(err);
-    this.session.fail(message, { code });
-    this.session.finish();
-  }
-
-  /** Writes the queued replies; resolves when the socket can take more. */
-  async flush(): Promise<void> {
-    const bytes = this.session.dataToSend();
-    const s = this.socket;
-    if (bytes.length === 0 || s.destroyed || s.writableEnded) return;
-    if (!s.write(bytes)) await drained(s);
-  }
-
-  /**
-   * Replies to a session command and hands the connection over: the returned stream's first
-   * bytes are those the client sent after the request (even in the same read as the request),
-   * then the live ones; writes go to the socket, behind the reply.
-   */
-  switchOver(response: unknown): Duplex {
-    this.session.respond(response);
-    const reply = this.session.dataToSend();
-    const leftover = this.session.hijack();
-    this.detach();
-    const s = this.socket;
-    if (this.gone) {
-      // The client left while the command was being prepared: the session reads what it sent,
-      // then the end, and so ends at once (a program started for it is killed).
-      return Duplex.from({ readable: Readable.from(leftover, { objectMode: false }), writable: s });
-    }
-    if (!s.writableEnded) s.write(reply);
-    return rawStream(s, leftover);
-  }
-
-  /** Stops reading requests; bytes still arriving are dropped. */
-  close(): void {
-    this.detach();
-    this.session.close();
-    this.socket.resume();
-  }
-
-  private detach(): void {
-    const s = this.socket;
-    s.removeListener('data', this.onData);
-    s.removeListener('end', this.onEnd);
-    s.removeListener('close', this.onClose);
-    this.notify();
-  }
-
-  private notify(): void {
-    const w = this.wake;
-    this.wake = undefined;
-    w?.();
-  }
-}
-
-/**
- * The connection as a raw byte stream after the switch: `leftover` (bytes read but not decoded)
- * first, then the live bytes.
- */
-function rawStream(socket: Duplex, leftover: Uint8Array[]): Duplex {
-  return channel(socket, lines(), leftover.length > 0 ? { leftover: concatBytes(leftover) } : {}).hijack();
-}
-
-/** Resolves when `s` drains or closes. */
-function drained(s: Duplex): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      s.off('drain', done);
-      s.off('close', done);
-      resolve();
-    };
-    s.on('drain', done);
-    s.on('close', done);
-  });
-}
-
-/** Transfer progress and result as control lines on the switched connection. */
-function transferReplies(io: Duplex): TransferReplies {
-  const w = (line: string) => {
-    if (!io.destroyed && !io.writableEnded) io.write(utf8Encode(line + '\n'));
-  };
-  return {
-    progress: (p) => w(progressLine(p)),
-    ok: (r) => w(responseLine(r)),
-    fail: (err) => {
-      const { message, code } = failure(err);
-      w(errorLine(message, { code }));
-    },
-  };
-}
 
 /** Removes `socketPath` if it is a socket nobody accepts on; throws if a daemon is live there. */
 export async function removeStaleSocket(socketPath: string): Promise<void> {

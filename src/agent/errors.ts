@@ -2,7 +2,7 @@ import { WirekitError } from '../errors.js';
 
 /** The daemon refused the connection's credentials (missing or wrong token). Code `WK_AUTH`. */
 export class AuthError extends WirekitError {
-  constructor(message = 'authentication failed', origin: 'local' | 'remote' = 'remote') {
+  constructor(message: string, origin: 'local' | 'remote') {
     super('WK_AUTH', message, { origin });
   }
 }
@@ -16,35 +16,22 @@ export class PathEscapeError extends WirekitError {
 
 /** A transferred file does not match its declared size or SHA-256 digest. Code `WK_CHECKSUM`. */
 export class ChecksumError extends WirekitError {
-  constructor(message: string, origin: 'local' | 'remote' = 'remote') {
+  constructor(message: string, origin: 'local' | 'remote') {
     super('WK_CHECKSUM', message, { origin });
   }
 }
 
 /** A limit (concurrent sessions, message size) was reached. Code `WK_LIMIT`. */
 export class LimitError extends WirekitError {
-  constructor(message: string, origin: 'local' | 'remote' = 'remote') {
+  constructor(message: string, origin: 'local' | 'remote') {
     super('WK_LIMIT', message, { origin });
   }
 }
 
 /** The peer broke the session protocol (unexpected frame, bad payload). Code `WK_PROTOCOL`. */
 export class SessionProtocolError extends WirekitError {
-  constructor(message: string, origin: 'local' | 'remote' = 'remote') {
+  constructor(message: string, origin: 'local' | 'remote') {
     super('WK_PROTOCOL', message, { origin });
-  }
-}
-
-/**
- * A command failed on the daemon; `remoteCode` is the `WK_*` code the daemon reported, if any.
- * Code `WK_REMOTE`.
- */
-export class RemoteCommandError extends WirekitError {
-  constructor(
-    message: string,
-    readonly remoteCode: string | undefined,
-  ) {
-    super('WK_REMOTE', message, { origin: 'remote' });
   }
 }
 
@@ -59,5 +46,19 @@ export class AddressInUseError extends WirekitError {
 export class PeerDeadError extends WirekitError {
   constructor(timeoutMs: number) {
     super('WK_PEER_DEAD', `peer sent nothing for ${timeoutMs} ms (keepalive timeout)`, { origin: 'remote' });
+  }
+}
+
+/** The hash worker thread failed or exited; every hash it held fails with this. Code `WK_HASH_WORKER`. */
+export class HashWorkerError extends WirekitError {
+  constructor(message: string, cause?: unknown) {
+    super('WK_HASH_WORKER', message, { origin: 'local', cause });
+  }
+}
+
+/** A hash was used after its digest or abort (a bug in the caller). Code `WK_HASH_STATE`. */
+export class HashStateError extends WirekitError {
+  constructor(message: string) {
+    super('WK_HASH_STATE', message, { origin: 'local' });
   }
 }

@@ -276,7 +276,7 @@ export function receiveFile(io: Duplex, rx: TransferReceiver, fh: FileSink, opts
         return;
       }
       if (step.extra) {
-        finish(new SessionProtocolError('bytes after the file digest'));
+        finish(new SessionProtocolError('bytes after the file digest', 'remote'));
         return;
       }
       if (step.data) {

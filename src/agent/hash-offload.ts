@@ -9,7 +9,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
-import { WirekitError } from '../errors.js';
+import { HashStateError, HashWorkerError } from './errors.js';
 
 /** Messages to the hash worker. */
 export type HashRequest =
@@ -109,11 +109,11 @@ class HashThread {
       this.worker = undefined;
       const jobs = [...this.jobs.values()];
       this.jobs.clear();
-      const e = new WirekitError('WK_HASH_WORKER', `hash worker failed: ${err.message}`, { origin: 'local', cause: err });
+      const e = new HashWorkerError(`hash worker failed: ${err.message}`, err);
       for (const j of jobs) j.reject?.(e);
     };
     w.on('error', fail);
-    w.on('exit', (code) => fail(new Error(`exited with code ${code}`)));
+    w.on('exit', (code) => fail(new HashWorkerError(`exited with code ${code}`)));
     this.worker = w;
     return w;
   }
@@ -135,7 +135,7 @@ export class OffloadedHash implements StreamHash {
   }
 
   update(chunks: readonly Uint8Array[], recycle?: (buffer: ArrayBuffer) => void): void {
-    if (this.finished) throw new Error('update() after digest() or abort()');
+    if (this.finished) throw new HashStateError('update() after digest() or abort()');
     if (chunks.length === 0) return;
     if (recycle) this.job.recycle = recycle;
     const sent: Uint8Array[] = [];
@@ -164,7 +164,7 @@ export class OffloadedHash implements StreamHash {
   }
 
   digest(): Promise<Uint8Array> {
-    if (this.finished) return Promise.reject(new Error('digest() called twice'));
+    if (this.finished) return Promise.reject(new HashStateError('digest() called twice'));
     this.finished = true;
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {

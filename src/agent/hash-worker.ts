@@ -4,10 +4,11 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
+import { HashStateError } from './errors.js';
 import type { HashReply, HashRequest } from './hash-offload.js';
 
 const port = parentPort;
-if (!port) throw new Error('hash-worker must run in a worker thread');
+if (!port) throw new HashStateError('hash-worker must run in a worker thread');
 const jobs = new Map<number, Hash>();
 
 port.on('message', (m: HashRequest) => {

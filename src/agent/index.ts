@@ -1,6 +1,15 @@
 export { AgentDaemon, AGENT_VERSION, AGENT_PROTOCOL_VERSION, removeStaleSocket } from './daemon.js';
-export type { AgentDaemonOptions, AgentRequest, Listener } from './daemon.js';
+export type { AgentDaemonOptions, AgentRequest, Listener, PlainHandler } from './daemon.js';
 export { AgentClient, AgentConnection, dial } from './client.js';
+export type { SessionKind, SessionContext, ClientContext } from './sessions/context.js';
+export { execKind, clientExec, parseExecOptions } from './sessions/exec.js';
+export type { ExecOptions, ClientExecOptions } from './sessions/exec.js';
+export { terminalKind, clientTerminal, parseTerminalOptions } from './sessions/terminal.js';
+export type { TerminalOptions, ClientTerminalOptions } from './sessions/terminal.js';
+export { forwardKind, clientForward, parseForwardOptions } from './sessions/forward.js';
+export type { ForwardOptions } from './sessions/forward.js';
+export { uploadKind, downloadKind, clientUpload, clientDownload } from './sessions/files.js';
+export type { ClientDownloadOptions } from './sessions/files.js';
 export type { AgentClientOptions, ExecSession, Greeting, ReplyOptions, TerminalSession, TransferProgress, TransferResult } from './client.js';
 export {
   SessionCodec,
@@ -29,4 +38,6 @@ export { generateToken, tokensEqual, writeTokenFile, readTokenFile } from './aut
 export { createLogger, isLogLevel } from './log.js';
 export type { Logger, LogLevel } from './log.js';
 export { FrameStream } from './frame-stream.js';
-export { AuthError, PathEscapeError, ChecksumError, LimitError, SessionProtocolError, RemoteCommandError, AddressInUseError, PeerDeadError } from './errors.js';
+export { AuthError, PathEscapeError, ChecksumError, LimitError, SessionProtocolError, AddressInUseError, PeerDeadError, HashWorkerError, HashStateError } from './errors.js';
+/** The daemon answered a command (or a session) with an error: control's `RemoteCommandError`, `remoteCode` the daemon's code. */
+export { RemoteCommandError } from '../protocols/control/errors.js';

@@ -114,7 +114,7 @@ export class TransferReceiver {
     this.sha256 = hex(actual);
     let diff = actual.length ^ DIGEST_SIZE;
     for (let i = 0; i < DIGEST_SIZE; i++) diff |= actual[i]! ^ this.trailer[i]!;
-    if (diff !== 0) throw new ChecksumError(`SHA-256 mismatch: received data hashes to ${this.sha256}, sender declared ${hex(this.trailer)}`);
+    if (diff !== 0) throw new ChecksumError(`SHA-256 mismatch: received data hashes to ${this.sha256}, sender declared ${hex(this.trailer)}`, 'remote');
     this.finished = true;
   }
 }

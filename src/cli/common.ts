@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { WirekitError } from '../errors.js';
+import { RemoteCommandError } from '../protocols/control/errors.js';
 import { AgentClient } from '../agent/client.js';
 import { defaultStateDir, resolveClientAddress, TOKEN_ENV, ADDRESS_ENV } from '../agent/address.js';
 import { readTokenFile } from '../agent/auth.js';
@@ -69,6 +70,6 @@ export function exitCodeFor(err: unknown): number {
 
 /** Prints an error as `wirekit CMD: message [CODE]`. */
 export function reportError(cmd: string, err: unknown): void {
-  const code = err instanceof WirekitError ? ` [${err.code === 'WK_REMOTE' && 'remoteCode' in err && err.remoteCode ? String(err.remoteCode) : err.code}]` : '';
+  const code = err instanceof WirekitError ? ` [${err instanceof RemoteCommandError && err.remoteCode ? err.remoteCode : err.code}]` : '';
   process.stderr.write(`wirekit ${cmd}: ${err instanceof Error ? err.message : String(err)}${code}\n`);
 }

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { parseArgs, UsageError } from './args.js';
-import { RemoteCommandError } from '../agent/errors.js';
+import { RemoteCommandError } from '../protocols/control/errors.js';
 import { CLIENT_HELP, CLIENT_OPTIONS, clientFrom, EXIT, reportError } from './common.js';
 
 export const help = `Usage: wirekit exec [options] [--] CMD [ARGS...]

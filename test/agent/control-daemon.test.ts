@@ -165,6 +165,36 @@ const expected = [
   { status: true, response: { authenticated: true } },
 ];
 
+test('a session command whose opts are not an object is answered like a bad line; the connection goes on', async () => {
+  const { sock } = await startDaemon();
+  const p = await Peer.connect(sock);
+  p.socket.write(Buffer.concat([line({ cmd: 'exec', opts: [1] }), line({ cmd: 'auth' })]));
+  const got = await p.lines(3);
+  assert.deepEqual(got.slice(1), [
+    { status: false, message: 'invalid request, "opts" must be an object', code: 'WK_PROTOCOL' },
+    { status: true, response: { authenticated: true } },
+  ]);
+  p.socket.destroy();
+});
+
+test('serveConnection: a connection that arrived another way (with bytes already read) is served like an accepted one', async () => {
+  const { daemon } = await startDaemon();
+  const relaySock = path.join(dir, 'relay.sock');
+  const relay = net.createServer({ allowHalfOpen: true }, (s) => daemon.serveConnection(s, { peer: 'relay', leftover: line({ cmd: 'ping' }) }));
+  await new Promise<void>((r) => relay.listen(relaySock, r));
+  try {
+    const p = await Peer.connect(relaySock);
+    p.socket.write(line({ cmd: 'auth' }));
+    const [greeting, pong, auth] = await p.lines(3);
+    assert.deepEqual(greeting, { version: AGENT_PROTOCOL_VERSION, auth: 'none' });
+    assert.equal((pong!.response as { pong: boolean }).pong, true);
+    assert.deepEqual(auth, { status: true, response: { authenticated: true } });
+    p.socket.destroy();
+  } finally {
+    relay.close();
+  }
+});
+
 function shape(v: Record<string, unknown>): Record<string, unknown> {
   return v.status === true && (v.response as { pong?: boolean } | undefined)?.pong ? { status: true } : v;
 }

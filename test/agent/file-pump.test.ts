@@ -6,6 +6,7 @@ import { open } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { once } from 'node:events';
 import { PassThrough, type Duplex } from 'node:stream';
 import fc from 'fast-check';
 import { TruncatedFrameError } from '../../src/codecs/errors.js';
@@ -177,8 +178,8 @@ test('receiveFile: a slow disk pauses the socket; memory stays within the window
     const done = receiveFile(b, rx, slow, { blockSize, window, hash: new InlineHash() });
     const sender = new MemoryFile(data);
     const sending = sendFile(sender, size, a, { blockSize: 1024 * 1024 }).then((d) => a.end(d));
-    // Let the sender run against the stalled disk for a while.
-    await new Promise((r) => setTimeout(r, 300));
+    // The receiver stops reading once its window is full (or, if it never did, the data ends).
+    await Promise.race([once(b, 'pause'), once(b, 'end')]);
     const heldWhileStalled = rx.received;
     // Blocks in the window, one being written, one partly filled, and what sits in one 'data'
     // event; the socket's own kernel buffer is not read at all.
@@ -220,11 +221,26 @@ test('sendFile: a hash that falls behind holds the sender back (blocks out of th
     };
     b.resume();
     let finished = false;
-    const sending = sendFile(new MemoryFile(data), size, a, { blockSize, window: 4 * blockSize, hash: slowHash }).then((d) => {
+    const file = new MemoryFile(data);
+    let reads = 0;
+    const source: FileSource = {
+      read: (...args: Parameters<MemoryFile['read']>) => {
+        reads++;
+        return file.read(...args);
+      },
+    };
+    let written = 0;
+    const sending = sendFile(source, size, a, { blockSize, window: 4 * blockSize, hash: slowHash, onProgress: () => written++ }).then((d) => {
       finished = true;
       return d;
     });
-    await new Promise((r) => setTimeout(r, 200));
+    // The sender is held back once every block it wrote has reached the hash and a whole turn of
+    // the event loop passes without a new read or write (it would start one at once otherwise).
+    for (;;) {
+      const [r, w] = [reads, written];
+      await new Promise(setImmediate);
+      if (finished || (held.length === written && reads === r && written === w)) break;
+    }
     assert.equal(finished, false);
     assert.ok(held.length > 0 && held.length <= 4 + 4, `${held.length} blocks waiting for the hash`);
     gated = false;
@@ -326,14 +342,29 @@ test('transfers reuse the shared blocks: a second transfer allocates no new ones
     await done;
     assert.ok(Buffer.from(file.out).equals(data));
   };
-  await run();
-  await new Promise((r) => setTimeout(r, 50)); // the worker's last blocks come back
-  const before = pool.allocated;
-  assert.ok(pool.size >= 2, `${pool.size} free blocks after the first transfer`);
-  await run();
-  await new Promise((r) => setTimeout(r, 50));
-  // What the first transfer gave back is reused: at most a couple of new blocks.
-  assert.ok(pool.allocated - before < 3, `${pool.allocated - before} new blocks in the second transfer`);
+  // The worker's last blocks come back after the digest: wait until every block made is free again.
+  const give = pool.give.bind(pool);
+  let gave: (() => void) | undefined;
+  pool.give = (block) => {
+    give(block);
+    gave?.();
+  };
+  const allBack = async () => {
+    while (pool.size < Math.min(pool.allocated, pool.maxFree)) await new Promise<void>((r) => (gave = r));
+    gave = undefined;
+  };
+  try {
+    await run();
+    await allBack();
+    const before = pool.allocated;
+    assert.ok(pool.size >= 2, `${pool.size} free blocks after the first transfer`);
+    await run();
+    await allBack();
+    // What the first transfer gave back is reused: at most a couple of new blocks.
+    assert.ok(pool.allocated - before < 3, `${pool.allocated - before} new blocks in the second transfer`);
+  } finally {
+    pool.give = give;
+  }
 });
 
 test('files smaller than a block do not leave a shared pool per size behind', async () => {

@@ -8,10 +8,13 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AgentClient } from '../../src/agent/client.js';
+import { FrameType, sessionCodec } from '../../src/agent/session-frames.js';
+import { FrameReader } from '../../src/codecs/codec.js';
 import { repoRoot } from '../helpers/paths.js';
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
@@ -100,6 +103,50 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, timeo
   }
 }
 
+/**
+ * A Unix socket relay at `at` to the daemon at `target` that counts the PONG session frames the
+ * client sends (its bytes after the first line, the request, are session frames).
+ */
+async function pongCounter(at: string, target: string): Promise<{ path: string; pongs(n: number): Promise<void>; close(): void }> {
+  let count = 0;
+  let wake: (() => void) | undefined;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer({ allowHalfOpen: true }, (client) => {
+    const daemon = net.connect({ path: target, allowHalfOpen: true });
+    sockets.add(client).add(daemon);
+    const reader = new FrameReader(sessionCodec());
+    let inFrames = false;
+    client.on('data', (chunk: Buffer) => {
+      daemon.write(chunk);
+      let bytes: Uint8Array = chunk;
+      if (!inFrames) {
+        const nl = chunk.indexOf(0x0a);
+        if (nl < 0) return;
+        inFrames = true;
+        bytes = chunk.subarray(nl + 1);
+      }
+      for (const f of reader.push(bytes)) if (f.type === FrameType.PONG) count++;
+      wake?.();
+    });
+    daemon.pipe(client);
+    client.on('end', () => daemon.end());
+    for (const s of [client, daemon]) s.on('error', () => {});
+    client.on('close', () => daemon.destroy());
+    daemon.on('close', () => client.destroy());
+  });
+  await new Promise<void>((r) => server.listen(at, r));
+  return {
+    path: at,
+    async pongs(n) {
+      while (count < n) await new Promise<void>((r) => (wake = r));
+    },
+    close() {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
 /** A `sleep` argument unique to this test run, to find the process in /proc. */
 function marker(): string {
   return `1000.${randomBytes(3).readUIntBE(0, 3)}`;
@@ -174,13 +221,16 @@ test('session limit: sessions beyond --max-sessions are refused with WK_LIMIT; p
 test('keepalive: a client that stops answering (SIGSTOP) has its session ended and its program killed', async () => {
   const sock = path.join(dir, 'keepalive.sock');
   const { daemon } = await serve(['-l', sock, '--ping-interval', '100ms', '--ping-timeout', '600ms']);
+  // The client connects through a relay that counts the PONG frames it sends the daemon.
+  const relay = await pongCounter(path.join(dir, 'keepalive-relay.sock'), sock);
   const m = marker();
-  const hung = spawn(process.execPath, [MAIN, 'exec', '-a', sock, '-n', '--', 'sleep', m], { stdio: 'ignore' });
+  const hung = spawn(process.execPath, [MAIN, 'exec', '-a', relay.path, '-n', '--', 'sleep', m], { stdio: 'ignore' });
   children.add(hung);
   try {
     await until(`sleep ${m} to run`, () => pidsWith(m).length > 0);
-    // A live but answering client keeps its session past several timeouts.
-    await new Promise((r) => setTimeout(r, 1500));
+    // A live but answering client keeps its session past several timeouts: 15 pings answered,
+    // sent at least 100 ms apart, span more than two 600 ms timeouts.
+    await relay.pongs(15);
     assert.equal(pidsWith(m).length, 1, 'an answering client keeps its session');
     hung.kill('SIGSTOP');
     await until(`sleep ${m} to be killed after the peer went silent`, () => pidsWith(m).length === 0, 10_000);
@@ -189,6 +239,7 @@ test('keepalive: a client that stops answering (SIGSTOP) has its session ended a
     assert.equal((JSON.parse(info.stdout) as { sessions: number }).sessions, 0, 'the session is gone from the count');
   } finally {
     hung.kill('SIGKILL');
+    relay.close();
     await stop(daemon);
   }
 });

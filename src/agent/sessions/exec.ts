@@ -1,0 +1,181 @@
+/**
+ * Exec sessions: a program with pipes for stdin, stdout and stderr, its exit status at the end.
+ * Daemon half (`execKind`): options, the program started before the reply (`{"pid": N}`), then
+ * DATA/EOF/SIGNAL frames in and STDOUT/STDERR/EXIT frames out. Client half (`clientExec`).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { PassThrough, Writable, type Duplex } from 'node:stream';
+import type { FrameStream } from '../frame-stream.js';
+import type { Logger } from '../log.js';
+import { encodeExit, FrameType, type ExitStatus, type SessionFrame } from '../session-frames.js';
+import type { ClientContext, SessionContext, SessionKind } from './context.js';
+import { pump, reportSessionError, runClientSession, writeOut, writeWithBackpressure } from './frames.js';
+import { badOptions, confinedCwd, envRecord, stringArray } from './options.js';
+import { grace, killTree, signalName, spawnError } from './process.js';
+
+/** Options of an exec session (the `exec` command's `opts`). */
+export interface ExecOptions {
+  argv: string[];
+  cwd?: string;
+  env?: Record<string, string>;
+}
+
+/** Checks the `opts` of an exec request. */
+export function parseExecOptions(o: Record<string, unknown>): ExecOptions {
+  const argv = stringArray(o.argv, 'argv');
+  if (o.cwd !== undefined && typeof o.cwd !== 'string') throw badOptions('cwd must be a string');
+  return { argv, cwd: o.cwd as string | undefined, env: envRecord(o.env) };
+}
+
+/**
+ * Starts a program for an exec session; resolves once it is running (rejects with the spawn
+ * error, e.g. ENOENT, so the command can be refused before the switch).
+ */
+export function startExec(opts: ExecOptions): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(opts.argv[0]!, opts.argv.slice(1), {
+      cwd: opts.cwd,
+      env: opts.env ? { ...process.env, ...opts.env } : process.env,
+      stdio: 'pipe',
+      detached: true, // own process group, so the whole tree can be killed
+    });
+    child.once('spawn', () => resolve(child));
+    child.once('error', (err: NodeJS.ErrnoException) => reject(spawnError(opts.argv[0]!, err)));
+  });
+}
+
+/** Runs an exec session on a started child. Resolves when it ends (either side). */
+export async function runExec(fs: FrameStream, child: ChildProcess, log: Logger): Promise<void> {
+  child.stdin!.on('error', () => {});
+  const outs = Promise.all([pump(child.stdout!, fs, FrameType.STDOUT), pump(child.stderr!, fs, FrameType.STDERR)]);
+  const exited = new Promise<ExitStatus>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  let finished = false;
+  const done = (async () => {
+    const status = await exited;
+    await outs;
+    finished = true;
+    fs.send(FrameType.EXIT, encodeExit(status));
+    fs.end();
+  })();
+  try {
+    await fs.run(async (f: SessionFrame) => {
+      switch (f.type) {
+        case FrameType.DATA:
+          await writeWithBackpressure(child.stdin!, f.payload);
+          return;
+        case FrameType.EOF:
+          child.stdin!.end();
+          return;
+        case FrameType.SIGNAL:
+          killTree(child, signalName(f.payload));
+          return;
+        default:
+          throw badOptions(`unexpected ${f.type} frame in an exec session`);
+      }
+    });
+  } catch (err) {
+    reportSessionError(fs, 'exec', err, log);
+  }
+  if (!finished) {
+    // The client went away (or broke the protocol) before the program ended.
+    killTree(child, 'SIGKILL');
+    child.stdin!.destroy();
+    await Promise.race([done, grace(2000)]);
+  } else {
+    await done;
+  }
+  fs.close();
+}
+
+/** Daemon half of the `exec` command. */
+export const execKind: SessionKind<ExecOptions, { options: ExecOptions; child: ChildProcess }> = {
+  cmd: 'exec',
+  async parse(opts, ctx: SessionContext) {
+    const eo = parseExecOptions(opts);
+    eo.cwd = await confinedCwd(eo.cwd, ctx);
+    return eo;
+  },
+  async prepare(options) {
+    return { options, child: await startExec(options) };
+  },
+  reply: ({ child }) => ({ pid: child.pid }),
+  run({ options, child }, io: Duplex, ctx) {
+    ctx.log.info(`exec ${JSON.stringify(options.argv)} pid ${child.pid}`);
+    return runExec(ctx.frames(io), child, ctx.log);
+  },
+};
+
+/** A running exec session. */
+export interface ExecSession {
+  /** Daemon-side process id. */
+  pid: number | undefined;
+  stdout: PassThrough;
+  stderr: PassThrough;
+  /** Writes become DATA frames; `end()` sends EOF. */
+  stdin: Writable;
+  /** Resolves with the exit status; rejects if the session fails. */
+  exit: Promise<ExitStatus>;
+  /** Sends a signal to the program. */
+  signal(name: NodeJS.Signals): void;
+  /** Drops the connection (the daemon kills the program). */
+  close(): void;
+}
+
+/** What the client asks for when it runs a program. */
+export interface ClientExecOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Sent together with the request (typed-ahead stdin). */
+  input?: Uint8Array;
+  /** Send EOF right after `input`. */
+  endInput?: boolean;
+}
+
+/** Client half: runs `argv` on the daemon. */
+export async function clientExec(client: ClientContext, argv: string[], opts: ClientExecOptions = {}): Promise<ExecSession> {
+  const codec = client.codec;
+  const ahead: Uint8Array[] = [];
+  if (opts.input && opts.input.length > 0) {
+    for (let i = 0; i < opts.input.length; i += codec.maxFrameLength) {
+      const part = opts.input.subarray(i, i + codec.maxFrameLength);
+      ahead.push(codec.header(FrameType.DATA, part.length), part);
+    }
+  }
+  if (opts.endInput) ahead.push(codec.header(FrameType.EOF, 0));
+  const { reply, stream } = await client.open('exec', { argv, cwd: opts.cwd, env: opts.env }, ahead);
+  const fs = client.frames(stream);
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let inputEnded = opts.endInput ?? false;
+  const stdin = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      if (fs.send(FrameType.DATA, chunk)) cb();
+      else fs.drained().then(() => cb(), cb);
+    },
+    final(cb) {
+      if (!inputEnded) fs.send(FrameType.EOF);
+      inputEnded = true;
+      cb();
+    },
+  });
+  if (inputEnded) stdin.end();
+  const exit = runClientSession('exec', fs, async (f) => {
+    if (f.type === FrameType.STDOUT) await writeOut(stdout, f.payload);
+    else if (f.type === FrameType.STDERR) await writeOut(stderr, f.payload);
+    else return false;
+    return true;
+  }).finally(() => {
+    stdout.end();
+    stderr.end();
+  });
+  exit.catch(() => {});
+  return {
+    pid: (reply as { pid?: number } | null)?.pid,
+    stdout,
+    stderr,
+    stdin,
+    exit,
+    signal: (name) => void fs.send(FrameType.SIGNAL, Buffer.from(name)),
+    close: () => fs.close(),
+  };
+}
