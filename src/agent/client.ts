@@ -41,6 +41,13 @@ export interface AgentClientOptions {
   keepalive?: KeepaliveOptions;
   /** Maximum session frame payload. Default 1 MiB. */
   maxFrameBytes?: number;
+  /**
+   * Opens the connection instead of dialing `address`: for a daemon reached another way, e.g.
+   * through a fleet hub (`routeThroughHub`). The stream must start with the daemon's greeting.
+   */
+  dial?: () => Promise<Duplex>;
+  /** How the daemon is named in messages when `dial` is given (e.g. `dev1 via hub`). */
+  label?: string;
 }
 
 export class AgentClient {
@@ -64,12 +71,12 @@ export class AgentClient {
 
   /** Opens a connection, reads the greeting and authenticates when the daemon asks for a token. */
   async connect(): Promise<AgentConnection> {
-    const socket = await dial(this.address, this.options, this.timeoutMs);
+    const socket = this.options.dial ? await this.options.dial() : await dial(this.address, this.options, this.timeoutMs);
     const conn = new AgentConnection(socket);
     try {
       const g = await conn.readGreeting({ timeout: this.timeoutMs });
       if (g.auth === 'token') {
-        if (!this.options.token) throw new AuthError(`${formatAddress(this.address)} requires a token (--token or WIREKIT_TOKEN)`, 'local');
+        if (!this.options.token) throw new AuthError(`${this.options.label ?? formatAddress(this.address)} requires a token (--token or WIREKIT_TOKEN)`, 'local');
         try {
           await conn.call('auth', { token: this.options.token }, { timeout: this.timeoutMs });
         } catch (err) {

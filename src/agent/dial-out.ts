@@ -13,6 +13,7 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type tls from 'node:tls';
 import { connectSocket, type SocketAddress } from '../channels/connect.js';
+import { handOff } from '../channels/hand-off.js';
 import { FrameReader } from '../codecs/codec.js';
 import { ndjson } from '../codecs/lines.js';
 import { WirekitError } from '../errors.js';
@@ -261,7 +262,8 @@ export class HubDialer {
         socket.destroy();
         return;
       }
-      this.options.serve(socket, reader.takeRemaining(), { user: msg.user, sid });
+      // Back to a fresh stream's state (the reader's leftover first), so the session's server reads it.
+      this.options.serve(handOff(socket), reader.takeRemaining(), { user: msg.user, sid });
     };
     const onError = () => clearTimeout(timer);
     socket.on('data', onData);

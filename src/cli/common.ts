@@ -7,6 +7,9 @@ import { AgentClient } from '../agent/client.js';
 import { defaultStateDir, resolveClientAddress, TOKEN_ENV, ADDRESS_ENV } from '../agent/address.js';
 import { readTokenFile } from '../agent/auth.js';
 import { UsageError, parseDuration, type Parsed, type Spec } from './args.js';
+import { connectHub } from '../hub/hub-client.js';
+import { hubTls, parseHubUrl } from './hub-address.js';
+import { pickHub } from './hub-config.js';
 
 /** Exit codes of every command (exec and shell pass the program's own status through). */
 export const EXIT = {
@@ -24,6 +27,8 @@ export const EXIT = {
 /** Options every client command accepts. */
 export const CLIENT_OPTIONS: Spec = {
   address: { type: 'string', short: 'a' },
+  agent: { type: 'string', short: 'A' },
+  hub: { type: 'string', short: 'H' },
   token: { type: 'string' },
   'token-file': { type: 'string' },
   ca: { type: 'string' },
@@ -33,6 +38,9 @@ export const CLIENT_OPTIONS: Spec = {
 };
 
 export const CLIENT_HELP = `Connection options:
+  -A, --agent ID       reach agent ID through a fleet hub (also: @ID as the first argument;
+                       cp takes ID:PATH); the hub is the default one you logged in to
+  -H, --hub NAME       the hub to use (see wirekit login)
   -a, --address ADDR   daemon address: unix:/path, /path, tcp://host:port, tls://host:port
                        (default: $${ADDRESS_ENV}, else the default socket ${path.join(defaultStateDir(), 'agent.sock')})
       --token TOKEN    token for TCP/TLS daemons (default: $${TOKEN_ENV}, else --token-file,
@@ -43,8 +51,51 @@ export const CLIENT_HELP = `Connection options:
       --timeout DUR    connect/reply timeout (default 10s)
   -h, --help           show this help`;
 
+/**
+ * The agent a command names: `--agent ID`, or a first positional `@ID` (removed from the
+ * positionals). Undefined: the command talks to a daemon directly.
+ */
+export function takeAgent(p: Parsed): string | undefined {
+  if (typeof p.flags.agent === 'string') return p.flags.agent;
+  const first = p.positionals[0];
+  if (first !== undefined && first.startsWith('@') && first.length > 1) {
+    p.positionals.shift();
+    if (p.positionals[0] === '--') p.positionals.shift();
+    p.flags.agent = first.slice(1);
+    return first.slice(1);
+  }
+  return undefined;
+}
+
+/** A client for agent `agent` through the hub `hub` (or the default hub). */
+export function hubClientFor(agent: string, hub: string | undefined, timeoutMs: number, env: NodeJS.ProcessEnv = process.env): AgentClient {
+  if (hub === undefined && env.WIREKIT_HUB) hub = env.WIREKIT_HUB;
+  const { name, login } = pickHub(hub, env);
+  const url = parseHubUrl(login.url);
+  return new AgentClient({
+    address: { kind: 'tcp', host: url.address.host, port: url.address.port, tls: url.tls },
+    label: `agent ${agent} via hub ${name}`,
+    timeoutMs,
+    dial: async () => {
+      const session = await connectHub(url.address, { token: login.token }, { tls: hubTls(url, login.ca), timeoutMs });
+      try {
+        return await session.route(agent);
+      } catch (err) {
+        session.close();
+        throw err;
+      }
+    },
+  });
+}
+
 /** Builds a client from the common options. */
 export function clientFrom(p: Parsed, env: NodeJS.ProcessEnv = process.env): AgentClient {
+  const timeoutMs = p.flags.timeout ? parseDuration(p.flags.timeout as string, 'timeout') : 10_000;
+  const agent = takeAgent(p);
+  if (agent !== undefined) {
+    if (p.flags.address !== undefined) throw new UsageError('--address and an agent name do not go together (an agent is reached through its hub)');
+    return hubClientFor(agent, p.flags.hub as string | undefined, timeoutMs, env);
+  }
   const address = resolveClientAddress(p.flags.address as string | undefined, env);
   let token = (p.flags.token as string | undefined) ?? env[TOKEN_ENV];
   if (!token && p.flags['token-file']) token = readTokenFile(p.flags['token-file'] as string);
@@ -57,7 +108,7 @@ export function clientFrom(p: Parsed, env: NodeJS.ProcessEnv = process.env): Age
     token,
     ca: p.flags.ca ? readFileSync(p.flags.ca as string) : undefined,
     insecure: p.flags.insecure === true,
-    timeoutMs: p.flags.timeout ? parseDuration(p.flags.timeout as string, 'timeout') : 10_000,
+    timeoutMs,
   });
 }
 

@@ -1,13 +1,14 @@
 import { v8Collector } from '../agent/gc.js';
 import { parseArgs, UsageError } from './args.js';
-import { CLIENT_HELP, CLIENT_OPTIONS, clientFrom } from './common.js';
+import { CLIENT_HELP, CLIENT_OPTIONS, clientFrom, takeAgent } from './common.js';
 import type { TransferProgress } from '../agent/client.js';
 
 export const help = `Usage: wirekit cp [options] SRC DEST
 
 Copies a file to or from the daemon's machine. Exactly one side is remote, written with a
 leading colon: \`wirekit cp ./local.bin :/remote/path\` uploads, \`wirekit cp :/remote/path .\`
-downloads. Size, mode and SHA-256 are checked; the destination appears only when the copy is
+downloads. Through a fleet hub, name the agent as scp names a host:
+\`wirekit cp ./local.bin dev1:/tmp/x\`, \`wirekit cp dev1:/etc/hostname .\`. Size, mode and SHA-256 are checked; the destination appears only when the copy is
 complete and verified (an interrupted copy leaves nothing behind).
 
 Options:
@@ -22,11 +23,22 @@ arguments, 3 daemon unreachable.`;
 export async function run(argv: string[]): Promise<number> {
   const p = parseArgs(argv, { ...CLIENT_OPTIONS, mode: { type: 'string' }, json: { type: 'boolean' }, 'no-progress': { type: 'boolean' } });
   if (p.flags.help) return (console.log(help), 0);
+  takeAgent(p);
   if (p.positionals.length !== 2) throw new UsageError('cp needs SRC and DEST');
-  const [src, dest] = p.positionals as [string, string];
+  let [src, dest] = p.positionals as [string, string];
+  // AGENT:PATH (or @AGENT:PATH) names a file on an agent reached through the hub, as scp's HOST:PATH.
+  for (const side of ['src', 'dest'] as const) {
+    const text = side === 'src' ? src : dest;
+    const m = /^@?([^/:@][^/:]*):(.*)$/.exec(text);
+    if (!m) continue;
+    if (typeof p.flags.agent === 'string' && p.flags.agent !== m[1]) throw new UsageError(`${text} names agent ${m[1]}, but --agent says ${p.flags.agent}`);
+    p.flags.agent = m[1]!;
+    if (side === 'src') src = `:${m[2]}`;
+    else dest = `:${m[2]}`;
+  }
   const srcRemote = src.startsWith(':');
   const destRemote = dest.startsWith(':');
-  if (srcRemote === destRemote) throw new UsageError('exactly one of SRC and DEST must be remote (start with ":")');
+  if (srcRemote === destRemote) throw new UsageError('exactly one of SRC and DEST must be remote (":PATH", or AGENT:PATH through a hub)');
   let mode: number | undefined;
   if (p.flags.mode !== undefined) {
     if (!/^[0-7]{1,4}$/.test(p.flags.mode as string)) throw new UsageError('--mode must be octal, e.g. 644');

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { parseArgs, UsageError } from './args.js';
 import { RemoteCommandError } from '../protocols/control/errors.js';
-import { CLIENT_HELP, CLIENT_OPTIONS, clientFrom, EXIT, reportError } from './common.js';
+import { CLIENT_HELP, CLIENT_OPTIONS, clientFrom, EXIT, reportError, takeAgent } from './common.js';
 
 export const help = `Usage: wirekit exec [options] [--] CMD [ARGS...]
 
@@ -24,6 +24,7 @@ const SPAWN_STATUS: Record<string, number> = { WK_NO_PROGRAM: 127, WK_NOT_EXECUT
 export async function run(argv: string[]): Promise<number> {
   const p = parseArgs(argv, { ...CLIENT_OPTIONS, cwd: { type: 'string', short: 'C' }, env: { type: 'string', short: 'e', multiple: true }, 'no-stdin': { type: 'boolean', short: 'n' } }, { stopAtPositional: true });
   if (p.flags.help) return (console.log(help), 0);
+  takeAgent(p);
   if (p.positionals.length === 0) throw new UsageError('exec needs a command (wirekit exec -- CMD ARGS...)');
   const env: Record<string, string> = {};
   for (const kv of (p.flags.env as string[] | undefined) ?? []) {

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { parseArgs, parseIntArg, UsageError } from './args.js';
-import { CLIENT_HELP, CLIENT_OPTIONS, clientFrom } from './common.js';
+import { CLIENT_HELP, CLIENT_OPTIONS, clientFrom, takeAgent } from './common.js';
 
 export const help = `Usage: wirekit forward [options] [BIND:]LOCALPORT:HOST:PORT
 
@@ -20,6 +20,7 @@ export function parseSpec(spec: string): { bind: string; localPort: number; host
 export async function run(argv: string[]): Promise<number> {
   const p = parseArgs(argv, CLIENT_OPTIONS);
   if (p.flags.help) return (console.log(help), 0);
+  takeAgent(p);
   if (p.positionals.length !== 1) throw new UsageError('forward needs one LOCALPORT:HOST:PORT');
   const spec = parseSpec(p.positionals[0]!);
   const client = clientFrom(p);

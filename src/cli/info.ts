@@ -1,5 +1,5 @@
 import { parseArgs } from './args.js';
-import { CLIENT_HELP, CLIENT_OPTIONS, clientFrom } from './common.js';
+import { CLIENT_HELP, CLIENT_OPTIONS, clientFrom, takeAgent } from './common.js';
 
 export const help = `Usage: wirekit info [options]
 
@@ -10,6 +10,7 @@ ${CLIENT_HELP}`;
 export async function run(argv: string[]): Promise<number> {
   const p = parseArgs(argv, CLIENT_OPTIONS);
   if (p.flags.help) return (console.log(help), 0);
+  takeAgent(p);
   console.log(JSON.stringify(await clientFrom(p).info(), null, 2));
   return 0;
 }

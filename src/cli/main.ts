@@ -18,6 +18,9 @@ const COMMANDS: Record<string, Command> = {
   cp: { summary: 'copy a file to or from the daemon side (remote paths start with ":")', load: () => import('./cp.js') },
   forward: { summary: 'forward a local port to HOST:PORT through the daemon', load: () => import('./forward.js') },
   decode: { summary: 'print the frames of a captured byte stream', load: () => import('./decode.js') },
+  hub: { summary: 'run a fleet hub that agents dial out to (and manage its users)', load: () => import('./hub.js') },
+  login: { summary: 'log in to a fleet hub (stores a token)', load: () => import('./login.js') },
+  ls: { summary: "list a hub's agents (filter by property)", load: () => import('./ls.js') },
 };
 
 export const usage = `Usage: wirekit COMMAND [options]
@@ -29,7 +32,11 @@ ${Object.entries(COMMANDS)
 
 Run \`wirekit COMMAND --help\` for the options of a command.
 
-Environment: WIREKIT_ADDRESS (daemon address), WIREKIT_TOKEN (token for TCP/TLS).
+Through a fleet hub, name the agent: wirekit shell @dev1, wirekit exec -A dev1 -- uname -a,
+wirekit cp ./f dev1:/tmp/, wirekit forward @dev1 8080:localhost:80.
+
+Environment: WIREKIT_ADDRESS (daemon address), WIREKIT_TOKEN (token for TCP/TLS),
+WIREKIT_HUB (the hub to use when none is named).
 Exit status: 0 success, 1 failure, 2 bad arguments, 3 daemon unreachable or authentication
 failed; exec and shell return the program's exit code (255 when the session itself failed).`;
 

@@ -6,6 +6,13 @@ import { defaultSocketPath, defaultStateDir, ensurePrivateDir, formatAddress, pa
 import { generateToken, writeTokenFile } from '../agent/auth.js';
 import { createLogger, isLogLevel, type LogLevel } from '../agent/log.js';
 import { parseArgs, parseDuration, parseIntArg, UsageError } from './args.js';
+import os from 'node:os';
+import { HubDialer } from '../agent/dial-out.js';
+import { readTokenFile } from '../agent/auth.js';
+import type { Logger } from '../agent/log.js';
+import { parseHubUrl } from './hub-address.js';
+
+const VERSION = '0.1.0';
 
 export const help = `Usage: wirekit serve [options]
 
@@ -29,6 +36,18 @@ Options:
       --max-message BYTES  largest control message (default 1048576)
       --ping-interval DUR  session keepalive ping interval (default 15s)
       --ping-timeout DUR   a session silent this long is ended (default 45s)
+      --hub URL            also dial out to a fleet hub's agent port (tcp://host:port or
+                           tls://host:port) and serve sessions routed through it
+      --enroll-token-file F  the hub's enrollment token (first registration; afterwards
+                           the hub's own token for this agent, kept in --hub-token-file)
+      --hub-token-file F   where this agent's hub token is kept, mode 0600
+                           (default <state dir>/hub-token)
+      --hub-ca FILE        TLS: CA certificate (PEM) the hub's certificate must chain to
+      --hub-fingerprint H  TLS: pin the hub's certificate by its SHA-256 fingerprint instead
+      --id ID              this agent's id on the hub (default: the host name)
+      --label KEY=VALUE    a property shown in wirekit ls and filtered on (repeatable)
+      --labels-file F      properties from a JSON object file (e.g. {"site":"lab","allowlist":["u/ann"]})
+      --no-local           with --hub: do not listen locally at all
       --log-level LEVEL    silent, error, warn (default), info, debug
   -v, --verbose            same as --log-level info (twice: debug)
   -h, --help               show this help
@@ -49,6 +68,15 @@ export async function run(argv: string[]): Promise<number> {
     'ping-interval': { type: 'string' },
     'ping-timeout': { type: 'string' },
     'log-level': { type: 'string' },
+    hub: { type: 'string' },
+    'enroll-token-file': { type: 'string' },
+    'hub-token-file': { type: 'string' },
+    'hub-ca': { type: 'string' },
+    'hub-fingerprint': { type: 'string' },
+    id: { type: 'string' },
+    label: { type: 'string', multiple: true },
+    'labels-file': { type: 'string' },
+    'no-local': { type: 'boolean' },
     verbose: { type: 'boolean', short: 'v', multiple: true },
     help: { type: 'boolean', short: 'h' },
   });
@@ -65,7 +93,10 @@ export async function run(argv: string[]): Promise<number> {
   }
   const log = createLogger(level);
   const addrs: AgentAddress[] = ((p.flags.listen as string[] | undefined) ?? []).map((a) => parseAddress(a));
-  if (addrs.length === 0) {
+  const hubUrl = p.flags.hub as string | undefined;
+  if (p.flags['no-local'] && !hubUrl) throw new UsageError('--no-local needs --hub');
+  if (p.flags['no-local'] && addrs.length) throw new UsageError('--no-local and --listen do not go together');
+  if (addrs.length === 0 && !p.flags['no-local']) {
     const dir = defaultStateDir();
     ensurePrivateDir(dir);
     addrs.push({ kind: 'unix', path: defaultSocketPath() });
@@ -107,9 +138,16 @@ export async function run(argv: string[]): Promise<number> {
       lines.push(`wirekit agent listening on ${l.address}`);
     }
   }
-  const first = daemon.listeners[0]!.address;
-  const hint = addrs[0]!.kind === 'unix' && formatAddress(addrs[0]!) === `unix:${defaultSocketPath()}` ? '' : ` -a ${first}`;
-  lines.push(`try: wirekit${hint} ping | wirekit${hint} exec -- uname -a | wirekit${hint} shell   (Ctrl-C stops the daemon)`);
+  let dialer: (HubDialer & { agentId: string }) | undefined;
+  if (hubUrl) {
+    dialer = await startDialOut(p.flags, hubUrl, daemon, log);
+    lines.push(`dialing out to hub ${hubUrl} as agent ${dialer.agentId}`);
+  }
+  if (daemon.listeners.length > 0) {
+    const first = daemon.listeners[0]!.address;
+    const hint = addrs[0]!.kind === 'unix' && formatAddress(addrs[0]!) === `unix:${defaultSocketPath()}` ? '' : ` -a ${first}`;
+    lines.push(`try: wirekit${hint} ping | wirekit${hint} exec -- uname -a | wirekit${hint} shell   (Ctrl-C stops the daemon)`);
+  }
   if (level !== 'silent') process.stderr.write(lines.join('\n') + '\n');
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
@@ -119,6 +157,41 @@ export async function run(argv: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
+  dialer?.stop();
   await daemon.close();
   return 0;
+}
+
+async function startDialOut(flags: Record<string, unknown>, hubUrl: string, daemon: AgentDaemon, log: Logger): Promise<HubDialer & { agentId: string }> {
+  const url = parseHubUrl(hubUrl);
+  const properties: Record<string, unknown> = {};
+  if (typeof flags['labels-file'] === 'string') {
+    const v = JSON.parse(readFileSync(flags['labels-file'], 'utf8')) as unknown;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new UsageError(`${flags['labels-file']}: expected a JSON object of properties`);
+    Object.assign(properties, v);
+  }
+  for (const kv of (flags.label as string[] | undefined) ?? []) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new UsageError(`--label needs KEY=VALUE, got ${JSON.stringify(kv)}`);
+    properties[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  const id = (flags.id as string | undefined) ?? os.hostname();
+  const enrollFile = flags['enroll-token-file'] as string | undefined;
+  const enrollmentToken = enrollFile ? readTokenFile(enrollFile) : process.env.WIREKIT_ENROLL_TOKEN;
+  const tokenFile = (flags['hub-token-file'] as string | undefined) ?? path.join(defaultStateDir(), 'hub-token');
+  ensurePrivateDir(path.dirname(tokenFile));
+  const fingerprint = flags['hub-fingerprint'] as string | undefined;
+  const ca = flags['hub-ca'] as string | undefined;
+  if ((fingerprint || ca) && !url.tls) throw new UsageError('--hub-ca and --hub-fingerprint need a tls:// hub');
+  const dialer = new HubDialer({
+    hub: url.address,
+    tls: url.tls ? { ...(ca ? { ca: readFileSync(ca) } : {}), ...(fingerprint ? { fingerprint } : {}) } : false,
+    register: { id, hostname: os.hostname(), version: VERSION, capabilities: ['exec', 'terminal', 'upload', 'download', 'forward'], properties },
+    enrollmentToken,
+    tokenFile,
+    logger: log,
+    serve: (stream, leftover, info) => daemon.serveConnection(stream, { peer: `hub user ${info.user} (session ${info.sid})`, leftover }),
+  });
+  await dialer.start();
+  return Object.assign(dialer, { agentId: id });
 }

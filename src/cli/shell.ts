@@ -1,5 +1,5 @@
 import { parseArgs } from './args.js';
-import { CLIENT_HELP, CLIENT_OPTIONS, clientFrom, EXIT } from './common.js';
+import { CLIENT_HELP, CLIENT_OPTIONS, clientFrom, EXIT, takeAgent } from './common.js';
 import os from 'node:os';
 
 export const help = `Usage: wirekit shell [options] [--] [CMD ARGS...]
@@ -19,6 +19,7 @@ const DETACH = 0x1d; // Ctrl-]
 export async function run(argv: string[]): Promise<number> {
   const p = parseArgs(argv, { ...CLIENT_OPTIONS, term: { type: 'string' } }, { stopAtPositional: true });
   if (p.flags.help) return (console.log(help), 0);
+  takeAgent(p);
   const client = clientFrom(p);
   const stdin = process.stdin;
   const stdout = process.stdout;
