@@ -61,9 +61,11 @@ async function listenOn(server: net.Server, spec: ListenSpec, what: string): Pro
 export async function startHub(options: HubServerOptions): Promise<RunningHub> {
   const hub = await Hub.open(options.stateDir, options);
   const port = new AgentPort(hub, options.agentPort);
-  const tlsOpts = options.tls ? { cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' as const } : undefined;
+  // A TLS handshake must finish within 10 s (Node's default is 120 s per silent connection).
+  const tlsOpts = options.tls ? { cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' as const, handshakeTimeout: 10_000 } : undefined;
   const agentServer = tlsOpts ? tls.createServer({ ...tlsOpts, allowHalfOpen: true }, (s) => port.accept(s)) : net.createServer({ allowHalfOpen: true }, (s) => port.accept(s));
-  agentServer.on('tlsClientError', () => {});
+  // A failed TLS handshake (wrong CA, a plain-TCP client): drop that socket, keep serving.
+  agentServer.on('tlsClientError', (_err, socket) => socket.destroy());
   const control = userPortServer(hub);
   const userServer = tlsOpts
     ? tls.createServer({ ...tlsOpts, allowHalfOpen: true }, (s) => control.serve(s, { data: { address: s.remoteAddress ?? '' } }))
@@ -71,12 +73,13 @@ export async function startHub(options: HubServerOptions): Promise<RunningHub> {
         s.setNoDelay(true);
         control.serve(s, { data: { address: s.remoteAddress ?? '' } });
       });
-  userServer.on('tlsClientError', () => {});
+  userServer.on('tlsClientError', (_err, socket) => socket.destroy());
   const servers: net.Server[] = [agentServer, userServer];
   // Every connection, so close() can end them (net.Server.close waits for them otherwise).
   const sockets = new Set<net.Socket>();
+  // The raw TCP sockets, also for TLS (a connection that never finishes its handshake is one too).
   const track = (server: net.Server) =>
-    server.on(tlsOpts ? 'secureConnection' : 'connection', (s: net.Socket) => {
+    server.on('connection', (s: net.Socket) => {
       sockets.add(s);
       s.once('close', () => sockets.delete(s));
     });
