@@ -4,7 +4,7 @@ import path from 'node:path';
 import { createLogger, isLogLevel, type LogLevel } from '../agent/log.js';
 import { Hub } from '../hub/hub.js';
 import { startHub, type ListenSpec } from '../hub/server.js';
-import { parseArgs, parseIntArg, UsageError } from './args.js';
+import { parseArgs, parseDuration, parseIntArg, UsageError } from './args.js';
 
 const defaultState = () => path.join(process.env.XDG_STATE_HOME && path.isAbsolute(process.env.XDG_STATE_HOME) ? process.env.XDG_STATE_HOME : path.join(os.homedir(), '.local', 'state'), 'wirekit', 'hub');
 
@@ -25,6 +25,8 @@ Options:
       --tls-key FILE       its private key (PEM)
       --name NAME          the hub's name, told to agents (default: the host name)
       --max-agents N       agents at once (default 20000)
+      --keepalive DUR      agents ping this often; one silent for 3 times as long is dropped
+                           (default 10s)
       --log-level LEVEL    silent, error, warn, info (default), debug
       --init               create the state and an admin user, then exit (refuses existing users)
       --admin-user NAME    the admin's name (with --init)
@@ -64,6 +66,7 @@ export async function run(argv: string[]): Promise<number> {
     'tls-key': { type: 'string' },
     name: { type: 'string' },
     'max-agents': { type: 'string' },
+    keepalive: { type: 'string' },
     'log-level': { type: 'string' },
     init: { type: 'boolean' },
     'admin-user': { type: 'string' },
@@ -101,6 +104,7 @@ export async function run(argv: string[]): Promise<number> {
     logger,
     name: (p.flags.name as string | undefined) ?? os.hostname(),
     maxAgents: p.flags['max-agents'] ? parseIntArg(p.flags['max-agents'] as string, '--max-agents', 1) : undefined,
+    keepaliveMs: p.flags.keepalive ? parseDuration(p.flags.keepalive as string, '--keepalive') : undefined,
     agents: p.flags.agents ? listenSpec(p.flags.agents as string, '--agents') : undefined,
     users: p.flags.users ? listenSpec(p.flags.users as string, '--users') : undefined,
     http: httpFlag === 'off' ? false : httpFlag ? listenSpec(httpFlag, '--http') : undefined,

@@ -78,6 +78,8 @@ export class Hub extends EventEmitter<HubEvents> {
   readonly name: string;
   readonly keepaliveMs: number;
   private readonly pending = new Map<string, Pending>();
+  /** The agent-side streams of running sessions, per agent: ended when the agent goes. */
+  private readonly running = new Map<string, Set<Duplex>>();
   private readonly sessionsByAgent = new Map<string, number>();
   private readonly sessionsByUser = new Map<string, number>();
   private readonly throttle = new LoginThrottle();
@@ -210,6 +212,7 @@ export class Hub extends EventEmitter<HubEvents> {
     const event = this.registry.remove(id, link);
     if (!event) return;
     this.logger.info(`hub: agent ${id} left`);
+    this.endSessions(id);
     for (const [sid, p] of this.pending) {
       if (p.agentId === id) {
         this.pending.delete(sid);
@@ -222,9 +225,20 @@ export class Hub extends EventEmitter<HubEvents> {
   /** Drops agents whose keepalive stopped (the links' own timers normally do it first). */
   expireAgents(): void {
     for (const event of this.registry.expire(Date.now())) {
-      if (event.type === 'left') event.agent.owner.close('keepalive timeout');
+      if (event.type === 'left') {
+        event.agent.owner.close('keepalive timeout');
+        this.endSessions(event.agent.id);
+      }
       this.emitRegistry(event);
     }
+  }
+
+  /** Ends every running session of agent `id` (its link is gone, so they are too). */
+  private endSessions(id: string): void {
+    const streams = this.running.get(id);
+    if (!streams) return;
+    this.running.delete(id);
+    for (const s of streams) s.destroy();
   }
 
   private emitRegistry(event: RegistryEvent<AgentLinkHandle>): void {
@@ -267,11 +281,13 @@ export class Hub extends EventEmitter<HubEvents> {
     count(this.sessionsByAgent, id, 1);
     count(this.sessionsByUser, user.username, 1);
     let released = false;
+    let stream: Duplex | undefined;
     const release = () => {
       if (released) return;
       released = true;
       count(this.sessionsByAgent, id, -1);
       count(this.sessionsByUser, user.username, -1);
+      if (stream) this.running.get(id)?.delete(stream);
     };
     const timeoutMs = this.options.dialTimeoutMs ?? 10_000;
     return new Promise((resolve, reject) => {
@@ -293,6 +309,11 @@ export class Hub extends EventEmitter<HubEvents> {
         user: user.username,
         resolve: (v) => {
           done();
+          stream = v.stream;
+          let set = this.running.get(id);
+          if (!set) this.running.set(id, (set = new Set()));
+          set.add(v.stream);
+          v.stream.once('close', release);
           resolve({ ...v, release });
         },
         reject: fail,

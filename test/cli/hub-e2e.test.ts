@@ -96,7 +96,7 @@ before(async () => {
   assert.equal(init.code, 0, init.stderr);
   const add = await cli(['hub', 'user', 'add', 'ann', '--state', state], { env: { WIREKIT_PASSWORD: 'annpass' } });
   assert.equal(add.code, 0, add.stderr);
-  hub = spawn(process.execPath, [MAIN, 'hub', '--state', state, '--agents', '127.0.0.1:0', '--users', '127.0.0.1:0', '--http', 'off', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'], env: env() });
+  hub = spawn(process.execPath, [MAIN, 'hub', '--state', state, '--agents', '127.0.0.1:0', '--users', '127.0.0.1:0', '--http', 'off', '--log-level', 'info', '--keepalive', '300ms'], { stdio: ['ignore', 'pipe', 'pipe'], env: env() });
   children.add(hub);
   const m = await waitLine(hub.stderr!, /agents on (tcp:\/\/127\.0\.0\.1:\d+), users on (tcp:\/\/127\.0\.0\.1:\d+)/);
   agentsUrl = m[1]!;
@@ -249,4 +249,21 @@ test('shell through the hub in a real pty: typed input, resize, UTF-8, exit stat
       // exited
     }
   }
+});
+
+test('an agent that stops answering (SIGSTOP) is dropped within the keepalive timeout, and its running session ends', async () => {
+  const lab2 = agents.get('lab2')!;
+  const session = spawn(process.execPath, [MAIN, 'exec', '@lab2', '--', 'sh', '-c', 'echo started; sleep 60'], { stdio: ['ignore', 'pipe', 'pipe'], env: env() });
+  children.add(session);
+  await waitLine(session.stdout!, /started/);
+  const ended = new Promise<number | null>((resolve) => session.on('close', (code) => resolve(code)));
+  lab2.kill('SIGSTOP');
+  try {
+    await waitListed(['fab1', 'lab1'], 10_000);
+    assert.notEqual(await ended, 0, 'the session through the silent agent ended (not by the program)');
+  } finally {
+    lab2.kill('SIGCONT');
+  }
+  // Back from the stop, it finds its link gone and registers again.
+  await waitListed(['fab1', 'lab1', 'lab2'], 15_000);
 });
