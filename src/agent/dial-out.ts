@@ -14,6 +14,7 @@ import type { Duplex } from 'node:stream';
 import type tls from 'node:tls';
 import { connectSocket, type SocketAddress } from '../channels/connect.js';
 import { handOff } from '../channels/hand-off.js';
+import { readFirstLine, type FirstLine } from '../hub/first-line.js';
 import { FrameReader } from '../codecs/codec.js';
 import { ndjson } from '../codecs/lines.js';
 import { WirekitError } from '../errors.js';
@@ -234,40 +235,28 @@ export class HubDialer {
       return;
     }
     socket.write(line({ type: 'attach', sid, id: this.options.register.id, token: this.agentToken ?? this.options.enrollmentToken! }));
-    const reader = new FrameReader(ndjson({ maxLineLength: MAX_LINK_LINE }));
-    const timer = setTimeout(() => socket.destroy(), this.options.connectTimeoutMs ?? 10_000);
-    const onData = (chunk: Buffer) => {
-      let first: unknown;
-      try {
-        reader.feed(chunk);
-        first = reader.next();
-      } catch {
-        socket.destroy();
-        return;
-      }
-      if (first === undefined) return;
-      clearTimeout(timer);
-      socket.removeListener('data', onData);
-      socket.removeListener('error', onError);
-      socket.pause();
-      let msg: LinkMessage;
-      try {
-        msg = parseLinkMessage(first);
-      } catch {
-        socket.destroy();
-        return;
-      }
-      if (msg.type !== 'attached' || msg.sid !== sid) {
-        this.options.logger.warn(`agent: dial-back for ${sid} refused by the hub${msg.type === 'refused' ? `: ${msg.message}` : ''}`);
-        socket.destroy();
-        return;
-      }
-      // Back to a fresh stream's state (the reader's leftover first), so the session's server reads it.
-      this.options.serve(handOff(socket), reader.takeRemaining(), { user: msg.user, sid });
-    };
-    const onError = () => clearTimeout(timer);
-    socket.on('data', onData);
-    socket.on('error', onError);
+    socket.on('error', () => {});
+    let first: FirstLine;
+    try {
+      first = await readFirstLine(socket, this.options.connectTimeoutMs ?? 10_000);
+    } catch {
+      socket.destroy();
+      return;
+    }
+    let msg: LinkMessage;
+    try {
+      msg = parseLinkMessage(first.value);
+    } catch {
+      socket.destroy();
+      return;
+    }
+    if (msg.type !== 'attached' || msg.sid !== sid) {
+      this.options.logger.warn(`agent: dial-back for ${sid} refused by the hub${msg.type === 'refused' ? `: ${msg.message}` : ''}`);
+      socket.destroy();
+      return;
+    }
+    // Back to a fresh stream's state (the reader's leftover first), so the session's server reads it.
+    this.options.serve(handOff(socket), first.reader.takeRemaining(), { user: msg.user, sid });
   }
 }
 

@@ -1,3 +1,5 @@
+import { concatBytes } from './text.js';
+
 /**
  * A growable output buffer that the caller owns and encoders write into.
  *
@@ -121,16 +123,7 @@ export class ByteWriter {
 
   /** The written bytes as one array (no copy when they form a single part), and an empty writer after. */
   finish(): Uint8Array {
-    const parts = this.parts();
-    if (parts.length === 1) return parts[0]!;
-    let total = 0;
-    for (const p of parts) total += p.length;
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return concatBytes(this.parts());
   }
+
 }

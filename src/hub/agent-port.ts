@@ -8,11 +8,11 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { FrameReader } from '../codecs/codec.js';
-import { ndjson } from '../codecs/lines.js';
-import { WirekitError } from '../errors.js';
+import type { FrameReader } from '../codecs/codec.js';
+import { ConnectionClosedError, TimeoutError, WirekitError } from '../errors.js';
+import { readFirstLine } from './first-line.js';
 import { HubLinkSession, type HubLinkAction } from './link-session.js';
-import { MAX_LINK_LINE, parseLinkMessage, type LinkMessage } from './link-messages.js';
+import { parseLinkMessage, type LinkMessage } from './link-messages.js';
 import type { AgentLinkHandle, Hub } from './hub.js';
 
 export interface AgentPortOptions {
@@ -27,6 +27,12 @@ export interface AgentPortOptions {
 }
 
 const line = (m: LinkMessage) => JSON.stringify(m) + '\n';
+
+/** Sends a refusal line and closes once it is written, whatever the peer does. */
+function refuse(socket: net.Socket, code: string, message: string): void {
+  socket.end(line({ type: 'refused', code, message }));
+  socket.destroySoon();
+}
 
 function hostOf(socket: net.Socket): string {
   const a = socket.remoteAddress ?? '';
@@ -65,62 +71,42 @@ export class AgentPort {
     };
     socket.on('error', () => {});
     socket.setNoDelay(true);
-    const reader = new FrameReader(ndjson({ maxLineLength: MAX_LINK_LINE }));
-    const timer = setTimeout(() => {
-      this.hub.logger.info(`hub: connection from ${address} said nothing in time; closed`);
-      socket.destroy();
-    }, this.options.handshakeTimeoutMs ?? 10_000);
-    const stop = () => {
-      clearTimeout(timer);
-      uncount();
-      socket.removeListener('data', onData);
-      socket.removeListener('end', onEnd);
-      socket.removeListener('close', uncount);
-    };
-    const onEnd = () => {
-      stop();
-      socket.destroy();
-    };
-    const onData = (chunk: Buffer) => {
-      let first: unknown;
-      try {
-        reader.feed(chunk);
-        first = reader.next();
-      } catch {
-        stop();
-        socket.end(line({ type: 'refused', code: 'WK_PROTOCOL', message: 'the first line must be a JSON register or attach message' }));
-        socket.destroySoon();
-        return;
-      }
-      if (first === undefined) return;
-      stop();
-      let msg: LinkMessage;
-      try {
-        msg = parseLinkMessage(first);
-      } catch (err) {
-        socket.end(line({ type: 'refused', code: 'WK_PROTOCOL', message: (err as Error).message }));
-        return;
-      }
-      if (msg.type === 'attach') {
-        socket.pause();
-        const leftover = reader.takeRemaining();
+    socket.once('close', uncount);
+    void readFirstLine(socket, this.options.handshakeTimeoutMs ?? 10_000).then(
+      ({ value, reader }) => {
+        uncount();
+        let msg: LinkMessage;
         try {
-          const user = this.hub.attach(msg, socket, leftover);
-          socket.write(line({ type: 'attached', sid: msg.sid, user }));
+          msg = parseLinkMessage(value);
         } catch (err) {
-          this.hub.logger.warn(`hub: dial-back from ${address} refused: ${(err as Error).message}`);
-          socket.end(line({ type: 'refused', code: (err as WirekitError).code ?? 'WK_AUTH', message: (err as Error).message }));
+          refuse(socket, 'WK_PROTOCOL', (err as Error).message);
+          return;
         }
-        return;
-      }
-      const link = new AgentLinkDriver(this.hub, socket, reader, address, this.options.maxQueuedBytes ?? 1024 * 1024);
-      this.links.add(link);
-      socket.once('close', () => this.links.delete(link));
-      link.start(first);
-    };
-    socket.on('data', onData);
-    socket.on('end', onEnd);
-    socket.on('close', uncount);
+        if (msg.type === 'attach') {
+          try {
+            const user = this.hub.attach(msg, socket, reader.takeRemaining());
+            socket.write(line({ type: 'attached', sid: msg.sid, user }));
+          } catch (err) {
+            this.hub.logger.warn(`hub: dial-back from ${address} refused: ${(err as Error).message}`);
+            refuse(socket, (err as WirekitError).code ?? 'WK_AUTH', (err as Error).message);
+          }
+          return;
+        }
+        const link = new AgentLinkDriver(this.hub, socket, reader, address, this.options.maxQueuedBytes ?? 1024 * 1024);
+        this.links.add(link);
+        socket.once('close', () => this.links.delete(link));
+        link.start(value);
+      },
+      (err: unknown) => {
+        uncount();
+        if (err instanceof TimeoutError) this.hub.logger.info(`hub: connection from ${address} said nothing in time; closed`);
+        if (err instanceof ConnectionClosedError || err instanceof TimeoutError) {
+          socket.destroy();
+          return;
+        }
+        refuse(socket, 'WK_PROTOCOL', 'the first line must be a JSON register or attach message');
+      },
+    );
   }
 
   /** Tells every connected agent to move elsewhere, in batches spread over `spreadMs`. */
@@ -147,6 +133,7 @@ class AgentLinkDriver implements AgentLinkHandle {
   }
 
   start(first: unknown): void {
+    this.socket.resume();
     this.socket.on('data', (chunk: Buffer) => {
       let frames: unknown[];
       try {

@@ -10,13 +10,12 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { MAIN, cliRunner, waitLine } from '../helpers/cli.js';
 import { AgentClient } from '../../src/agent/client.js';
 import { FrameReader } from '../../src/codecs/codec.js';
 import { ndjson } from '../../src/codecs/lines.js';
 import { sessionCodec, FrameType, decodeExit } from '../../src/agent/session-frames.js';
 
-const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'wk-e2e-')));
 const sock = path.join(dir, 'agent.sock');
 const root = path.join(dir, 'root');
@@ -26,50 +25,7 @@ let tcpAddr = '';
 let token = '';
 let daemonLog = '';
 
-interface Result {
-  code: number | null;
-  stdout: Buffer;
-  stderr: string;
-}
-
-function cli(args: string[], opts: { input?: Uint8Array | string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, WIREKIT_ADDRESS: `unix:${sock}`, WIREKIT_TOKEN: '', ...opts.env }, stdio: 'pipe' });
-    children.add(child);
-    const out: Buffer[] = [];
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => (err += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`wirekit ${args.join(' ')} timed out; stderr: ${err}`));
-    }, opts.timeoutMs ?? 20_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ code, stdout: Buffer.concat(out), stderr: err });
-    });
-    child.stdin.end(opts.input ?? '');
-  });
-}
-
-/** Waits for a line matching `re` on a child's stream. */
-function waitLine(stream: NodeJS.ReadableStream, re: RegExp, timeoutMs = 10_000): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error(`no line matching ${re} in: ${buf}`)), timeoutMs);
-    const on = (d: Buffer) => {
-      buf += d;
-      const m = re.exec(buf);
-      if (m) {
-        clearTimeout(timer);
-        stream.off('data', on);
-        resolve(m);
-      }
-    };
-    stream.on('data', on);
-  });
-}
+const cli = cliRunner(() => ({ ...process.env, WIREKIT_ADDRESS: `unix:${sock}`, WIREKIT_TOKEN: '' }), children);
 
 before(async () => {
   mkdirSync(root);

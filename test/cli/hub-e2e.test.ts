@@ -12,10 +12,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
+import { MAIN, cliRunner, waitLine } from '../helpers/cli.js';
 import pty from 'node-pty';
 
-const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'wk-hub-e2e-')));
 const state = path.join(dir, 'hub-state');
 const home = path.join(dir, 'home');
@@ -26,49 +25,7 @@ let usersUrl = '';
 const agents = new Map<string, ChildProcess>();
 const env = () => ({ ...process.env, XDG_CONFIG_HOME: path.join(home, '.config'), XDG_RUNTIME_DIR: path.join(dir, 'run'), WIREKIT_TOKEN: '', WIREKIT_ADDRESS: '', WIREKIT_HUB: '' });
 
-interface Result {
-  code: number | null;
-  stdout: Buffer;
-  stderr: string;
-}
-
-function cli(args: string[], opts: { input?: Uint8Array | string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { env: { ...env(), ...opts.env }, stdio: 'pipe' });
-    children.add(child);
-    const out: Buffer[] = [];
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => (err += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`wirekit ${args.join(' ')} timed out; stderr: ${err}`));
-    }, opts.timeoutMs ?? 20_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ code, stdout: Buffer.concat(out), stderr: err });
-    });
-    child.stdin.end(opts.input ?? '');
-  });
-}
-
-function waitLine(stream: NodeJS.ReadableStream, re: RegExp, timeoutMs = 15_000): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error(`no line matching ${re} in: ${buf}`)), timeoutMs);
-    const on = (d: Buffer) => {
-      buf += d;
-      const m = re.exec(buf);
-      if (m) {
-        clearTimeout(timer);
-        stream.off('data', on);
-        resolve(m);
-      }
-    };
-    stream.on('data', on);
-  });
-}
+const cli = cliRunner(env, children);
 
 function startAgent(id: string, labels: string[], token = path.join(state, 'enrollment-token')): ChildProcess {
   const a = spawn(process.execPath, [MAIN, 'serve', '--hub', agentsUrl, '--enroll-token-file', token, '--id', id, '--no-local', '--hub-token-file', path.join(dir, `${id}.hub-token`), '-v', ...labels.flatMap((l) => ['--label', l])], {
