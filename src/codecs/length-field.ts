@@ -1,7 +1,6 @@
 import type { ByteQueue } from '../bytes/byte-queue.js';
-import { WirekitError } from '../errors.js';
 import type { Codec } from './codec.js';
-import { CodecError, FrameTooLargeError, MalformedFrameError, TruncatedFrameError } from './errors.js';
+import { CodecError, EncodeError, FrameTooLargeError, MalformedFrameError, TruncatedFrameError } from './errors.js';
 
 /** An extra header field returned with the payload (a type byte, a flags nibble, an id). */
 export interface HeaderField {
@@ -78,7 +77,7 @@ function writeUInt(out: Uint8Array, offset: number, size: number, little: boolea
 
 function writeU64(out: Uint8Array, offset: number, little: boolean, value: number | bigint): void {
   const big = BigInt(value);
-  if (big < 0n || big >= 1n << 64n) throw new RangeError(`value ${value} does not fit in 8 bytes`);
+  if (big < 0n || big >= 1n << 64n) throw new EncodeError(`value ${value} does not fit in 8 bytes`);
   const hi = Number(big >> 32n);
   const lo = Number(big & 0xffffffffn);
   writeUInt(out, offset, 4, little, little ? lo : hi);
@@ -116,8 +115,8 @@ interface CompiledField {
  *
  * The declared payload size is checked against `maxFrameLength` as soon as the header is complete,
  * before any payload is buffered or allocated; a frame over the limit raises `FrameTooLargeError`
- * and the stream is then unusable (every later call raises the same error), since its framing can
- * no longer be trusted.
+ * (fatal: `error.fatal` is true) and the stream is then unusable (every later call raises the same
+ * error), since its framing can no longer be trusted. Every header error is fatal.
  */
 export class LengthFieldCodec<K extends string = string> implements Codec<HeaderFrame<K>> {
   readonly name: string;
@@ -198,7 +197,7 @@ export class LengthFieldCodec<K extends string = string> implements Codec<Header
         scale *= 128;
         i++;
         if ((b & 0x80) === 0) break;
-        if (i >= 10) return this.fail(new MalformedFrameError(`${this.name}: varint length longer than 10 bytes`, queue.peek(this.lengthOffset + i)));
+        if (i >= 10) return this.fail(new MalformedFrameError(`${this.name}: varint length longer than 10 bytes`, queue.peek(this.lengthOffset + i), undefined, { fatal: true }));
       }
       hlen += i;
       if (raw > Number.MAX_SAFE_INTEGER) return this.fail(new FrameTooLargeError(this.name, raw, this.maxFrameLength, true));
@@ -220,7 +219,7 @@ export class LengthFieldCodec<K extends string = string> implements Codec<Header
       }
     }
     const plen = raw + this.adjust;
-    if (plen < 0) return this.fail(new MalformedFrameError(`${this.name}: length field ${raw} is smaller than the header`));
+    if (plen < 0) return this.fail(new MalformedFrameError(`${this.name}: length field ${raw} is smaller than the header`, undefined, undefined, { fatal: true }));
     if (plen > this.maxFrameLength) return this.fail(new FrameTooLargeError(this.name, plen, this.maxFrameLength, true));
     this.parsedHeaderLength = hlen;
     return plen;
@@ -256,7 +255,7 @@ export class LengthFieldCodec<K extends string = string> implements Codec<Header
         if (spec.bigint) v = (BigInt(hi) << 32n) | BigInt(lo);
         else if (hi > 0x1fffff) {
           const big = (BigInt(hi) << 32n) | BigInt(lo);
-          return this.fail(new MalformedFrameError(`${this.name}: header field ${name} = ${big} exceeds 2^53 - 1 (declare the field with bigint: true)`));
+          return this.fail(new MalformedFrameError(`${this.name}: header field ${name} = ${big} exceeds 2^53 - 1 (declare the field with bigint: true)`, undefined, undefined, { fatal: true }));
         } else v = hi * TWO32 + lo;
       } else {
         v = readUInt(hdr, spec.offset, spec.size, little);
@@ -270,9 +269,9 @@ export class LengthFieldCodec<K extends string = string> implements Codec<Header
 
   /** Writes the header of a frame with `payloadLength` bytes of payload (for zero-copy writers). */
   encodeHeader(payloadLength: number, fields: Partial<Record<K, number | bigint>> = {}): Uint8Array {
-    if (!Number.isSafeInteger(payloadLength) || payloadLength < 0) throw new RangeError(`invalid payload length ${payloadLength}`);
+    if (!Number.isSafeInteger(payloadLength) || payloadLength < 0) throw new EncodeError(`${this.name}: invalid payload length ${payloadLength}`);
     if (payloadLength > this.maxFrameLength) {
-      throw new WirekitError('WK_FRAME_TOO_LARGE', `${this.name}: payload of ${payloadLength} bytes is over the limit of ${this.maxFrameLength} bytes`, { origin: 'local' });
+      throw new EncodeError(`${this.name}: payload of ${payloadLength} bytes is over the limit of ${this.maxFrameLength} bytes`, { code: 'WK_FRAME_TOO_LARGE' });
     }
     const raw = payloadLength - this.adjust;
     const hdr = new Uint8Array(this.headerLength(payloadLength));
@@ -285,7 +284,7 @@ export class LengthFieldCodec<K extends string = string> implements Codec<Header
         const mask = spec.mask ?? 2 ** (8 * spec.size) - 1;
         if (spec.shift) v = v * 2 ** spec.shift;
         if (v < 0 || v > mask || !Number.isInteger(v) || (spec.mask !== undefined && (v & ~mask) !== 0)) {
-          throw new RangeError(`header field ${name} = ${value} does not fit its bits`);
+          throw new EncodeError(`${this.name}: header field ${name} = ${value} does not fit its bits`);
         }
         // OR into the existing bytes so fields sharing a byte (nibbles) combine.
         const existing = readUInt(hdr, spec.offset, spec.size, little);

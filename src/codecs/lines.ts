@@ -1,8 +1,7 @@
 import type { ByteQueue } from '../bytes/byte-queue.js';
 import { utf8Decode, utf8Encode } from '../bytes/text.js';
-import { WirekitError } from '../errors.js';
 import type { Codec } from './codec.js';
-import { FrameTooLargeError, MalformedFrameError, TruncatedFrameError } from './errors.js';
+import { EncodeError, FrameTooLargeError, MalformedFrameError, TruncatedFrameError } from './errors.js';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -140,7 +139,7 @@ export class LinesCodec<T> implements Codec<T> {
     const body = this.serialize(frame);
     const bytes = typeof body === 'string' ? utf8Encode(body) : body;
     if (bytes.indexOf(LF) >= 0) {
-      throw new WirekitError('WK_ENCODE', `cannot encode a ${this.name} that contains a newline`, { origin: 'local' });
+      throw new EncodeError(`cannot encode a ${this.name} that contains a newline`);
     }
     const out = new Uint8Array(bytes.length + this.eol.length);
     out.set(bytes, 0);
@@ -191,7 +190,7 @@ export function ndjson<T = unknown>(options: NdjsonOptions = {}): LinesCodec<T> 
     (line) => parseText(utf8Decode(line), () => line),
     (value) => {
       const text = JSON.stringify(value);
-      if (text === undefined) throw new WirekitError('WK_ENCODE', 'value cannot be encoded as JSON', { origin: 'local' });
+      if (text === undefined) throw new EncodeError('value cannot be encoded as JSON');
       return text;
     },
     options,

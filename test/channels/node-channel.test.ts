@@ -6,7 +6,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { Duplex, PassThrough } from 'node:stream';
 import { channel, webChannel } from '../../src/channels/index.js';
-import { ndjson, u32be, TruncatedFrameError, MalformedFrameError } from '../../src/codecs/index.js';
+import { ndjson, u32be, TruncatedFrameError, MalformedFrameError, FrameTooLargeError } from '../../src/codecs/index.js';
 import { TimeoutError, AbortedError } from '../../src/errors.js';
 import { concat, enc, sameBytes } from '../helpers/chunks.js';
 
@@ -117,6 +117,34 @@ test('a recoverable decode error rejects one read; the channel goes on', async (
   a.write('nope\n{"ok":true}\n');
   await assert.rejects(ch.read(), MalformedFrameError);
   assert.deepEqual(await ch.read(), { ok: true });
+});
+
+test('a fatal decode error rejects that read and every later one (FrameReader rule)', async () => {
+  const a = new PassThrough();
+  const ch = channel(Duplex.from({ readable: a, writable: new PassThrough() }), u32be({ maxFrameLength: 4 }));
+  a.write(new Uint8Array([0, 0, 0, 1, 7, 0, 0, 0, 9, 1, 2]));
+  assert.deepEqual([...(await ch.read())!], [7]);
+  let first: unknown;
+  await assert.rejects(ch.read(), (e: unknown) => {
+    first = e;
+    return e instanceof FrameTooLargeError && e.fatal;
+  });
+  await assert.rejects(ch.read(), (e: unknown) => e === first);
+  a.end(new Uint8Array([0, 0, 0, 1, 8]));
+  await assert.rejects(ch.read(), (e: unknown) => e === first);
+});
+
+test('end of stream inside a frame: every read after it rejects with the same TruncatedFrameError', async () => {
+  const a = new PassThrough();
+  const ch = channel(Duplex.from({ readable: a, writable: new PassThrough() }), ndjson());
+  a.end('{"x"');
+  let first: unknown;
+  await assert.rejects(ch.read(), (e: unknown) => {
+    first = e;
+    return e instanceof TruncatedFrameError;
+  });
+  await assert.rejects(ch.read(), (e: unknown) => e === first);
+  assert.equal(ch.readableEnded, true);
 });
 
 test('read timeout and AbortSignal', async () => {

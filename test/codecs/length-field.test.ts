@@ -13,6 +13,7 @@ import {
   varint,
   type Codec,
 } from '../../src/codecs/index.js';
+import { WirekitError } from '../../src/errors.js';
 import { chunkings, concat } from '../helpers/chunks.js';
 
 function roundTrip<F>(make: () => Codec<F>, frames: fc.Arbitrary<F[]>): void {
@@ -135,4 +136,68 @@ test('property: random bytes give frames or typed errors with bounded memory, ne
       }
     }),
   );
+});
+
+test('FrameReader: a fatal error is reported once, then every call fails with it', () => {
+  const reader = new FrameReader(varint());
+  const good = [3, 0x61, 0x62, 0x63];
+  const frames = reader.push(new Uint8Array([...good, ...new Array<number>(11).fill(0x80)]));
+  assert.equal(frames.length, 1);
+  let first: unknown;
+  assert.throws(
+    () => reader.next(),
+    (e: unknown) => {
+      first = e;
+      return e instanceof MalformedFrameError && e.fatal && e.code === 'WK_MALFORMED';
+    },
+  );
+  assert.equal(reader.failure, first);
+  for (const call of [() => reader.next(), () => reader.push(new Uint8Array([1, 0x61])), () => reader.end(), () => reader.feed(new Uint8Array(1))]) {
+    assert.throws(call, (e: unknown) => e === first);
+  }
+});
+
+test('FrameReader: a declared length over the limit is fatal; truncation at the end is final', () => {
+  const reader = new FrameReader(u32be({ maxFrameLength: 4 }));
+  assert.throws(
+    () => reader.push(new Uint8Array([0, 0, 0, 9])),
+    (e: unknown) => e instanceof FrameTooLargeError && e.fatal,
+  );
+  assert.throws(() => reader.next(), FrameTooLargeError);
+  const r2 = new FrameReader(u32be());
+  r2.push(new Uint8Array([0, 0, 0, 3, 1]));
+  assert.throws(
+    () => r2.end(),
+    (e: unknown) => e instanceof TruncatedFrameError && e.fatal,
+  );
+  assert.throws(() => r2.end(), TruncatedFrameError);
+  assert.throws(() => r2.next(), TruncatedFrameError);
+});
+
+test('FrameReader: an error that is not a WirekitError is fatal; a protocol WirekitError is not', () => {
+  let calls = 0;
+  const buggy: Codec<Uint8Array> = {
+    decode(queue) {
+      calls++;
+      if (queue.length > 0) throw new TypeError('a bug');
+      return undefined;
+    },
+    encode: (f) => f,
+  };
+  const reader = new FrameReader(buggy);
+  assert.throws(() => reader.push(new Uint8Array([1])), TypeError);
+  assert.ok(reader.failure instanceof TypeError);
+  assert.throws(() => reader.next(), TypeError);
+  assert.equal(calls, 1);
+  const lenient = new FrameReader<Uint8Array>({
+    decode(queue) {
+      if (queue.length === 0) return undefined;
+      const b = queue.read(1)!;
+      if (b[0] === 0) throw new WirekitError('WK_TEST', 'a consumed bad frame', { origin: 'remote' });
+      return b;
+    },
+  });
+  assert.throws(() => lenient.push(new Uint8Array([0, 5])), WirekitError);
+  assert.equal(lenient.failure, undefined);
+  assert.deepEqual([...lenient.next()!], [5]);
 });

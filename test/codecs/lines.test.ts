@@ -183,3 +183,32 @@ test('lines after an oversize line in the same chunk are kept', () => {
   assert.equal(errors, 1);
   assert.deepEqual(frames, ['ok', 'fine']);
 });
+
+test('FrameReader: recoverable errors (over-long line, bad JSON) say so and decoding goes on', () => {
+  const reader = new FrameReader(ndjson({ maxLineLength: 8 }));
+  const got: unknown[] = [];
+  const errors: unknown[] = [];
+  const input = enc('{"a":1}\n"this line is too long"\nnot json\n{"b":2}\n');
+  for (const chunk of [input.subarray(0, 5), input.subarray(5, 20), input.subarray(20)]) {
+    try {
+      got.push(...reader.push(chunk));
+    } catch (err) {
+      errors.push(err);
+    }
+    for (;;) {
+      try {
+        const f = reader.next();
+        if (f === undefined) break;
+        got.push(f);
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+  }
+  got.push(...reader.end());
+  assert.deepEqual(got, [{ a: 1 }, { b: 2 }]);
+  assert.equal(errors.length, 2);
+  assert.ok(errors[0] instanceof FrameTooLargeError && !errors[0].fatal && errors[0].origin === 'remote');
+  assert.ok(errors[1] instanceof MalformedFrameError && !errors[1].fatal);
+  assert.equal(reader.failure, undefined);
+});
