@@ -1,4 +1,5 @@
 import { ByteQueue } from '../bytes/byte-queue.js';
+import { ByteWriter } from '../bytes/byte-writer.js';
 import { FrameReader, type Decoder, type Encoder } from '../codecs/codec.js';
 import { AbortedError, ConnectionClosedError, TimeoutError, WirekitError } from '../errors.js';
 import { ChannelDetachedError } from './errors.js';
@@ -28,6 +29,19 @@ export interface ByteSource {
 export interface ByteSink {
   /** Writes bytes; resolves when the sink can take more (after `drain` on Node streams). */
   write(bytes: Uint8Array): Promise<void> | void;
+  /**
+   * Writes the parts of one frame in order, as one write where the transport allows (a Node
+   * stream is corked around them); resolves when the sink can take more. Optional: without it,
+   * the channel writes the parts one by one.
+   */
+  writev?(parts: readonly Uint8Array[]): Promise<void> | void;
+  /**
+   * Writes the parts without waiting; returns false once the sink's buffer is full (then wait for
+   * `drained()`). Needed for `FrameChannelCore.send`.
+   */
+  offer?(parts: readonly Uint8Array[]): boolean;
+  /** Resolves when the sink can take more (at once if it can now); rejects if it closes first. */
+  drained?(): Promise<void>;
   /** Ends the outgoing direction. */
   end(): Promise<void> | void;
 }
@@ -37,7 +51,7 @@ export type ChannelCodec<In, Out> = Decoder<In> & Encoder<Out>;
 /** The frame type a codec decodes. */
 export type DecodedBy<C> = C extends { decode(queue: never): infer F | undefined } ? Exclude<F, undefined> : never;
 /** The frame type a codec encodes. */
-export type EncodedBy<C> = C extends { encode(frame: infer F): Uint8Array } ? F : never;
+export type EncodedBy<C> = C extends { encode(frame: infer F, out: ByteWriter): void } ? F : never;
 
 export interface ChannelOptions {
   /**
@@ -71,6 +85,8 @@ export class FrameChannelCore<In, Out> implements AsyncIterable<In> {
   protected readonly queue: ByteQueue;
   protected reader: FrameReader<In>;
   protected encoder: Encoder<Out>;
+  /** The channel's own writer: its scratch is never reused under parts still being written. */
+  private readonly out = new ByteWriter();
   private readonly highWaterMark: number;
   private waiters: Waiter<In | null>[] = [];
   private eof = false;
@@ -170,10 +186,44 @@ export class FrameChannelCore<In, Out> implements AsyncIterable<In> {
     }
   }
 
-  /** Encodes and writes a frame; resolves when the transport can take more. */
+  /**
+   * Encodes and writes a frame; resolves when the transport can take more. Header and payload go
+   * out as separate parts under one cork: a large payload is written as it is, never copied.
+   */
   async write(frame: Out): Promise<void> {
     if (this.detached) throw new ChannelDetachedError(this.detached);
-    await this.sink.write(this.encoder.encode(frame));
+    const parts = this.encodeParts(frame);
+    const sink = this.sink;
+    if (parts.length === 1) await sink.write(parts[0]!);
+    else if (sink.writev) await sink.writev(parts);
+    else for (const p of parts) await sink.write(p);
+  }
+
+  /**
+   * Encodes and writes a frame without waiting. Returns false when the transport's buffer is
+   * full: wait for `drained()` before sending more. For writers that cannot await each frame
+   * (a pump fed by `data` events). Throws `ConnectionClosedError` when the transport is closed.
+   */
+  send(frame: Out): boolean {
+    if (this.detached) throw new ChannelDetachedError(this.detached);
+    if (!this.sink.offer) throw new WirekitError('WK_USAGE', 'this channel\'s sink cannot write without waiting; use write()', { origin: 'local' });
+    return this.sink.offer(this.encodeParts(frame));
+  }
+
+  /** Resolves when the transport can take more (at once if it can now); rejects if it closes first. */
+  drained(): Promise<void> {
+    return this.sink.drained ? this.sink.drained() : Promise.resolve();
+  }
+
+  private encodeParts(frame: Out): Uint8Array[] {
+    const out = this.out;
+    try {
+      this.encoder.encode(frame, out);
+    } catch (err) {
+      out.discard();
+      throw err;
+    }
+    return out.parts();
   }
 
   /** Writes bytes as they are, bypassing the encoder. */

@@ -1,4 +1,5 @@
 import { ByteQueue } from '../bytes/byte-queue.js';
+import { ByteWriter } from '../bytes/byte-writer.js';
 import { CodecUsageError, isFatal, TruncatedFrameError } from './errors.js';
 
 /**
@@ -22,13 +23,35 @@ export interface Decoder<F> {
   readonly name?: string;
 }
 
-/** A sans-I/O encoder: turns one frame into the bytes that carry it. */
+/**
+ * A sans-I/O encoder: writes the bytes that carry one frame into a sink the caller owns (as
+ * tokio's `Encoder` appends to the caller's buffer). Headers and other small pieces go into the
+ * writer's scratch; a large payload is appended by reference (`out.append`), never copied to
+ * prepend a header. A channel then writes the parts under one cork; `encodeToBytes` gives one array.
+ */
 export interface Encoder<F> {
-  encode(frame: F): Uint8Array;
+  encode(frame: F, out: ByteWriter): void;
 }
 
 /** A decoder and encoder for the same frame type. */
 export interface Codec<F, E = F> extends Decoder<F>, Encoder<E> {}
+
+/**
+ * Encodes one frame into a single array (a copy of the payload when it was appended by
+ * reference). For callers that want bytes in hand: tests, captures, a peer's typed-ahead input.
+ */
+export function encodeToBytes<F>(encoder: Encoder<F>, frame: F): Uint8Array {
+  const out = new ByteWriter();
+  encoder.encode(frame, out);
+  return out.finish();
+}
+
+/** Encodes one frame as the parts a writer would send (header and payload apart, payload uncopied). */
+export function encodeParts<F>(encoder: Encoder<F>, frame: F): Uint8Array[] {
+  const out = new ByteWriter();
+  encoder.encode(frame, out);
+  return out.parts();
+}
 
 /** The default end-of-input rule: any buffered byte is a partial frame. */
 export function decodeEofDefault<F>(decoder: Decoder<F>, queue: ByteQueue): F | undefined {

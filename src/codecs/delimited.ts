@@ -1,4 +1,5 @@
 import type { ByteQueue } from '../bytes/byte-queue.js';
+import type { ByteWriter } from '../bytes/byte-writer.js';
 import { base64Decode, base64Encode, utf8DecodeStrict, utf8Encode } from '../bytes/text.js';
 import type { Codec } from './codec.js';
 import { FrameTooLargeError, MalformedFrameError, TruncatedFrameError } from './errors.js';
@@ -129,13 +130,11 @@ export class DelimitedCodec<T> implements Codec<T> {
     throw new TruncatedFrameError(`a ${this.name}`, n, startsWithMarker ? ' (start marker without end marker)' : '');
   }
 
-  encode(frame: T): Uint8Array {
+  encode(frame: T, out: ByteWriter): void {
     const body = this.body.encode(frame);
-    const out = new Uint8Array(this.start.length + body.length + this.end.length);
-    out.set(this.start, 0);
-    out.set(body, this.start.length);
-    out.set(this.end, this.start.length + body.length);
-    return out;
+    out.bytes(this.start);
+    out.append(body);
+    out.bytes(this.end);
   }
 }
 

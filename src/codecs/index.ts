@@ -1,4 +1,4 @@
-export { FrameReader, decodeEofDefault } from './codec.js';
+export { FrameReader, decodeEofDefault, encodeToBytes, encodeParts } from './codec.js';
 export type { Decoder, Encoder, Codec } from './codec.js';
 export { CodecError, FrameTooLargeError, TruncatedFrameError, MalformedFrameError, EncodeError, CodecUsageError, isFatal, isRecoverable } from './errors.js';
 export type { CodecErrorOptions } from './errors.js';

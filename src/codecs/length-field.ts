@@ -1,4 +1,5 @@
 import type { ByteQueue } from '../bytes/byte-queue.js';
+import type { ByteWriter } from '../bytes/byte-writer.js';
 import type { Codec } from './codec.js';
 import { CodecError, EncodeError, FrameTooLargeError, MalformedFrameError, TruncatedFrameError } from './errors.js';
 
@@ -267,14 +268,42 @@ export class LengthFieldCodec<K extends string = string> implements Codec<Header
     return out as Record<K, number | bigint>;
   }
 
-  /** Writes the header of a frame with `payloadLength` bytes of payload (for zero-copy writers). */
+  /** The header of a frame with `payloadLength` bytes of payload, as a new array. */
   encodeHeader(payloadLength: number, fields: Partial<Record<K, number | bigint>> = {}): Uint8Array {
+    this.checkLength(payloadLength);
+    const hdr = new Uint8Array(this.headerLength(payloadLength));
+    this.fillHeader(hdr, payloadLength, fields);
+    return hdr;
+  }
+
+  /** Writes the header of a frame with `payloadLength` bytes of payload into `out` (the payload is the caller's to append). */
+  writeHeader(out: ByteWriter, payloadLength: number, fields: Partial<Record<K, number | bigint>> = {}): void {
+    this.checkLength(payloadLength);
+    const hdr = out.reserve(this.headerLength(payloadLength));
+    try {
+      this.fillHeader(hdr, payloadLength, fields);
+    } catch (err) {
+      out.unwrite(hdr.length);
+      throw err;
+    }
+  }
+
+  /** Header, then the payload by reference (copied into the writer's scratch when small). */
+  encode(frame: { payload: Uint8Array; fields?: Partial<Record<K, number | bigint>> }, out: ByteWriter): void {
+    this.writeHeader(out, frame.payload.length, frame.fields);
+    if (frame.payload.length > 0) out.append(frame.payload);
+  }
+
+  private checkLength(payloadLength: number): void {
     if (!Number.isSafeInteger(payloadLength) || payloadLength < 0) throw new EncodeError(`${this.name}: invalid payload length ${payloadLength}`);
     if (payloadLength > this.maxFrameLength) {
       throw new EncodeError(`${this.name}: payload of ${payloadLength} bytes is over the limit of ${this.maxFrameLength} bytes`, { code: 'WK_FRAME_TOO_LARGE' });
     }
+  }
+
+  /** Fills a zeroed header array. */
+  private fillHeader(hdr: Uint8Array, payloadLength: number, fields: Partial<Record<K, number | bigint>>): void {
     const raw = payloadLength - this.adjust;
-    const hdr = new Uint8Array(this.headerLength(payloadLength));
     for (const { name, spec } of this.fieldList) {
       const value = (fields as Record<string, number | bigint | undefined>)[name] ?? 0;
       const little = spec.littleEndian ?? false;
@@ -294,15 +323,6 @@ export class LengthFieldCodec<K extends string = string> implements Codec<Header
     if (this.lengthSize === 'varint') writeVarint(hdr, this.lengthOffset, raw);
     else if (this.lengthSize === 8) writeU64(hdr, this.lengthOffset, this.little, raw);
     else writeUInt(hdr, this.lengthOffset, this.lengthSize, this.little, raw);
-    return hdr;
-  }
-
-  encode(frame: { payload: Uint8Array; fields?: Partial<Record<K, number | bigint>> }): Uint8Array {
-    const hdr = this.encodeHeader(frame.payload.length, frame.fields);
-    const out = new Uint8Array(hdr.length + frame.payload.length);
-    out.set(hdr, 0);
-    out.set(frame.payload, hdr.length);
-    return out;
   }
 }
 
@@ -337,8 +357,8 @@ export class LengthPrefixCodec implements Codec<Uint8Array> {
     return this.inner.encodeHeader(payloadLength);
   }
 
-  encode(payload: Uint8Array): Uint8Array {
-    return this.inner.encode({ payload });
+  encode(payload: Uint8Array, out: ByteWriter): void {
+    this.inner.encode({ payload }, out);
   }
 }
 

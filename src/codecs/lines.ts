@@ -1,4 +1,5 @@
 import type { ByteQueue } from '../bytes/byte-queue.js';
+import type { ByteWriter } from '../bytes/byte-writer.js';
 import { utf8Decode, utf8Encode } from '../bytes/text.js';
 import type { Codec } from './codec.js';
 import { EncodeError, FrameTooLargeError, MalformedFrameError, TruncatedFrameError } from './errors.js';
@@ -135,16 +136,14 @@ export class LinesCodec<T> implements Codec<T> {
     return this.parse(line);
   }
 
-  encode(frame: T): Uint8Array {
+  encode(frame: T, out: ByteWriter): void {
     const body = this.serialize(frame);
     const bytes = typeof body === 'string' ? utf8Encode(body) : body;
     if (bytes.indexOf(LF) >= 0) {
       throw new EncodeError(`cannot encode a ${this.name} that contains a newline`);
     }
-    const out = new Uint8Array(bytes.length + this.eol.length);
-    out.set(bytes, 0);
-    out.set(this.eol, bytes.length);
-    return out;
+    out.append(bytes);
+    out.bytes(this.eol);
   }
 
   /** Drops the `scanned` bytes known to hold no LF; the rest of the line is skipped by later calls. */
