@@ -12,7 +12,7 @@ export class ChannelDetachedError extends WirekitError {
 }
 
 /** Codes of `UnixSocketPathError`. */
-export type UnixSocketPathErrorCode = 'WK_SOCKET_IN_USE' | 'WK_PATH_NOT_SOCKET' | 'WK_SOCKET_PATH_TOO_LONG';
+export type UnixSocketPathErrorCode = 'WK_ADDRESS_IN_USE' | 'WK_PATH_NOT_SOCKET' | 'WK_SOCKET_PATH_TOO_LONG';
 
 /** A Unix socket path cannot be used. `path` is the absolute path concerned. */
 export class UnixSocketPathError extends WirekitError {
@@ -43,7 +43,7 @@ export class SocketInUseError extends UnixSocketPathError {
         : reason === 'unresponsive'
           ? `a socket there did not answer within ${detail ?? '?'} ms (treated as live)`
           : `the name kept changing while examined${detail ? ` (${detail})` : ''}`;
-    super('WK_SOCKET_IN_USE', socketPath, `cannot listen on ${socketPath}: ${why}; refusing to take it over`);
+    super('WK_ADDRESS_IN_USE', socketPath, `cannot listen on ${socketPath}: ${why}; refusing to take it over`);
     this.reason = reason;
   }
 }

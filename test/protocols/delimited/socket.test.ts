@@ -330,7 +330,7 @@ test('a stale socket is replaced; a live one and a regular file are refused', as
     assert.notEqual((await fsp.lstat(p)).ino, ino, 'stale socket replaced');
     assert.equal(await probeSocket(p), 'live');
     // Live: a second server refuses to steal it; the first keeps working.
-    await assert.rejects(listen({ path: p }), (e: unknown) => e instanceof SocketPathError && e.code === 'WK_SOCKET_IN_USE');
+    await assert.rejects(listen({ path: p }), (e: unknown) => e instanceof SocketPathError && e.code === 'WK_ADDRESS_IN_USE');
     // (The refused attempt probed with a connection that closed at once: the first server sees it
     // as a client that closed before READY.)
     await assert.rejects(server.accept({ timeout: 5000 }), HandshakeError);
