@@ -101,7 +101,7 @@ export class EncodeError extends WirekitError {
   }
 }
 
-/** A codec or reader was used against its contract (data after end). Code `WK_USAGE`, origin local. */
+/** A codec or reader was used against its contract (a layout that cannot work, data after end). Code `WK_USAGE`, origin local. */
 export class CodecUsageError extends WirekitError {
   constructor(message: string) {
     super('WK_USAGE', message, { origin: 'local' });

@@ -1,7 +1,7 @@
 import type { ByteQueue } from '../bytes/byte-queue.js';
 import type { ByteWriter } from '../bytes/byte-writer.js';
 import type { Codec } from './codec.js';
-import { CodecError, EncodeError, FrameTooLargeError, MalformedFrameError, TruncatedFrameError } from './errors.js';
+import { CodecError, CodecUsageError, EncodeError, FrameTooLargeError, MalformedFrameError, TruncatedFrameError } from './errors.js';
 
 /** An extra header field returned with the payload (a type byte, a flags nibble, an id). */
 export interface HeaderField {
@@ -137,16 +137,16 @@ export class LengthFieldCodec<K extends string = string> implements Codec<Header
     this.name = layout.name ?? 'length-prefixed frame';
     if (this.lengthSize === 'varint') {
       if (layout.headerSize !== undefined && layout.headerSize !== this.lengthOffset) {
-        throw new RangeError('LengthFieldCodec: with a varint length the header ends with the length field');
+        throw new CodecUsageError('LengthFieldCodec: with a varint length the header ends with the length field');
       }
       this.headerSize = this.lengthOffset;
     } else {
       this.headerSize = layout.headerSize ?? this.lengthOffset + this.lengthSize;
-      if (this.headerSize < this.lengthOffset + this.lengthSize) throw new RangeError('LengthFieldCodec: headerSize too small for the length field');
+      if (this.headerSize < this.lengthOffset + this.lengthSize) throw new CodecUsageError('LengthFieldCodec: headerSize too small for the length field');
     }
     this.adjust = (layout.lengthAdjustment ?? 0) - (layout.lengthIncludesHeader ? this.headerSize : 0);
     if (layout.lengthIncludesHeader && this.lengthSize === 'varint') {
-      throw new RangeError('LengthFieldCodec: lengthIncludesHeader is not supported with varint lengths');
+      throw new CodecUsageError('LengthFieldCodec: lengthIncludesHeader is not supported with varint lengths');
     }
     const fieldMax = this.lengthSize === 'varint' ? Number.MAX_SAFE_INTEGER : this.lengthSize === 8 ? Number.MAX_SAFE_INTEGER : 2 ** (8 * this.lengthSize) - 1 + this.adjust;
     const max = layout.maxFrameLength ?? DEFAULT_MAX_FRAME_LENGTH;
@@ -155,7 +155,7 @@ export class LengthFieldCodec<K extends string = string> implements Codec<Header
     this.fieldList = Object.entries(layout.fields ?? {}).map(([name, spec]) => {
       const end = spec.offset + spec.size;
       const limit = this.lengthSize === 'varint' ? this.lengthOffset : this.headerSize;
-      if (end > limit) throw new RangeError(`LengthFieldCodec: field ${name} lies outside the header`);
+      if (end > limit) throw new CodecUsageError(`LengthFieldCodec: field ${name} lies outside the header`);
       return { name, spec };
     });
   }
