@@ -1,18 +1,20 @@
 /**
  * Agent benchmarks: a file copy over the daemon's Unix socket (upload with SHA-256 checked, then
  * the rename) against a raw Node socket copy of the same file between the same kind of processes,
- * the daemon's peak RSS, and exec round trips per second against local spawns.
+ * the daemon's peak RSS, exec round trips per second against local spawns, and the throughput of
+ * an exec's stdout and of a forward session (each direction) against local pipes and direct TCP.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, mkdtempSync, openSync, readFileSync, rmSync, writeSync, closeSync, statSync } from 'node:fs';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AgentClient } from '../src/agent/client.js';
 import { v8Collector } from '../src/agent/gc.js';
-import type { BenchContext, Reporter } from './harness.js';
+import { bestOfInterleaved, type BenchContext, type Reporter } from './harness.js';
 
 export const name = 'agent';
 
@@ -65,6 +67,108 @@ async function rawCopy(file: string, sock: string): Promise<number> {
     c.on('error', reject);
   });
   return performance.now() - t0;
+}
+
+/** Reads a readable stream to its end; returns the byte count. */
+function drainCount(s: NodeJS.ReadableStream): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let n = 0;
+    s.on('data', (d: Uint8Array) => (n += d.length));
+    s.on('end', () => resolve(n));
+    s.on('error', reject);
+  });
+}
+
+/** Writes `total` bytes in 64 KiB chunks, honouring backpressure, then ends the stream. */
+async function writeCount(w: NodeJS.WritableStream, total: number): Promise<void> {
+  const block = new Uint8Array(64 * 1024).fill(0x5a);
+  for (let sent = 0; sent < total; sent += block.length) {
+    if (!w.write(block)) await new Promise((r) => w.once('drain', r));
+  }
+  await new Promise<void>((r) => w.end(r));
+}
+
+/**
+ * Session throughput: an exec's stdout (`head -c N /dev/zero`) against the same command spawned
+ * locally, and a forward session to a TCP target in this process, each direction, against a
+ * direct TCP connection to the same target. Best of three, alternating.
+ */
+async function streamThroughput(reporter: Reporter, client: AgentClient, ctx: BenchContext): Promise<void> {
+  const size = (ctx.quick ? 64 : 256) * 1024 * 1024;
+  const mb = size / 1e6;
+  const rounds = ctx.quick ? 1 : 3;
+  const execLocal = async () => {
+    const child = spawn('head', ['-c', String(size), '/dev/zero'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const n = await drainCount(child.stdout!);
+    if (n !== size) throw new Error(`local exec read ${n}`);
+  };
+  const execRemote = async () => {
+    const s = await client.exec(['head', '-c', String(size), '/dev/zero'], { endInput: true });
+    s.stderr.resume();
+    const n = await drainCount(s.stdout);
+    await s.exit;
+    if (n !== size) throw new Error(`remote exec read ${n}`);
+  };
+  // The forward target: sends `size` bytes to whoever connects with 'S', counts what arrives otherwise.
+  const target = net.createServer({ allowHalfOpen: true }, (c) => {
+    c.once('data', (first: Buffer) => {
+      if (first[0] === 0x53) {
+        void writeCount(c, size);
+        c.resume();
+      } else {
+        let n = first.length;
+        c.on('data', (d: Buffer) => (n += d.length));
+        c.on('end', () => c.end(String(n)));
+      }
+    });
+  });
+  await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+  const port = (target.address() as net.AddressInfo).port;
+  const direct = () =>
+    new Promise<net.Socket>((resolve, reject) => {
+      const c = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true }, () => resolve(c));
+      c.once('error', reject);
+    });
+  const fromTarget = async (open: () => Promise<Duplex>) => {
+    const c = await open();
+    c.write('S');
+    c.end();
+    const n = await drainCount(c);
+    if (n !== size) throw new Error(`forward read ${n}`);
+  };
+  const toTarget = async (open: () => Promise<Duplex>) => {
+    const c = await open();
+    const reply = new Promise<string>((resolve) => {
+      let t = '';
+      c.on('data', (d: Buffer) => (t += d.toString()));
+      c.on('end', () => resolve(t));
+    });
+    c.write('U');
+    await writeCount(c, size);
+    const got = Number(await reply);
+    if (got !== size + 1) throw new Error(`forward wrote ${got}`);
+  };
+  const remote = () => client.forward('127.0.0.1', port);
+  try {
+    const [tLocal, tRemote] = (await bestOfInterleaved(rounds, [execLocal, execRemote])) as [number, number];
+    const w1 = `exec stdout, ${size / 2 ** 20} MiB (\`head -c\`)`;
+    reporter.add({ workload: w1, impl: 'local child_process pipe', value: mb / (tLocal / 1000), unit: 'MB/s', higherIsBetter: true, baseline: true });
+    reporter.add({ workload: w1, impl: 'wirekit exec over the Unix socket', value: mb / (tRemote / 1000), unit: 'MB/s', higherIsBetter: true });
+    const [tDirIn, tFwdIn, tDirOut, tFwdOut] = (await bestOfInterleaved(rounds, [
+      () => fromTarget(direct),
+      () => fromTarget(remote),
+      () => toTarget(direct),
+      () => toTarget(remote),
+    ])) as [number, number, number, number];
+    const w2 = `forward, target to client, ${size / 2 ** 20} MiB`;
+    reporter.add({ workload: w2, impl: 'direct TCP connection', value: mb / (tDirIn / 1000), unit: 'MB/s', higherIsBetter: true, baseline: true });
+    reporter.add({ workload: w2, impl: 'wirekit forward over the Unix socket', value: mb / (tFwdIn / 1000), unit: 'MB/s', higherIsBetter: true });
+    const w3 = `forward, client to target, ${size / 2 ** 20} MiB`;
+    reporter.add({ workload: w3, impl: 'direct TCP connection', value: mb / (tDirOut / 1000), unit: 'MB/s', higherIsBetter: true, baseline: true });
+    reporter.add({ workload: w3, impl: 'wirekit forward over the Unix socket', value: mb / (tFwdOut / 1000), unit: 'MB/s', higherIsBetter: true });
+  } finally {
+    target.close();
+  }
 }
 
 export async function run(reporter: Reporter, ctx: BenchContext): Promise<void> {
@@ -150,6 +254,8 @@ export async function run(reporter: Reporter, ctx: BenchContext): Promise<void> 
     }
     const remote = performance.now() - t3;
     reporter.add({ workload: 'exec round trips (`true`, one at a time)', impl: 'wirekit exec over the Unix socket', value: n / (remote / 1000), unit: 'runs/s', higherIsBetter: true });
+
+    await streamThroughput(reporter, client, ctx);
   } finally {
     daemon.kill('SIGTERM');
     rawPeer.kill('SIGKILL');

@@ -1,11 +1,18 @@
 /**
  * Codec workloads from PRODUCT.md, input in 64 KiB chunks:
- * NDJSON 1M messages, one 32 MiB line, 1M frames of 32 B, 1,000 frames of 1 MiB.
+ * NDJSON 1M messages, one 32 MiB line, 1M frames of 32 B, 1,000 frames of 1 MiB (decode, encode,
+ * and written through a channel to a Unix socket).
  */
 import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { ByteWriter } from '../src/bytes/index.js';
+import { channel } from '../src/channels/index.js';
 import split2 from 'split2';
 import * as itlp from 'it-length-prefixed';
-import { FrameReader, lines, ndjson, u32be, varint } from '../src/codecs/index.js';
+import { FrameReader, encodeToBytes, lines, ndjson, u32be, varint } from '../src/codecs/index.js';
 import { bestOf, bestOfInterleaved, chunked, type BenchContext, type Reporter } from './harness.js';
 
 const require = createRequire(import.meta.url);
@@ -109,8 +116,8 @@ export async function run(r: Reporter, ctx: BenchContext): Promise<void> {
   // 3. 1M frames of 32 B (varint prefix, as both peers use; u32be also shown).
   {
     const count = ctx.quick ? 200_000 : 1_000_000;
-    const vchunks = chunked(encodeFrames(count, 32, (p) => varint().encode(p)), CHUNK);
-    const uchunks = chunked(encodeFrames(count, 32, (p) => u32be().encode(p)), CHUNK);
+    const vchunks = chunked(encodeFrames(count, 32, (p) => encodeToBytes(varint(), p)), CHUNK);
+    const uchunks = chunked(encodeFrames(count, 32, (p) => encodeToBytes(u32be(), p)), CHUNK);
     const w = `length-prefixed decode, ${count / 1e6}M frames of 32 B`;
     let got = 0;
     const tLps = await bestOf(runs, async () => {
@@ -142,7 +149,7 @@ export async function run(r: Reporter, ctx: BenchContext): Promise<void> {
   {
     const count = ctx.quick ? 200 : 1000;
     const size = 1024 * 1024;
-    const wire = encodeFrames(count, size, (p) => u32be({ maxFrameLength: 2 * size }).encode(p));
+    const wire = encodeFrames(count, size, (p) => encodeToBytes(u32be({ maxFrameLength: 2 * size }), p));
     const chunks = chunked(wire, CHUNK);
     const w = `length-prefixed decode, ${count} frames of 1 MiB`;
     const GB = (count * size) / 1e9;
@@ -177,8 +184,99 @@ export async function run(r: Reporter, ctx: BenchContext): Promise<void> {
     if (got !== count) throw new Error(`decoded ${got}`);
     r.add({ workload: w, impl: 'wirekit u32be', value: GB / (tWk / 1000), unit: 'GB/s', higherIsBetter: true });
     const tLps = await bestOf(1, async () => {
-      got = await lpsRun(chunked(encodeFrames(count, size, (p) => varint({ maxFrameLength: 2 * size }).encode(p)), CHUNK));
+      got = await lpsRun(chunked(encodeFrames(count, size, (p) => encodeToBytes(varint({ maxFrameLength: 2 * size }), p)), CHUNK));
     });
     r.add({ workload: w, impl: 'length-prefixed-stream (varint)', value: GB / (tLps / 1000), unit: 'GB/s', higherIsBetter: true, note: 'includes building its input' });
   }
+
+  // 5. Encoding 1,000 frames of 1 MiB: what a writer hands to the socket, against copying each
+  // payload once (what building one array per frame costs).
+  {
+    const count = ctx.quick ? 200 : 1000;
+    const size = 1024 * 1024;
+    const GB = (count * size) / 1e9;
+    const payload = new Uint8Array(size).fill(7);
+    const codec = u32be({ maxFrameLength: 2 * size });
+    const w = `length-prefixed encode, ${count} frames of 1 MiB`;
+    let bytes = 0;
+    const copy = () => {
+      bytes = 0;
+      for (let i = 0; i < count; i++) bytes += payload.slice().length;
+    };
+    const out = new ByteWriter();
+    const encode = () => {
+      bytes = 0;
+      for (let i = 0; i < count; i++) bytes += encodeParts(codec, payload, out);
+    };
+    let oneBytes = 0;
+    const encodeOne = () => {
+      oneBytes = 0;
+      for (let i = 0; i < count; i++) oneBytes += encodeToBytes(codec, payload).length;
+    };
+    const [tCopy, tEnc, tOne] = (await bestOfInterleaved(ctx.quick ? 1 : 5, [copy, encode, encodeOne])) as [number, number, number];
+    r.add({ workload: w, impl: 'plain copy of each payload', value: GB / (tCopy / 1000), unit: 'GB/s', higherIsBetter: true, baseline: true });
+    if (bytes !== count * (size + 4) || oneBytes !== bytes) throw new Error(`encoded ${bytes}, ${oneBytes}`);
+    r.add({ workload: w, impl: 'wirekit u32be encode into a ByteWriter', value: GB / (tEnc / 1000), unit: 'GB/s', higherIsBetter: true, note: ENCODE_NOTE });
+    r.add({ workload: w, impl: 'wirekit encodeToBytes (one array per frame)', value: GB / (tOne / 1000), unit: 'GB/s', higherIsBetter: true, note: 'header and payload copied together, as encode() did before' });
+  }
+
+  // 6. The same frames written through a channel to a Unix socket (the peer counts bytes), against
+  // writing the bare payloads to the same kind of socket.
+  {
+    const count = ctx.quick ? 200 : 1000;
+    const size = 1024 * 1024;
+    const GB = (count * size) / 1e9;
+    const payload = new Uint8Array(size).fill(7);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'wk-bench-codecs-'));
+    const sock = path.join(dir, 'sink.sock');
+    const server = net.createServer((c) => {
+      let n = 0;
+      c.on('data', (d: Buffer) => (n += d.length));
+      c.on('end', () => c.end(String(n)));
+    });
+    await new Promise<void>((res) => server.listen(sock, res));
+    const session = async (body: (c: net.Socket) => Promise<void>, expect: number) => {
+      const c = await new Promise<net.Socket>((res, rej) => {
+        const s = net.connect(sock, () => res(s));
+        s.once('error', rej);
+      });
+      const reply = new Promise<string>((res) => {
+        let t = '';
+        c.on('data', (d: Buffer) => (t += d.toString()));
+        c.on('end', () => res(t));
+      });
+      await body(c);
+      if (Number(await reply) !== expect) throw new Error('short write');
+    };
+    const raw = () =>
+      session(async (c) => {
+        for (let i = 0; i < count; i++) if (!c.write(payload)) await new Promise((res) => c.once('drain', res));
+        c.end();
+      }, count * size);
+    const framed = () =>
+      session(async (c) => {
+        const ch = channel(c, u32be({ maxFrameLength: 2 * size }));
+        for (let i = 0; i < count; i++) await ch.write(payload);
+        await ch.end();
+      }, count * (size + 4));
+    try {
+      const [tRaw, tCh] = (await bestOfInterleaved(ctx.quick ? 1 : 3, [raw, framed])) as [number, number];
+      const w = `channel write, ${count} frames of 1 MiB to a Unix socket`;
+      r.add({ workload: w, impl: 'raw socket.write of the payloads', value: GB / (tRaw / 1000), unit: 'GB/s', higherIsBetter: true, baseline: true });
+      r.add({ workload: w, impl: 'wirekit channel(u32be).write', value: GB / (tCh / 1000), unit: 'GB/s', higherIsBetter: true });
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+const ENCODE_NOTE = 'header and payload as parts, payload by reference';
+
+/** Encodes one frame as the parts a channel hands to the socket; returns their byte count. */
+function encodeParts(codec: ReturnType<typeof u32be>, payload: Uint8Array, out: ByteWriter): number {
+  codec.encode(payload, out);
+  let n = 0;
+  for (const p of out.parts()) n += p.length;
+  return n;
 }

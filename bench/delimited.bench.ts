@@ -11,7 +11,7 @@ import { promises as fsp } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { FrameReader, percentDollar } from '../src/codecs/index.js';
+import { FrameReader, encodeToBytes, percentDollar } from '../src/codecs/index.js';
 import { DelimitedServer, connect, messageCodec } from '../src/protocols/delimited/node.js';
 import { bestOf, chunked, type BenchContext, type Reporter } from './harness.js';
 
@@ -56,7 +56,7 @@ class OriginalCodec {
 
 function message(size: number): { text: string; wire: Uint8Array } {
   const text = 'wirekit %$ '.repeat(Math.ceil(size / 11)).slice(0, size);
-  return { text, wire: percentDollar().encode(text) };
+  return { text, wire: encodeToBytes(percentDollar(), text) };
 }
 
 function decodeOriginal(chunks: Uint8Array[]): string | null {

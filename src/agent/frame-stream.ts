@@ -1,8 +1,8 @@
 /**
- * Node driver for the session data channel: reads session frames from a channel, writes them to
- * the socket without copying payloads, answers PINGs and runs the keepalive timer.
+ * Node driver for the session data channel: reads session frames from a channel and writes them
+ * through it (header and payload as separate parts under one cork, the payload never copied),
+ * answers PINGs and runs the keepalive timer.
  */
-import type { Duplex } from 'node:stream';
 import type { NodeFrameChannel } from '../channels/node-channel.js';
 import { ConnectionClosedError } from '../errors.js';
 import { PeerDeadError } from './errors.js';
@@ -14,13 +14,11 @@ const EMPTY = new Uint8Array(0);
 export class FrameStream {
   private keepalive: Keepalive | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
-  private drainWait: Promise<void> | undefined;
   private dead: ((err: Error) => void) | undefined;
   private closed = false;
 
   constructor(
     readonly ch: NodeFrameChannel<SessionFrame, SessionFrame>,
-    readonly socket: Duplex,
     private readonly codec: SessionCodec,
     keepalive?: KeepaliveOptions,
   ) {
@@ -38,41 +36,29 @@ export class FrameStream {
   /**
    * Writes one frame (header, then the payload as is). Returns false when the socket's buffer is
    * full: wait for `drained()` before sending more. Payloads over the frame limit are split.
+   * A frame for a closed connection is dropped (the session is ending anyway).
    */
   send(type: FrameTypeValue, payload: Uint8Array = EMPTY): boolean {
-    const s = this.socket;
-    if (this.closed || s.destroyed || s.writableEnded) return true;
+    if (this.closed) return true;
     const max = this.codec.maxFrameLength;
     if (payload.length > max) {
       let ok = true;
       for (let i = 0; i < payload.length; i += max) ok = this.send(type, payload.subarray(i, Math.min(i + max, payload.length)));
       return ok;
     }
-    s.cork();
-    s.write(this.codec.header(type, payload.length));
-    const ok = payload.length === 0 ? true : s.write(payload);
-    s.uncork();
-    return ok && s.writableLength < s.writableHighWaterMark;
+    try {
+      return this.ch.send({ type, payload });
+    } catch (err) {
+      if (err instanceof ConnectionClosedError) return true;
+      throw err;
+    }
   }
 
   /** Resolves when the socket can take more (at once if it can now); rejects if it closes. */
   drained(): Promise<void> {
-    const s = this.socket;
-    if (s.writableLength < s.writableHighWaterMark || s.destroyed) return Promise.resolve();
-    this.drainWait ??= new Promise<void>((resolve, reject) => {
-      const done = (err?: Error) => {
-        s.off('drain', onDrain);
-        s.off('close', onClose);
-        this.drainWait = undefined;
-        if (err) reject(err);
-        else resolve();
-      };
-      const onDrain = () => done();
-      const onClose = () => done(new ConnectionClosedError('connection closed while sending'));
-      s.on('drain', onDrain);
-      s.on('close', onClose);
+    return this.ch.drained().catch((err: unknown) => {
+      throw err instanceof ConnectionClosedError ? new ConnectionClosedError('connection closed while sending', err) : err;
     });
-    return this.drainWait;
   }
 
   /** Sends a frame and waits until the socket can take more. */
@@ -109,7 +95,7 @@ export class FrameStream {
 
   /** Ends our direction after everything written so far. */
   end(): void {
-    if (!this.socket.writableEnded) this.socket.end();
+    void this.ch.end();
   }
 
   /** Stops the keepalive timer and destroys the socket. */
@@ -117,7 +103,7 @@ export class FrameStream {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    this.socket.destroy();
+    this.ch.destroy();
   }
 
   /** Stops the keepalive timer (the socket stays open). */
@@ -136,7 +122,7 @@ export class FrameStream {
         const err = new PeerDeadError(k.timeoutMs);
         this.dead?.(err);
         this.closed = true;
-        this.socket.destroy();
+        this.ch.destroy();
         return;
       }
       if (action === 'ping') this.send(FrameType.PING);

@@ -13,6 +13,7 @@
  * data can ever be taken for a control message (the seed's 0x80 marker collides with UTF-8).
  */
 import type { ByteQueue } from '../bytes/byte-queue.js';
+import type { ByteWriter } from '../bytes/byte-writer.js';
 import { utf8Decode, utf8Encode } from '../bytes/text.js';
 import type { Codec } from '../codecs/codec.js';
 import { MalformedFrameError } from '../codecs/errors.js';
@@ -116,8 +117,8 @@ export class SessionCodec implements Codec<SessionFrame> {
     return this.inner.encodeHeader(payloadLength, { type });
   }
 
-  encode(frame: SessionFrame): Uint8Array {
-    return this.inner.encode({ payload: frame.payload, fields: { type: frame.type } });
+  encode(frame: SessionFrame, out: ByteWriter): void {
+    this.inner.encode({ payload: frame.payload, fields: { type: frame.type } }, out);
   }
 }
 

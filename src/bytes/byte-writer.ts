@@ -84,6 +84,19 @@ export class ByteWriter {
     this.end += 8;
   }
 
+  /**
+   * Reserves `n` zeroed scratch bytes and returns them for the caller to fill at once (a header
+   * whose fields are written in place). The view stays valid: the writer never reuses scratch
+   * bytes it handed out, but the caller must fill it before the next write.
+   */
+  reserve(n: number): Uint8Array {
+    this.ensure(n);
+    const view = this.buf.subarray(this.end, this.end + n);
+    view.fill(0);
+    this.end += n;
+    return view;
+  }
+
   /** Copies `bytes` into the scratch buffer. */
   bytes(bytes: Uint8Array): void {
     this.ensure(bytes.length);
@@ -110,6 +123,22 @@ export class ByteWriter {
     const part = this.buf.subarray(this.start, this.end);
     this.sealed.push(part);
     this.sealedBytes += part.length;
+    this.start = this.end;
+  }
+
+  /**
+   * Takes back the last `n` scratch bytes (a header reserved and then refused). Only bytes
+   * written since the last large `append` can be taken back.
+   */
+  unwrite(n: number): void {
+    if (!Number.isInteger(n) || n < 0 || n > this.end - this.start) throw new RangeError(`ByteWriter.unwrite: cannot take back ${n} bytes`);
+    this.end -= n;
+  }
+
+  /** Drops everything written and not yet taken (after an encoder failed half-way). */
+  discard(): void {
+    this.sealed.length = 0;
+    this.sealedBytes = 0;
     this.start = this.end;
   }
 

@@ -1,6 +1,8 @@
 import { ByteQueue } from '../bytes/byte-queue.js';
-import { decodeEofDefault, type Decoder, type Encoder } from '../codecs/codec.js';
+import { ByteWriter } from '../bytes/byte-writer.js';
+import { FrameReader, type Decoder, type Encoder } from '../codecs/codec.js';
 import { AbortedError, ConnectionClosedError, TimeoutError, WirekitError } from '../errors.js';
+import { ChannelDetachedError } from './errors.js';
 
 /** Options of a single wait. */
 export interface WaitOptions {
@@ -27,6 +29,19 @@ export interface ByteSource {
 export interface ByteSink {
   /** Writes bytes; resolves when the sink can take more (after `drain` on Node streams). */
   write(bytes: Uint8Array): Promise<void> | void;
+  /**
+   * Writes the parts of one frame in order, as one write where the transport allows (a Node
+   * stream is corked around them); resolves when the sink can take more. Optional: without it,
+   * the channel writes the parts one by one.
+   */
+  writev?(parts: readonly Uint8Array[]): Promise<void> | void;
+  /**
+   * Writes the parts without waiting; returns false once the sink's buffer is full (then wait for
+   * `drained()`). Needed for `FrameChannelCore.send`.
+   */
+  offer?(parts: readonly Uint8Array[]): boolean;
+  /** Resolves when the sink can take more (at once if it can now); rejects if it closes first. */
+  drained?(): Promise<void>;
   /** Ends the outgoing direction. */
   end(): Promise<void> | void;
 }
@@ -36,7 +51,7 @@ export type ChannelCodec<In, Out> = Decoder<In> & Encoder<Out>;
 /** The frame type a codec decodes. */
 export type DecodedBy<C> = C extends { decode(queue: never): infer F | undefined } ? Exclude<F, undefined> : never;
 /** The frame type a codec encodes. */
-export type EncodedBy<C> = C extends { encode(frame: infer F): Uint8Array } ? F : never;
+export type EncodedBy<C> = C extends { encode(frame: infer F, out: ByteWriter): void } ? F : never;
 
 export interface ChannelOptions {
   /**
@@ -53,29 +68,35 @@ interface Waiter<T> {
   reject(e: unknown): void;
 }
 
-/** Thrown by reads on a channel that was switched, hijacked or closed locally. */
-export class ChannelDetachedError extends WirekitError {
-  constructor(what: string) {
-    super('WK_CHANNEL_DETACHED', `channel was ${what}; use the object it returned`, { origin: 'local' });
-  }
-}
+// Re-exported for modules that imported it from here; it lives in errors.ts.
+export { ChannelDetachedError };
 
 /**
- * The transport-independent part of a frame channel: a byte queue fed by a source, a decoder
- * that takes frames off it lazily (only when someone reads, so a switch or hijack never finds
- * frames decoded ahead of time), and an encoder feeding a sink.
+ * The transport-independent part of a frame channel: a byte queue fed by a source, a
+ * `FrameReader` that takes frames off it lazily (only when someone reads, so a switch or hijack
+ * never finds frames decoded ahead of time), and an encoder feeding a sink.
  *
- * A complete frame already buffered is returned at once, without waiting for more input.
+ * A complete frame already buffered is returned at once, without waiting for more input. Decode
+ * errors follow `FrameReader`'s rule: a recoverable one rejects one read and the next read goes
+ * on after the bad frame; a fatal one (and every error at end of input, including the stream's
+ * failure) rejects that read and every later one.
  */
 export class FrameChannelCore<In, Out> implements AsyncIterable<In> {
   protected readonly queue: ByteQueue;
-  protected decoder: Decoder<In>;
+  protected reader: FrameReader<In>;
   protected encoder: Encoder<Out>;
+  /** The channel's own writer: its scratch is never reused under parts still being written. */
+  private readonly out = new ByteWriter();
   private readonly highWaterMark: number;
   private waiters: Waiter<In | null>[] = [];
   private eof = false;
   private failure: unknown = undefined;
-  private finished = false;
+  /** The stream failed and nothing was left to decode: every read rejects with this. */
+  private closedError: ConnectionClosedError | undefined;
+  /** The end of input was handed to the reader (or the failure reported). */
+  private endHandled = false;
+  /** Frames `end()` returned beyond the first one read. */
+  private readonly tail: In[] = [];
   protected detached: string | undefined;
   private paused = false;
 
@@ -87,7 +108,7 @@ export class FrameChannelCore<In, Out> implements AsyncIterable<In> {
   ) {
     this.queue = options.queue ?? new ByteQueue();
     if (options.leftover) this.queue.push(options.leftover);
-    this.decoder = codec;
+    this.reader = new FrameReader(codec, this.queue);
     this.encoder = codec;
     this.highWaterMark = options.highWaterMark ?? 1024 * 1024;
     source.attach({
@@ -115,14 +136,15 @@ export class FrameChannelCore<In, Out> implements AsyncIterable<In> {
 
   /** True once the peer's end of stream has been reached and every frame before it was read. */
   get readableEnded(): boolean {
-    return this.finished;
+    return this.endHandled && this.tail.length === 0;
   }
 
   /**
    * Reads the next frame. Resolves with `null` at a clean end of stream; rejects with a
-   * `CodecError` on invalid input (for codecs that recover, the next read continues after the bad
-   * frame), with `TruncatedFrameError` if the stream ends inside a frame, or with
-   * `ConnectionClosedError` if the stream fails.
+   * `CodecError` on invalid input (after a recoverable one, `error.fatal === false`, the next read
+   * continues after the bad frame; after a fatal one every later read rejects with it), with
+   * `TruncatedFrameError` if the stream ends inside a frame, or with `ConnectionClosedError` if
+   * the stream fails (both final too).
    */
   read(options: WaitOptions = {}): Promise<In | null> {
     if (this.detached) return Promise.reject(new ChannelDetachedError(this.detached));
@@ -164,10 +186,44 @@ export class FrameChannelCore<In, Out> implements AsyncIterable<In> {
     }
   }
 
-  /** Encodes and writes a frame; resolves when the transport can take more. */
+  /**
+   * Encodes and writes a frame; resolves when the transport can take more. Header and payload go
+   * out as separate parts under one cork: a large payload is written as it is, never copied.
+   */
   async write(frame: Out): Promise<void> {
     if (this.detached) throw new ChannelDetachedError(this.detached);
-    await this.sink.write(this.encoder.encode(frame));
+    const parts = this.encodeParts(frame);
+    const sink = this.sink;
+    if (parts.length === 1) await sink.write(parts[0]!);
+    else if (sink.writev) await sink.writev(parts);
+    else for (const p of parts) await sink.write(p);
+  }
+
+  /**
+   * Encodes and writes a frame without waiting. Returns false when the transport's buffer is
+   * full: wait for `drained()` before sending more. For writers that cannot await each frame
+   * (a pump fed by `data` events). Throws `ConnectionClosedError` when the transport is closed.
+   */
+  send(frame: Out): boolean {
+    if (this.detached) throw new ChannelDetachedError(this.detached);
+    if (!this.sink.offer) throw new WirekitError('WK_USAGE', 'this channel\'s sink cannot write without waiting; use write()', { origin: 'local' });
+    return this.sink.offer(this.encodeParts(frame));
+  }
+
+  /** Resolves when the transport can take more (at once if it can now); rejects if it closes first. */
+  drained(): Promise<void> {
+    return this.sink.drained ? this.sink.drained() : Promise.resolve();
+  }
+
+  private encodeParts(frame: Out): Uint8Array[] {
+    const out = this.out;
+    try {
+      this.encoder.encode(frame, out);
+    } catch (err) {
+      out.discard();
+      throw err;
+    }
+    return out.parts();
   }
 
   /** Writes bytes as they are, bypassing the encoder. */
@@ -188,7 +244,7 @@ export class FrameChannelCore<In, Out> implements AsyncIterable<In> {
   switchCodec<I2, O2>(codec: ChannelCodec<I2, O2>): FrameChannelCore<I2, O2> {
     if (this.waiters.length > 0) throw new WirekitError('WK_BUSY', 'cannot switch codec while a read is pending', { origin: 'local' });
     const self = this as unknown as FrameChannelCore<I2, O2>;
-    self.decoder = codec;
+    self.reader = self.reader.switchTo(codec);
     self.encoder = codec;
     return self;
   }
@@ -211,19 +267,28 @@ export class FrameChannelCore<In, Out> implements AsyncIterable<In> {
   }
 
   private tryDecode(): In | null | undefined {
-    if (this.finished) return null;
-    const frame = this.decoder.decode(this.queue);
+    if (this.tail.length > 0) return this.tail.shift()!;
+    if (this.closedError) throw this.closedError;
+    if (this.reader.done) return null;
+    const frame = this.reader.next();
     if (frame !== undefined) return frame;
     if (!this.eof) return undefined;
     // End of input: the decoder decides what is left (a final frame or a truncation error).
-    this.finished = true;
-    if (this.failure !== undefined && this.queue.length === 0) {
-      throw new ConnectionClosedError(`connection failed: ${errorMessage(this.failure)}`, this.failure);
+    this.endHandled = true;
+    if (this.failure !== undefined && this.queue.length === 0) throw this.closed();
+    const rest = this.reader.end();
+    if (rest.length > 0) {
+      this.tail.push(...rest.slice(1));
+      if (this.failure !== undefined) this.closed(); // reported after the last frames
+      return rest[0]!;
     }
-    const last = decodeEofDefault(this.decoder, this.queue);
-    if (last !== undefined) return last;
-    if (this.failure !== undefined) throw new ConnectionClosedError(`connection failed: ${errorMessage(this.failure)}`, this.failure);
+    if (this.failure !== undefined) throw this.closed();
     return null;
+  }
+
+  private closed(): ConnectionClosedError {
+    this.closedError ??= new ConnectionClosedError(`connection failed: ${errorMessage(this.failure)}`, this.failure);
+    return this.closedError;
   }
 
   private pump(): void {

@@ -65,6 +65,41 @@ export class NodeStreamSink implements ByteSink {
     const s = this.stream;
     if (s.destroyed || s.writableEnded) return Promise.reject(new ConnectionClosedError('cannot write: stream is closed'));
     if (s.write(bytes)) return;
+    return this.waitDrain();
+  }
+
+  /** Writes the parts under one cork (one `writev` to the socket); waits for `drain` if needed. */
+  writev(parts: readonly Uint8Array[]): Promise<void> | void {
+    const s = this.stream;
+    if (s.destroyed || s.writableEnded) return Promise.reject(new ConnectionClosedError('cannot write: stream is closed'));
+    if (this.offer(parts)) return;
+    return this.waitDrain();
+  }
+
+  /** Writes the parts under one cork; false when the stream's buffer is full (see `drained`). */
+  offer(parts: readonly Uint8Array[]): boolean {
+    const s = this.stream as NodeJS.WritableStream & { destroyed?: boolean; writableEnded?: boolean; cork?(): void; uncork?(): void; writableLength?: number; writableHighWaterMark?: number };
+    if (s.destroyed || s.writableEnded) throw new ConnectionClosedError('cannot write: stream is closed');
+    let ok = true;
+    s.cork?.();
+    for (const p of parts) ok = s.write(p) && ok;
+    s.uncork?.();
+    return ok && (s.writableLength === undefined || s.writableHighWaterMark === undefined || s.writableLength < s.writableHighWaterMark);
+  }
+
+  /**
+   * Resolves when the stream can take more (at once if it can now, or if it is already destroyed:
+   * the next write reports that); rejects if it closes while waiting.
+   */
+  drained(): Promise<void> {
+    const s = this.stream as NodeJS.WritableStream & { destroyed?: boolean; writableLength?: number; writableHighWaterMark?: number; writableNeedDrain?: boolean };
+    if (s.destroyed) return Promise.resolve();
+    if (!s.writableNeedDrain && (s.writableLength === undefined || s.writableHighWaterMark === undefined || s.writableLength < s.writableHighWaterMark)) return Promise.resolve();
+    return this.waitDrain();
+  }
+
+  private waitDrain(): Promise<void> {
+    const s = this.stream;
     // One shared wait for every writer blocked on the same 'drain'.
     this.drainWait ??= new Promise<void>((resolve, reject) => {
       const done = (err?: unknown) => {

@@ -36,6 +36,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortedError, WirekitError } from '../errors.js';
+import { NotASocketError, SocketInUseError, UnixSocketPathError } from './errors.js';
 
 /** Default time a liveness probe may take, in ms. */
 export const DEFAULT_PROBE_TIMEOUT = 1000;
@@ -48,46 +49,8 @@ const ASIDE = 'stale';
 /** Longest socket path the kernel takes (sun_path minus its NUL); libuv silently truncates longer ones. */
 const MAX_SOCKET_PATH_BYTES = process.platform === 'linux' ? 107 : 103;
 
-/** Codes of `UnixSocketPathError`. */
-export type UnixSocketPathErrorCode = 'WK_SOCKET_IN_USE' | 'WK_PATH_NOT_SOCKET' | 'WK_SOCKET_PATH_TOO_LONG';
-
-/** A Unix socket path cannot be used. `path` is the absolute path concerned. */
-export class UnixSocketPathError extends WirekitError {
-  readonly path: string;
-  constructor(code: UnixSocketPathErrorCode, socketPath: string, message: string, options?: { cause?: unknown }) {
-    super(code, message, { origin: 'local', cause: options?.cause });
-    this.path = socketPath;
-  }
-}
-
-/**
- * Why a socket path counts as in use: a server accepted a probe connection (`live`), did not
- * answer within the probe timeout (`unresponsive`, maybe a full backlog: never treated as stale),
- * or the name kept changing under us (`contended`).
- */
-export type SocketInUseReason = 'live' | 'unresponsive' | 'contended';
-
-/** Someone else holds the socket path; it was left untouched. Code `WK_SOCKET_IN_USE`. */
-export class SocketInUseError extends UnixSocketPathError {
-  readonly reason: SocketInUseReason;
-  constructor(socketPath: string, reason: SocketInUseReason, detail?: string) {
-    const why =
-      reason === 'live'
-        ? 'a server is listening on it'
-        : reason === 'unresponsive'
-          ? `a socket there did not answer within ${detail ?? '?'} ms (treated as live)`
-          : `the name kept changing while examined${detail ? ` (${detail})` : ''}`;
-    super('WK_SOCKET_IN_USE', socketPath, `cannot listen on ${socketPath}: ${why}; refusing to take it over`);
-    this.reason = reason;
-  }
-}
-
-/** The path exists and is not a socket; it was left untouched. Code `WK_PATH_NOT_SOCKET`. */
-export class NotASocketError extends UnixSocketPathError {
-  constructor(socketPath: string) {
-    super('WK_PATH_NOT_SOCKET', socketPath, `cannot listen on ${socketPath}: it exists and is not a socket; refusing to replace it`);
-  }
-}
+export { UnixSocketPathError, SocketInUseError, NotASocketError } from './errors.js';
+export type { UnixSocketPathErrorCode, SocketInUseReason } from './errors.js';
 
 /**
  * What is at a socket path: nothing (`missing`), something that is not a socket (`not-socket`), a

@@ -75,6 +75,32 @@ export class WebStreamSink implements ByteSink {
     }
   }
 
+  /** Writes the parts in order, after one wait for `ready`. */
+  async writev(parts: readonly Uint8Array[]): Promise<void> {
+    try {
+      await this.writer.ready;
+      for (const p of parts) void this.writer.write(p).catch(() => {});
+    } catch (err) {
+      throw new ConnectionClosedError('cannot write: stream is closed', err);
+    }
+  }
+
+  /** Queues the parts in order; false once the stream's queue is full (see `drained`). */
+  offer(parts: readonly Uint8Array[]): boolean {
+    for (const p of parts) void this.writer.write(p).catch(() => {});
+    const room = this.writer.desiredSize;
+    return room === null || room > 0;
+  }
+
+  /** Resolves when the stream's queue has room. */
+  async drained(): Promise<void> {
+    try {
+      await this.writer.ready;
+    } catch (err) {
+      throw new ConnectionClosedError('stream closed while waiting to write', err);
+    }
+  }
+
   async end(): Promise<void> {
     await this.writer.close();
   }

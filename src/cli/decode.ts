@@ -1,12 +1,14 @@
 import { createReadStream } from 'node:fs';
 import { FrameReader } from '../codecs/codec.js';
+import { isRecoverable } from '../codecs/errors.js';
 import { parseArgs, parseIntArg, UsageError } from './args.js';
 import { DECODERS } from './decoders.js';
 
 export const help = () => `Usage: wirekit decode --codec NAME [options] [FILE]
 
 Prints the frames of a captured byte stream (FILE, or stdin) one per line, numbered, with the
-byte offset where each starts.
+byte offset where each starts (bytes a codec skips silently before a frame, such as junk before a
+%base64$ message, count as part of it).
 
 Options:
   -c, --codec NAME     one of:
@@ -14,6 +16,10 @@ ${[...DECODERS].map(([n, e]) => `                         ${n.padEnd(16)} ${e.de
       --max-frame N    frame size limit in bytes (default: the codec's)
       --json           one JSON object per frame: {"n", "offset", "frame"}
   -h, --help           show this help
+
+A recoverable error (an over-long line, a bad JSON line, junk) is reported and decoding goes on
+with the next frame; a fatal one (the framing is lost: a bad length header, input ending inside
+a frame) is reported once and ends the run.
 
 Exit status: 0 when the whole input decoded, 1 on a decode error (reported with its offset),
 2 on bad arguments.`;
@@ -33,11 +39,13 @@ export async function run(argv: string[]): Promise<number> {
   let n = 0;
   let total = 0;
   let errors = 0;
+  /** Offset of the first byte not yet taken by a frame or a reported error: where the next one starts. */
+  let start = 0;
   const out: string[] = [];
   const emit = (f: unknown) => {
     n++;
-    const offset = total - reader.bufferedBytes;
-    out.push(json ? JSON.stringify({ n, offset, frame: toJson(f) }) : `#${n} ${entry.format(f)}`);
+    out.push(json ? JSON.stringify({ n, offset: start, frame: toJson(f) }) : `#${n} ${entry.format(f)}`);
+    start = total - reader.bufferedBytes;
   };
   const flush = async () => {
     if (out.length === 0) return;
@@ -47,20 +55,25 @@ export async function run(argv: string[]): Promise<number> {
   };
   const fail = (err: unknown) => {
     errors++;
-    process.stderr.write(`wirekit decode: after frame #${n}, near byte ${total - reader.bufferedBytes}: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`wirekit decode: after frame #${n}, at byte ${start}: ${err instanceof Error ? err.message : String(err)}\n`);
+    start = total - reader.bufferedBytes;
   };
   for await (const chunk of input as AsyncIterable<Uint8Array>) {
     reader.feed(chunk);
     total += chunk.length;
     for (;;) {
       let f: unknown;
+      const before = reader.bufferedBytes;
       try {
         f = reader.next();
       } catch (err) {
         fail(err);
-        if (err instanceof Error && 'code' in err && (err as { code: string }).code === 'WK_FRAME_TOO_LARGE' && name !== 'lines' && name !== 'ndjson') {
+        // A fatal error (the reader keeps failing with it) ends the run; a recoverable one was
+        // consumed with its frame, and decoding goes on. One that consumed nothing would be
+        // reported again forever: it ends the run too.
+        if (reader.failure !== undefined || !isRecoverable(err) || reader.bufferedBytes === before) {
           await flush();
-          return 1; // length-prefixed framing cannot resynchronise
+          return 1;
         }
         continue;
       }
@@ -70,6 +83,8 @@ export async function run(argv: string[]): Promise<number> {
     await flush();
   }
   try {
+    for (const f of reader.end()) emit(f);
+    // A frame returned with an error still to report: end() throws it now.
     for (const f of reader.end()) emit(f);
   } catch (err) {
     fail(err);

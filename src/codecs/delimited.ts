@@ -1,7 +1,8 @@
 import type { ByteQueue } from '../bytes/byte-queue.js';
+import type { ByteWriter } from '../bytes/byte-writer.js';
 import { base64Decode, base64Encode, utf8DecodeStrict, utf8Encode } from '../bytes/text.js';
 import type { Codec } from './codec.js';
-import { FrameTooLargeError, MalformedFrameError, TruncatedFrameError } from './errors.js';
+import { CodecUsageError, FrameTooLargeError, MalformedFrameError, TruncatedFrameError } from './errors.js';
 
 /** Turns a message body into a frame and back. `decode` throws `MalformedFrameError` on bad input. */
 export interface BodyTransform<T> {
@@ -49,7 +50,7 @@ export class DelimitedCodec<T> implements Codec<T> {
   constructor(options: DelimitedOptions<T>) {
     this.start = toBytes(options.start);
     this.end = toBytes(options.end);
-    if (this.start.length === 0 || this.end.length === 0) throw new RangeError('DelimitedCodec: markers must not be empty');
+    if (this.start.length === 0 || this.end.length === 0) throw new CodecUsageError('DelimitedCodec: markers must not be empty');
     // Single-byte markers use the fast byte scan.
     this.startNeedle = this.start.length === 1 ? this.start[0]! : this.start;
     this.endNeedle = this.end.length === 1 ? this.end[0]! : this.end;
@@ -129,13 +130,11 @@ export class DelimitedCodec<T> implements Codec<T> {
     throw new TruncatedFrameError(`a ${this.name}`, n, startsWithMarker ? ' (start marker without end marker)' : '');
   }
 
-  encode(frame: T): Uint8Array {
+  encode(frame: T, out: ByteWriter): void {
     const body = this.body.encode(frame);
-    const out = new Uint8Array(this.start.length + body.length + this.end.length);
-    out.set(this.start, 0);
-    out.set(body, this.start.length);
-    out.set(this.end, this.start.length + body.length);
-    return out;
+    out.bytes(this.start);
+    out.append(body);
+    out.bytes(this.end);
   }
 }
 

@@ -1,7 +1,7 @@
 import type { ByteQueue } from '../bytes/byte-queue.js';
-import { WirekitError } from '../errors.js';
+import type { ByteWriter } from '../bytes/byte-writer.js';
 import type { Codec } from './codec.js';
-import { CodecError, FrameTooLargeError, MalformedFrameError, TruncatedFrameError } from './errors.js';
+import { CodecError, CodecUsageError, EncodeError, FrameTooLargeError, MalformedFrameError, TruncatedFrameError } from './errors.js';
 
 /** An extra header field returned with the payload (a type byte, a flags nibble, an id). */
 export interface HeaderField {
@@ -78,7 +78,7 @@ function writeUInt(out: Uint8Array, offset: number, size: number, little: boolea
 
 function writeU64(out: Uint8Array, offset: number, little: boolean, value: number | bigint): void {
   const big = BigInt(value);
-  if (big < 0n || big >= 1n << 64n) throw new RangeError(`value ${value} does not fit in 8 bytes`);
+  if (big < 0n || big >= 1n << 64n) throw new EncodeError(`value ${value} does not fit in 8 bytes`);
   const hi = Number(big >> 32n);
   const lo = Number(big & 0xffffffffn);
   writeUInt(out, offset, 4, little, little ? lo : hi);
@@ -116,8 +116,8 @@ interface CompiledField {
  *
  * The declared payload size is checked against `maxFrameLength` as soon as the header is complete,
  * before any payload is buffered or allocated; a frame over the limit raises `FrameTooLargeError`
- * and the stream is then unusable (every later call raises the same error), since its framing can
- * no longer be trusted.
+ * (fatal: `error.fatal` is true) and the stream is then unusable (every later call raises the same
+ * error), since its framing can no longer be trusted. Every header error is fatal.
  */
 export class LengthFieldCodec<K extends string = string> implements Codec<HeaderFrame<K>> {
   readonly name: string;
@@ -137,16 +137,16 @@ export class LengthFieldCodec<K extends string = string> implements Codec<Header
     this.name = layout.name ?? 'length-prefixed frame';
     if (this.lengthSize === 'varint') {
       if (layout.headerSize !== undefined && layout.headerSize !== this.lengthOffset) {
-        throw new RangeError('LengthFieldCodec: with a varint length the header ends with the length field');
+        throw new CodecUsageError('LengthFieldCodec: with a varint length the header ends with the length field');
       }
       this.headerSize = this.lengthOffset;
     } else {
       this.headerSize = layout.headerSize ?? this.lengthOffset + this.lengthSize;
-      if (this.headerSize < this.lengthOffset + this.lengthSize) throw new RangeError('LengthFieldCodec: headerSize too small for the length field');
+      if (this.headerSize < this.lengthOffset + this.lengthSize) throw new CodecUsageError('LengthFieldCodec: headerSize too small for the length field');
     }
     this.adjust = (layout.lengthAdjustment ?? 0) - (layout.lengthIncludesHeader ? this.headerSize : 0);
     if (layout.lengthIncludesHeader && this.lengthSize === 'varint') {
-      throw new RangeError('LengthFieldCodec: lengthIncludesHeader is not supported with varint lengths');
+      throw new CodecUsageError('LengthFieldCodec: lengthIncludesHeader is not supported with varint lengths');
     }
     const fieldMax = this.lengthSize === 'varint' ? Number.MAX_SAFE_INTEGER : this.lengthSize === 8 ? Number.MAX_SAFE_INTEGER : 2 ** (8 * this.lengthSize) - 1 + this.adjust;
     const max = layout.maxFrameLength ?? DEFAULT_MAX_FRAME_LENGTH;
@@ -155,7 +155,7 @@ export class LengthFieldCodec<K extends string = string> implements Codec<Header
     this.fieldList = Object.entries(layout.fields ?? {}).map(([name, spec]) => {
       const end = spec.offset + spec.size;
       const limit = this.lengthSize === 'varint' ? this.lengthOffset : this.headerSize;
-      if (end > limit) throw new RangeError(`LengthFieldCodec: field ${name} lies outside the header`);
+      if (end > limit) throw new CodecUsageError(`LengthFieldCodec: field ${name} lies outside the header`);
       return { name, spec };
     });
   }
@@ -198,7 +198,7 @@ export class LengthFieldCodec<K extends string = string> implements Codec<Header
         scale *= 128;
         i++;
         if ((b & 0x80) === 0) break;
-        if (i >= 10) return this.fail(new MalformedFrameError(`${this.name}: varint length longer than 10 bytes`, queue.peek(this.lengthOffset + i)));
+        if (i >= 10) return this.fail(new MalformedFrameError(`${this.name}: varint length longer than 10 bytes`, queue.peek(this.lengthOffset + i), undefined, { fatal: true }));
       }
       hlen += i;
       if (raw > Number.MAX_SAFE_INTEGER) return this.fail(new FrameTooLargeError(this.name, raw, this.maxFrameLength, true));
@@ -220,7 +220,7 @@ export class LengthFieldCodec<K extends string = string> implements Codec<Header
       }
     }
     const plen = raw + this.adjust;
-    if (plen < 0) return this.fail(new MalformedFrameError(`${this.name}: length field ${raw} is smaller than the header`));
+    if (plen < 0) return this.fail(new MalformedFrameError(`${this.name}: length field ${raw} is smaller than the header`, undefined, undefined, { fatal: true }));
     if (plen > this.maxFrameLength) return this.fail(new FrameTooLargeError(this.name, plen, this.maxFrameLength, true));
     this.parsedHeaderLength = hlen;
     return plen;
@@ -256,7 +256,7 @@ export class LengthFieldCodec<K extends string = string> implements Codec<Header
         if (spec.bigint) v = (BigInt(hi) << 32n) | BigInt(lo);
         else if (hi > 0x1fffff) {
           const big = (BigInt(hi) << 32n) | BigInt(lo);
-          return this.fail(new MalformedFrameError(`${this.name}: header field ${name} = ${big} exceeds 2^53 - 1 (declare the field with bigint: true)`));
+          return this.fail(new MalformedFrameError(`${this.name}: header field ${name} = ${big} exceeds 2^53 - 1 (declare the field with bigint: true)`, undefined, undefined, { fatal: true }));
         } else v = hi * TWO32 + lo;
       } else {
         v = readUInt(hdr, spec.offset, spec.size, little);
@@ -268,14 +268,42 @@ export class LengthFieldCodec<K extends string = string> implements Codec<Header
     return out as Record<K, number | bigint>;
   }
 
-  /** Writes the header of a frame with `payloadLength` bytes of payload (for zero-copy writers). */
+  /** The header of a frame with `payloadLength` bytes of payload, as a new array. */
   encodeHeader(payloadLength: number, fields: Partial<Record<K, number | bigint>> = {}): Uint8Array {
-    if (!Number.isSafeInteger(payloadLength) || payloadLength < 0) throw new RangeError(`invalid payload length ${payloadLength}`);
-    if (payloadLength > this.maxFrameLength) {
-      throw new WirekitError('WK_FRAME_TOO_LARGE', `${this.name}: payload of ${payloadLength} bytes is over the limit of ${this.maxFrameLength} bytes`, { origin: 'local' });
-    }
-    const raw = payloadLength - this.adjust;
+    this.checkLength(payloadLength);
     const hdr = new Uint8Array(this.headerLength(payloadLength));
+    this.fillHeader(hdr, payloadLength, fields);
+    return hdr;
+  }
+
+  /** Writes the header of a frame with `payloadLength` bytes of payload into `out` (the payload is the caller's to append). */
+  writeHeader(out: ByteWriter, payloadLength: number, fields: Partial<Record<K, number | bigint>> = {}): void {
+    this.checkLength(payloadLength);
+    const hdr = out.reserve(this.headerLength(payloadLength));
+    try {
+      this.fillHeader(hdr, payloadLength, fields);
+    } catch (err) {
+      out.unwrite(hdr.length);
+      throw err;
+    }
+  }
+
+  /** Header, then the payload by reference (copied into the writer's scratch when small). */
+  encode(frame: { payload: Uint8Array; fields?: Partial<Record<K, number | bigint>> }, out: ByteWriter): void {
+    this.writeHeader(out, frame.payload.length, frame.fields);
+    if (frame.payload.length > 0) out.append(frame.payload);
+  }
+
+  private checkLength(payloadLength: number): void {
+    if (!Number.isSafeInteger(payloadLength) || payloadLength < 0) throw new EncodeError(`${this.name}: invalid payload length ${payloadLength}`);
+    if (payloadLength > this.maxFrameLength) {
+      throw new EncodeError(`${this.name}: payload of ${payloadLength} bytes is over the limit of ${this.maxFrameLength} bytes`, { code: 'WK_FRAME_TOO_LARGE' });
+    }
+  }
+
+  /** Fills a zeroed header array. */
+  private fillHeader(hdr: Uint8Array, payloadLength: number, fields: Partial<Record<K, number | bigint>>): void {
+    const raw = payloadLength - this.adjust;
     for (const { name, spec } of this.fieldList) {
       const value = (fields as Record<string, number | bigint | undefined>)[name] ?? 0;
       const little = spec.littleEndian ?? false;
@@ -285,7 +313,7 @@ export class LengthFieldCodec<K extends string = string> implements Codec<Header
         const mask = spec.mask ?? 2 ** (8 * spec.size) - 1;
         if (spec.shift) v = v * 2 ** spec.shift;
         if (v < 0 || v > mask || !Number.isInteger(v) || (spec.mask !== undefined && (v & ~mask) !== 0)) {
-          throw new RangeError(`header field ${name} = ${value} does not fit its bits`);
+          throw new EncodeError(`${this.name}: header field ${name} = ${value} does not fit its bits`);
         }
         // OR into the existing bytes so fields sharing a byte (nibbles) combine.
         const existing = readUInt(hdr, spec.offset, spec.size, little);
@@ -295,15 +323,6 @@ export class LengthFieldCodec<K extends string = string> implements Codec<Header
     if (this.lengthSize === 'varint') writeVarint(hdr, this.lengthOffset, raw);
     else if (this.lengthSize === 8) writeU64(hdr, this.lengthOffset, this.little, raw);
     else writeUInt(hdr, this.lengthOffset, this.lengthSize, this.little, raw);
-    return hdr;
-  }
-
-  encode(frame: { payload: Uint8Array; fields?: Partial<Record<K, number | bigint>> }): Uint8Array {
-    const hdr = this.encodeHeader(frame.payload.length, frame.fields);
-    const out = new Uint8Array(hdr.length + frame.payload.length);
-    out.set(hdr, 0);
-    out.set(frame.payload, hdr.length);
-    return out;
   }
 }
 
@@ -338,8 +357,8 @@ export class LengthPrefixCodec implements Codec<Uint8Array> {
     return this.inner.encodeHeader(payloadLength);
   }
 
-  encode(payload: Uint8Array): Uint8Array {
-    return this.inner.encode({ payload });
+  encode(payload: Uint8Array, out: ByteWriter): void {
+    this.inner.encode({ payload }, out);
   }
 }
 

@@ -1,8 +1,8 @@
 import type { ByteQueue } from '../bytes/byte-queue.js';
+import type { ByteWriter } from '../bytes/byte-writer.js';
 import { utf8Decode, utf8Encode } from '../bytes/text.js';
-import { WirekitError } from '../errors.js';
 import type { Codec } from './codec.js';
-import { FrameTooLargeError, MalformedFrameError, TruncatedFrameError } from './errors.js';
+import { EncodeError, FrameTooLargeError, MalformedFrameError, TruncatedFrameError } from './errors.js';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -136,16 +136,14 @@ export class LinesCodec<T> implements Codec<T> {
     return this.parse(line);
   }
 
-  encode(frame: T): Uint8Array {
+  encode(frame: T, out: ByteWriter): void {
     const body = this.serialize(frame);
     const bytes = typeof body === 'string' ? utf8Encode(body) : body;
     if (bytes.indexOf(LF) >= 0) {
-      throw new WirekitError('WK_ENCODE', `cannot encode a ${this.name} that contains a newline`, { origin: 'local' });
+      throw new EncodeError(`cannot encode a ${this.name} that contains a newline`);
     }
-    const out = new Uint8Array(bytes.length + this.eol.length);
-    out.set(bytes, 0);
-    out.set(this.eol, bytes.length);
-    return out;
+    out.append(bytes);
+    out.bytes(this.eol);
   }
 
   /** Drops the `scanned` bytes known to hold no LF; the rest of the line is skipped by later calls. */
@@ -191,7 +189,7 @@ export function ndjson<T = unknown>(options: NdjsonOptions = {}): LinesCodec<T> 
     (line) => parseText(utf8Decode(line), () => line),
     (value) => {
       const text = JSON.stringify(value);
-      if (text === undefined) throw new WirekitError('WK_ENCODE', 'value cannot be encoded as JSON', { origin: 'local' });
+      if (text === undefined) throw new EncodeError('value cannot be encoded as JSON');
       return text;
     },
     options,

@@ -14,7 +14,7 @@ import { AgentClient, AgentConnection } from '../../src/agent/client.js';
 import { AuthError } from '../../src/agent/errors.js';
 import { RemoteCommandError } from '../../src/protocols/control/errors.js';
 import { encodeExit, FrameType, sessionCodec, type SessionFrame } from '../../src/agent/session-frames.js';
-import { FrameReader } from '../../src/codecs/codec.js';
+import { FrameReader, encodeToBytes } from '../../src/codecs/codec.js';
 import { TimeoutError, WirekitError } from '../../src/errors.js';
 
 const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'wk-ctl-client-')));
@@ -91,7 +91,7 @@ async function fakeDaemon(script: (s: Script) => Promise<void>): Promise<{ clien
 
 const GREETING = '{"version":"wirekit-agent/1","auth":"none"}\n';
 const codec = sessionCodec();
-const frame = (type: SessionFrame['type'], payload: Uint8Array = new Uint8Array(0)) => Buffer.from(codec.encode({ type, payload }));
+const frame = (type: SessionFrame['type'], payload: Uint8Array = new Uint8Array(0)) => Buffer.from(encodeToBytes(codec, { type, payload }));
 
 test('greeting with auth "token": the client authenticates first; a refusal is an AuthError, a missing token is refused locally', async () => {
   const seen: string[] = [];

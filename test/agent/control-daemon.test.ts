@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { AgentDaemon, AGENT_PROTOCOL_VERSION, type AgentDaemonOptions } from '../../src/agent/daemon.js';
 import type { Logger } from '../../src/agent/log.js';
 import { decodeExit, FrameType, sessionCodec, type SessionFrame } from '../../src/agent/session-frames.js';
-import { FrameReader } from '../../src/codecs/codec.js';
+import { FrameReader, encodeToBytes } from '../../src/codecs/codec.js';
 import { ndjson } from '../../src/codecs/lines.js';
 import { splitAt } from '../helpers/chunks.js';
 
@@ -119,7 +119,7 @@ class Peer {
 }
 
 const codec = sessionCodec();
-const frame = (type: SessionFrame['type'], payload: Uint8Array = new Uint8Array(0)) => Buffer.from(codec.encode({ type, payload }));
+const frame = (type: SessionFrame['type'], payload: Uint8Array = new Uint8Array(0)) => Buffer.from(encodeToBytes(codec, { type, payload }));
 const line = (v: unknown) => Buffer.from(JSON.stringify(v) + '\n');
 
 /** Splits a byte transcript after `lineCount` JSON lines into those lines and the session frames. */

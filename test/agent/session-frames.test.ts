@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { FrameReader } from '../../src/codecs/codec.js';
+import { FrameReader, encodeToBytes } from '../../src/codecs/codec.js';
 import { FrameTooLargeError, MalformedFrameError, TruncatedFrameError } from '../../src/codecs/errors.js';
 import { sessionCodec, FrameType, encodeResize, decodeResize, encodeExit, decodeExit, type SessionFrame } from '../../src/agent/session-frames.js';
 import { splitAt } from '../helpers/chunks.js';
@@ -16,7 +16,7 @@ test('session frames: same frames for every chunking, whole, byte by byte and wi
   fc.assert(
     fc.property(fc.array(frameArb, { maxLength: 12 }), fc.array(fc.nat(), { maxLength: 10 }), (frames, cuts) => {
       const codec = sessionCodec();
-      const bytes = Buffer.concat(frames.map((f) => codec.encode(f as SessionFrame)));
+      const bytes = Buffer.concat(frames.map((f) => encodeToBytes(codec, f as SessionFrame)));
       const reader = new FrameReader(sessionCodec());
       const got: SessionFrame[] = [];
       for (const c of splitAt(bytes, cuts)) got.push(...reader.push(c));
@@ -25,7 +25,7 @@ test('session frames: same frames for every chunking, whole, byte by byte and wi
     }),
   );
   const codec = sessionCodec();
-  const bytes = Buffer.concat([codec.encode({ type: FrameType.DATA, payload: Buffer.from('ab') }), codec.encode({ type: FrameType.EOF, payload: new Uint8Array(0) })]);
+  const bytes = Buffer.concat([encodeToBytes(codec, { type: FrameType.DATA, payload: Buffer.from('ab') }), encodeToBytes(codec, { type: FrameType.EOF, payload: new Uint8Array(0) })]);
   const r = new FrameReader(sessionCodec());
   const got: SessionFrame[] = [];
   for (const b of bytes) got.push(...r.push(Uint8Array.of(b)));
@@ -40,9 +40,9 @@ test('session frames: terminal data with byte 0x80 never reads as a resize', () 
   const text = Buffer.from('Ѐ€ \x80 ü', 'utf8'); // D0 80 ... contains 0x80 bytes
   assert.ok(text.includes(0x80));
   const bytes = Buffer.concat([
-    codec.encode({ type: FrameType.DATA, payload: text }),
-    codec.encode({ type: FrameType.RESIZE, payload: encodeResize(132, 43) }),
-    codec.encode({ type: FrameType.DATA, payload: Buffer.from([0x80, 0x80]) }),
+    encodeToBytes(codec, { type: FrameType.DATA, payload: text }),
+    encodeToBytes(codec, { type: FrameType.RESIZE, payload: encodeResize(132, 43) }),
+    encodeToBytes(codec, { type: FrameType.DATA, payload: Buffer.from([0x80, 0x80]) }),
   ]);
   const got = new FrameReader(sessionCodec()).push(bytes);
   assert.deepEqual(got.map((f) => f.type), [FrameType.DATA, FrameType.RESIZE, FrameType.DATA]);

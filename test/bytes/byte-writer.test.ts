@@ -50,3 +50,22 @@ test('ByteWriter: any sequence of writes gives the bytes in order; sealed parts 
     }),
   );
 });
+
+test('ByteWriter: reserve gives zeroed bytes to fill in place; unwrite and discard take writes back', () => {
+  const w = new ByteWriter({ initialSize: 16 });
+  w.u8(1);
+  const hdr = w.reserve(3);
+  assert.deepEqual([...hdr], [0, 0, 0]);
+  hdr[2] = 7;
+  w.u8(2);
+  const r = w.reserve(4);
+  w.unwrite(r.length);
+  assert.deepEqual([...w.finish()], [1, 0, 0, 7, 2]);
+  w.u8(5);
+  w.append(new Uint8Array(5000));
+  assert.throws(() => w.unwrite(1), RangeError);
+  w.discard();
+  assert.equal(w.length, 0);
+  w.u8(6);
+  assert.deepEqual([...w.finish()], [6]);
+});

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Duplex, PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import { channel } from '../../src/channels/index.js';
-import { percentDollar, u32be } from '../../src/codecs/index.js';
+import { encodeToBytes, percentDollar, u32be } from '../../src/codecs/index.js';
 import { concat, cutsFor, splitAt, sameBytes } from '../helpers/chunks.js';
 
 async function collect(stream: NodeJS.ReadableStream): Promise<Uint8Array> {
@@ -16,7 +16,7 @@ test('property: hijack after any number of frames, with any chunking, hands over
   await fc.assert(
     fc.asyncProperty(
       fc.array(fc.uint8Array({ maxLength: 30 }), { maxLength: 6 }).chain((frames) => {
-        const wire = concat([...frames.map((f) => u32be().encode(f)), new Uint8Array([1, 2, 3, 4, 5, 6, 7])]);
+        const wire = concat([...frames.map((f) => encodeToBytes(u32be(), f)), new Uint8Array([1, 2, 3, 4, 5, 6, 7])]);
         return fc.tuple(fc.constant(frames), fc.constant(wire), cutsFor(wire.length), fc.integer({ min: 0, max: frames.length }));
       }),
       async ([frames, wire, cuts, readCount]) => {
@@ -47,7 +47,7 @@ test('property: switch codec after any number of frames keeps every byte', async
   await fc.assert(
     fc.asyncProperty(fc.array(fc.string({ maxLength: 10 }), { maxLength: 5 }), fc.array(fc.uint8Array({ maxLength: 20 }), { maxLength: 5 }), fc.array(fc.integer({ min: 0, max: 300 }), { maxLength: 8 }), async (msgs, frames, cuts) => {
       const pd = percentDollar();
-      const wire = concat([...msgs.map((m) => pd.encode(m)), pd.encode('SWITCH'), ...frames.map((f) => u32be().encode(f))]);
+      const wire = concat([...msgs.map((m) => encodeToBytes(pd, m)), encodeToBytes(pd, 'SWITCH'), ...frames.map((f) => encodeToBytes(u32be(), f))]);
       const input = new PassThrough();
       const ch = channel(Duplex.from({ readable: input, writable: new PassThrough() }), percentDollar());
       for (const c of splitAt(wire, cuts)) input.write(c);

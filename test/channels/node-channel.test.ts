@@ -6,7 +6,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { Duplex, PassThrough } from 'node:stream';
 import { channel, webChannel } from '../../src/channels/index.js';
-import { ndjson, u32be, TruncatedFrameError, MalformedFrameError } from '../../src/codecs/index.js';
+import { encodeToBytes, ndjson, u32be, TruncatedFrameError, MalformedFrameError, FrameTooLargeError } from '../../src/codecs/index.js';
 import { TimeoutError, AbortedError } from '../../src/errors.js';
 import { concat, enc, sameBytes } from '../helpers/chunks.js';
 
@@ -72,7 +72,7 @@ for (const kind of ['unix', 'tcp'] as const) {
       const srv = channel(p.server, ndjson());
       const frames = [enc('one'), enc(''), new Uint8Array(70_000).fill(5)];
       const u = u32be();
-      p.client.write(concat([enc('{"switch":"u32be"}\n'), ...frames.map((f) => u.encode(f))]));
+      p.client.write(concat([enc('{"switch":"u32be"}\n'), ...frames.map((f) => encodeToBytes(u, f))]));
       assert.deepEqual(await srv.read(), { switch: 'u32be' });
       const bin = srv.switchCodec(u32be());
       for (const f of frames) sameBytes(await bin.read(), f);
@@ -119,6 +119,65 @@ test('a recoverable decode error rejects one read; the channel goes on', async (
   assert.deepEqual(await ch.read(), { ok: true });
 });
 
+test('write sends header and payload as parts under one cork; send/drained report backpressure', async () => {
+  const wire = new PassThrough({ highWaterMark: 1024 });
+  const chunks: Buffer[] = [];
+  const ch = channel(Duplex.from({ readable: new PassThrough(), writable: wire }), u32be({ maxFrameLength: 1 << 21 }));
+  const big = new Uint8Array(1 << 20).fill(9);
+  await ch.write(new Uint8Array([1, 2]));
+  const ok = ch.send(big);
+  assert.equal(ok, false, 'a 1 MiB frame fills a 1 KiB buffer');
+  const drained = ch.drained();
+  const ended = new Promise((r) => wire.on('end', r));
+  wire.on('data', (c: Buffer) => chunks.push(c));
+  await drained;
+  await ch.end();
+  await ended;
+  const all = Buffer.concat(chunks);
+  assert.equal(all.length, 6 + 4 + big.length);
+  assert.deepEqual([...all.subarray(0, 10)], [0, 0, 0, 2, 1, 2, 0, 0x10, 0, 0]);
+  assert.ok(all.subarray(10).every((b) => b === 9));
+});
+
+test('web channel: the parts of a frame are written in order', async () => {
+  const got: Uint8Array[] = [];
+  const writable = new WritableStream<Uint8Array>({ write: (c) => void got.push(c) });
+  const ch = webChannel({ readable: new ReadableStream<Uint8Array>(), writable }, u32be({ maxFrameLength: 1 << 20 }));
+  const payload = new Uint8Array(8192).fill(1);
+  await ch.write(payload);
+  await ch.end();
+  assert.deepEqual([...got[0]!], [0, 0, 0x20, 0]);
+  assert.equal(got[1], payload);
+});
+
+test('a fatal decode error rejects that read and every later one (FrameReader rule)', async () => {
+  const a = new PassThrough();
+  const ch = channel(Duplex.from({ readable: a, writable: new PassThrough() }), u32be({ maxFrameLength: 4 }));
+  a.write(new Uint8Array([0, 0, 0, 1, 7, 0, 0, 0, 9, 1, 2]));
+  assert.deepEqual([...(await ch.read())!], [7]);
+  let first: unknown;
+  await assert.rejects(ch.read(), (e: unknown) => {
+    first = e;
+    return e instanceof FrameTooLargeError && e.fatal;
+  });
+  await assert.rejects(ch.read(), (e: unknown) => e === first);
+  a.end(new Uint8Array([0, 0, 0, 1, 8]));
+  await assert.rejects(ch.read(), (e: unknown) => e === first);
+});
+
+test('end of stream inside a frame: every read after it rejects with the same TruncatedFrameError', async () => {
+  const a = new PassThrough();
+  const ch = channel(Duplex.from({ readable: a, writable: new PassThrough() }), ndjson());
+  a.end('{"x"');
+  let first: unknown;
+  await assert.rejects(ch.read(), (e: unknown) => {
+    first = e;
+    return e instanceof TruncatedFrameError;
+  });
+  await assert.rejects(ch.read(), (e: unknown) => e === first);
+  assert.equal(ch.readableEnded, true);
+});
+
 test('read timeout and AbortSignal', async () => {
   const a = new PassThrough();
   const ch = channel(Duplex.from({ readable: a, writable: new PassThrough() }), ndjson());
@@ -135,7 +194,7 @@ test('backpressure: the source is paused while frames are not read', async () =>
   const p = await socketPair('unix');
   try {
     const srv = channel(p.server, u32be(), { highWaterMark: 64 * 1024 });
-    const frame = u32be().encode(new Uint8Array(1024));
+    const frame = encodeToBytes(u32be(), new Uint8Array(1024));
     // Write 8 MiB without reading on the other side; the writer must block on drain.
     let blocked = false;
     for (let i = 0; i < 8 * 1024; i++) {

@@ -234,7 +234,7 @@ test('a live socket is refused and keeps working; the refused server is closed',
     await assert.rejects(listenUnixSocket(p, { server: second }), (e: unknown) => {
       assert.ok(e instanceof SocketInUseError);
       assert.ok(e instanceof UnixSocketPathError && e instanceof WirekitError);
-      assert.equal(e.code, 'WK_SOCKET_IN_USE');
+      assert.equal(e.code, 'WK_ADDRESS_IN_USE');
       assert.equal(e.reason, 'live');
       assert.equal(e.path, p);
       assert.equal(e.origin, 'local');

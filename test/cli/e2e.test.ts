@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { MAIN, cliRunner, waitLine } from '../helpers/cli.js';
 import { AgentClient } from '../../src/agent/client.js';
-import { FrameReader } from '../../src/codecs/codec.js';
+import { FrameReader, encodeToBytes } from '../../src/codecs/codec.js';
 import { ndjson } from '../../src/codecs/lines.js';
 import { sessionCodec, FrameType, decodeExit } from '../../src/agent/session-frames.js';
 
@@ -95,8 +95,8 @@ test('exec: typed-ahead stdin sent in the same write as the request arrives inta
   s.write(
     Buffer.concat([
       Buffer.from(JSON.stringify({ cmd: 'exec', opts: { argv: ['cat'] } }) + '\n'),
-      codec.encode({ type: FrameType.DATA, payload }),
-      codec.encode({ type: FrameType.EOF, payload: new Uint8Array(0) }),
+      encodeToBytes(codec, { type: FrameType.DATA, payload }),
+      encodeToBytes(codec, { type: FrameType.EOF, payload: new Uint8Array(0) }),
     ]),
   );
   const chunks: Buffer[] = [];

@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { DelimitedCodec, FrameReader, FrameTooLargeError, MalformedFrameError, TruncatedFrameError, percentDollar } from '../../src/codecs/index.js';
+import { DelimitedCodec, FrameReader, encodeToBytes, FrameTooLargeError, MalformedFrameError, TruncatedFrameError, percentDollar } from '../../src/codecs/index.js';
 import { chunkings, concat, dec, enc } from '../helpers/chunks.js';
 
 test('seed 002 format byte for byte: %, base64 of UTF-8, $', () => {
-  assert.equal(dec(percentDollar().encode('READY')), '%UkVBRFk=$');
-  assert.equal(dec(percentDollar().encode('héllo ✓')), '%aMOpbGxvIOKckw==$');
-  assert.equal(dec(percentDollar().encode('')), '%$');
+  assert.equal(dec(encodeToBytes(percentDollar(), 'READY')), '%UkVBRFk=$');
+  assert.equal(dec(encodeToBytes(percentDollar(), 'héllo ✓')), '%aMOpbGxvIOKckw==$');
+  assert.equal(dec(encodeToBytes(percentDollar(), '')), '%$');
 });
 
 test('an empty message round-trips (the original drops %$)', () => {
@@ -20,7 +20,7 @@ test('property: messages round-trip for every chunking, text and binary', () => 
     fc.property(
       fc.array(fc.string({ unit: 'binary' }), { maxLength: 8 }).chain((msgs) => {
         const c = percentDollar();
-        return fc.tuple(fc.constant(msgs), chunkings(concat(msgs.map((m) => c.encode(m)))));
+        return fc.tuple(fc.constant(msgs), chunkings(concat(msgs.map((m) => encodeToBytes(c, m)))));
       }),
       ([msgs, chunks]) => {
         const r = new FrameReader(percentDollar());
@@ -33,7 +33,7 @@ test('property: messages round-trip for every chunking, text and binary', () => 
     fc.property(
       fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 8 }).chain((msgs) => {
         const c = percentDollar({ binary: true });
-        return fc.tuple(fc.constant(msgs), chunkings(concat(msgs.map((m) => c.encode(m)))));
+        return fc.tuple(fc.constant(msgs), chunkings(concat(msgs.map((m) => encodeToBytes(c, m)))));
       }),
       ([msgs, chunks]) => {
         const r = new FrameReader(percentDollar({ binary: true }));
@@ -89,7 +89,7 @@ test('10 MiB message in 256-byte chunks decodes (linear scan)', () => {
   const payload = new Uint8Array(10 * 1024 * 1024);
   for (let i = 0; i < payload.length; i++) payload[i] = (i * 31) & 255;
   const c = percentDollar({ binary: true, maxBodyLength: 16 * 1024 * 1024 });
-  const wire = c.encode(payload);
+  const wire = encodeToBytes(c, payload);
   const r = new FrameReader(c);
   const got: Uint8Array[] = [];
   for (let i = 0; i < wire.length; i += 256) got.push(...r.push(wire.subarray(i, i + 256)));

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
   FrameReader,
+  encodeToBytes,
   FrameTooLargeError,
   LengthFieldCodec,
   MalformedFrameError,
@@ -13,6 +14,8 @@ import {
   varint,
   type Codec,
 } from '../../src/codecs/index.js';
+import { WirekitError } from '../../src/errors.js';
+import { ByteWriter } from '../../src/bytes/index.js';
 import { chunkings, concat } from '../helpers/chunks.js';
 
 function roundTrip<F>(make: () => Codec<F>, frames: fc.Arbitrary<F[]>): void {
@@ -20,7 +23,7 @@ function roundTrip<F>(make: () => Codec<F>, frames: fc.Arbitrary<F[]>): void {
     fc.property(
       frames.chain((fs) => {
         const c = make();
-        return fc.tuple(fc.constant(fs), chunkings(concat(fs.map((f) => c.encode(f)))));
+        return fc.tuple(fc.constant(fs), chunkings(concat(fs.map((f) => encodeToBytes(c, f)))));
       }),
       ([fs, chunks]) => {
         const r = new FrameReader(make());
@@ -79,7 +82,7 @@ test('seed 001 header byte for byte; the 24-bit length uses 65536 for the third 
 });
 
 test('seed 004 header byte for byte: 8-byte BE length, type, 8-byte BE id', () => {
-  const bytes = packetFrame().encode({ payload: new Uint8Array([9, 9]), fields: { type: 3, id: 258 } });
+  const bytes = encodeToBytes(packetFrame(), { payload: new Uint8Array([9, 9]), fields: { type: 3, id: 258 } });
   assert.deepEqual(bytes, new Uint8Array([0, 0, 0, 0, 0, 0, 0, 2, 3, 0, 0, 0, 0, 0, 0, 1, 2, 9, 9]));
 });
 
@@ -103,7 +106,7 @@ test('64-bit ids above 2^53 - 1: a clear error, or bigints by option', () => {
   assert.throws(() => new FrameReader(packetFrame()).push(hdr), (e: unknown) => e instanceof MalformedFrameError && /2\^53/.test(e.message));
   const frames = new FrameReader(packetFrame({ bigintIds: true })).push(hdr);
   assert.equal(frames[0]!.fields.id, 2n ** 53n);
-  const back = packetFrame({ bigintIds: true }).encode({ payload: new Uint8Array(0), fields: { type: 0, id: 2n ** 64n - 1n } });
+  const back = encodeToBytes(packetFrame({ bigintIds: true }), { payload: new Uint8Array(0), fields: { type: 0, id: 2n ** 64n - 1n } });
   assert.deepEqual(back.subarray(9), new Uint8Array(8).fill(0xff));
 });
 
@@ -115,7 +118,7 @@ test('varint: over-long varint is malformed; truncated frame reports bytes left'
 });
 
 test('a frame inside one chunk is returned without copying', () => {
-  const wire = u32be().encode(new Uint8Array([1, 2, 3]));
+  const wire = encodeToBytes(u32be(), new Uint8Array([1, 2, 3]));
   const frames = new FrameReader(u32be()).push(wire);
   assert.equal(frames[0]!.buffer, wire.buffer);
 });
@@ -135,4 +138,94 @@ test('property: random bytes give frames or typed errors with bounded memory, ne
       }
     }),
   );
+});
+
+test('FrameReader: a fatal error is reported once, then every call fails with it', () => {
+  const reader = new FrameReader(varint());
+  const good = [3, 0x61, 0x62, 0x63];
+  const frames = reader.push(new Uint8Array([...good, ...new Array<number>(11).fill(0x80)]));
+  assert.equal(frames.length, 1);
+  let first: unknown;
+  assert.throws(
+    () => reader.next(),
+    (e: unknown) => {
+      first = e;
+      return e instanceof MalformedFrameError && e.fatal && e.code === 'WK_MALFORMED';
+    },
+  );
+  assert.equal(reader.failure, first);
+  for (const call of [() => reader.next(), () => reader.push(new Uint8Array([1, 0x61])), () => reader.end(), () => reader.feed(new Uint8Array(1))]) {
+    assert.throws(call, (e: unknown) => e === first);
+  }
+});
+
+test('FrameReader: a declared length over the limit is fatal; truncation at the end is final', () => {
+  const reader = new FrameReader(u32be({ maxFrameLength: 4 }));
+  assert.throws(
+    () => reader.push(new Uint8Array([0, 0, 0, 9])),
+    (e: unknown) => e instanceof FrameTooLargeError && e.fatal,
+  );
+  assert.throws(() => reader.next(), FrameTooLargeError);
+  const r2 = new FrameReader(u32be());
+  r2.push(new Uint8Array([0, 0, 0, 3, 1]));
+  assert.throws(
+    () => r2.end(),
+    (e: unknown) => e instanceof TruncatedFrameError && e.fatal,
+  );
+  assert.throws(() => r2.end(), TruncatedFrameError);
+  assert.throws(() => r2.next(), TruncatedFrameError);
+});
+
+test('FrameReader: an error that is not a WirekitError is fatal; a protocol WirekitError is not', () => {
+  let calls = 0;
+  const buggy: Codec<Uint8Array> = {
+    decode(queue) {
+      calls++;
+      if (queue.length > 0) throw new TypeError('a bug');
+      return undefined;
+    },
+    encode: (f) => f,
+  };
+  const reader = new FrameReader(buggy);
+  assert.throws(() => reader.push(new Uint8Array([1])), TypeError);
+  assert.ok(reader.failure instanceof TypeError);
+  assert.throws(() => reader.next(), TypeError);
+  assert.equal(calls, 1);
+  const lenient = new FrameReader<Uint8Array>({
+    decode(queue) {
+      if (queue.length === 0) return undefined;
+      const b = queue.read(1)!;
+      if (b[0] === 0) throw new WirekitError('WK_TEST', 'a consumed bad frame', { origin: 'remote' });
+      return b;
+    },
+  });
+  assert.throws(() => lenient.push(new Uint8Array([0, 5])), WirekitError);
+  assert.equal(lenient.failure, undefined);
+  assert.deepEqual([...lenient.next()!], [5]);
+});
+
+test('encode: header and payload go into the caller\'s writer as separate parts; a large payload is not copied', () => {
+  const payload = new Uint8Array(64 * 1024).fill(3);
+  const out = new ByteWriter();
+  u32be({ maxFrameLength: 1 << 20 }).encode(payload, out);
+  const parts = out.parts();
+  assert.equal(parts.length, 2);
+  assert.deepEqual([...parts[0]!], [0, 1, 0, 0]);
+  assert.equal(parts[1], payload);
+  // Small frames are gathered into the writer's scratch, one part for several frames.
+  const codec = packetFrame();
+  codec.encode({ payload: new Uint8Array([1]), fields: { type: 2, id: 3 } }, out);
+  codec.encode({ payload: new Uint8Array([4]), fields: { type: 5, id: 6 } }, out);
+  const small = out.parts();
+  assert.equal(small.length, 1);
+  assert.equal(small[0]!.length, 2 * 18);
+  assert.deepEqual(encodeToBytes(codec, { payload: new Uint8Array([1]), fields: { type: 2, id: 3 } }), small[0]!.subarray(0, 18));
+});
+
+test('encode: a header that cannot be written leaves the writer as it was', () => {
+  const out = new ByteWriter();
+  out.u8(9);
+  assert.throws(() => typedFrame().encode({ payload: new Uint8Array(1), fields: { type: 16, flags: 0 } }, out), (e: unknown) => e instanceof WirekitError && e.code === 'WK_ENCODE' && e.origin === 'local');
+  assert.throws(() => u32be({ maxFrameLength: 2 }).encode(new Uint8Array(3), out), (e: unknown) => e instanceof WirekitError && e.code === 'WK_FRAME_TOO_LARGE' && e.origin === 'local');
+  assert.deepEqual([...out.finish()], [9]);
 });

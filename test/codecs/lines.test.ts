@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { FrameReader, FrameTooLargeError, MalformedFrameError, TruncatedFrameError, lines, ndjson, textLines } from '../../src/codecs/index.js';
+import { FrameReader, encodeToBytes, FrameTooLargeError, MalformedFrameError, TruncatedFrameError, lines, ndjson, textLines } from '../../src/codecs/index.js';
 import { chunkings, concat, dec, enc } from '../helpers/chunks.js';
 
 const jsonValue = fc.jsonValue({ maxDepth: 3 });
@@ -18,7 +18,7 @@ test('property: NDJSON decode of encoded values is the identity for every chunki
     fc.property(
       fc.array(jsonValue, { maxLength: 12 }).chain((values) => {
         const codec = ndjson({ eol: '\r\n' });
-        const bytes = concat(values.map((v) => codec.encode(v)));
+        const bytes = concat(values.map((v) => encodeToBytes(codec, v)));
         return fc.tuple(fc.constant(values), chunkings(bytes));
       }),
       ([values, chunks]) => {
@@ -37,7 +37,7 @@ test('property: text lines round-trip for every chunking (including 1-byte and e
     fc.property(
       fc.array(fc.string({ unit: 'grapheme' }).filter((s) => !s.includes('\n') && !s.endsWith('\r')), { maxLength: 10 }).chain((ls) => {
         const codec = textLines();
-        return fc.tuple(fc.constant(ls), chunkings(concat(ls.map((l) => codec.encode(l)))));
+        return fc.tuple(fc.constant(ls), chunkings(concat(ls.map((l) => encodeToBytes(codec, l)))));
       }),
       ([ls, chunks]) => {
         const r = new FrameReader(textLines());
@@ -97,8 +97,8 @@ test('end of input inside a line: TruncatedFrameError with the byte count; allow
 });
 
 test('encoder refuses a line that contains a newline', () => {
-  assert.throws(() => textLines().encode('a\nb'), /newline/);
-  assert.equal(dec(ndjson().encode({ s: 'a\nb' })), '{"s":"a\\nb"}\n');
+  assert.throws(() => encodeToBytes(textLines(), 'a\nb'), /newline/);
+  assert.equal(dec(encodeToBytes(ndjson(), { s: 'a\nb' })), '{"s":"a\\nb"}\n');
 });
 
 test('property: random bytes never hang and only raise typed errors', () => {
@@ -182,4 +182,33 @@ test('lines after an oversize line in the same chunk are kept', () => {
   }
   assert.equal(errors, 1);
   assert.deepEqual(frames, ['ok', 'fine']);
+});
+
+test('FrameReader: recoverable errors (over-long line, bad JSON) say so and decoding goes on', () => {
+  const reader = new FrameReader(ndjson({ maxLineLength: 8 }));
+  const got: unknown[] = [];
+  const errors: unknown[] = [];
+  const input = enc('{"a":1}\n"this line is too long"\nnot json\n{"b":2}\n');
+  for (const chunk of [input.subarray(0, 5), input.subarray(5, 20), input.subarray(20)]) {
+    try {
+      got.push(...reader.push(chunk));
+    } catch (err) {
+      errors.push(err);
+    }
+    for (;;) {
+      try {
+        const f = reader.next();
+        if (f === undefined) break;
+        got.push(f);
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+  }
+  got.push(...reader.end());
+  assert.deepEqual(got, [{ a: 1 }, { b: 2 }]);
+  assert.equal(errors.length, 2);
+  assert.ok(errors[0] instanceof FrameTooLargeError && !errors[0].fatal && errors[0].origin === 'remote');
+  assert.ok(errors[1] instanceof MalformedFrameError && !errors[1].fatal);
+  assert.equal(reader.failure, undefined);
 });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { FrameReader, ndjson, percentDollar, u32be } from '../../src/codecs/index.js';
+import { FrameReader, encodeToBytes, ndjson, percentDollar, u32be } from '../../src/codecs/index.js';
 import { concat, cutsFor, splitAt } from '../helpers/chunks.js';
 
 test('property: switching codecs at a frame boundary loses, duplicates and reorders nothing, for every chunking', () => {
@@ -15,7 +15,7 @@ test('property: switching codecs at a frame boundary loses, duplicates and reord
         // NDJSON messages, then a `switch` line, then u32be frames, then raw bytes.
         const j = ndjson();
         const u = u32be();
-        const wire = concat([...jsons.map((v) => j.encode({ v })), j.encode({ switch: true }), ...frames.map((f) => u.encode(f)), u.encode(new Uint8Array(0)), raw]);
+        const wire = concat([...jsons.map((v) => encodeToBytes(j, { v })), encodeToBytes(j, { switch: true }), ...frames.map((f) => encodeToBytes(u, f)), encodeToBytes(u, new Uint8Array(0)), raw]);
         const chunks = splitAt(wire, cuts);
         let reader: FrameReader<unknown> = new FrameReader(ndjson());
         let mode: 'json' | 'u32' | 'raw' = 'json';
@@ -59,7 +59,7 @@ test('property: takeRemaining at any byte offset hands over exactly the undecode
   fc.assert(
     fc.property(
       fc.array(fc.string(), { maxLength: 6 }).chain((msgs) => {
-        const wire = concat(msgs.map((m) => percentDollar().encode(m)));
+        const wire = concat(msgs.map((m) => encodeToBytes(percentDollar(), m)));
         return fc.tuple(fc.constant(wire), fc.integer({ min: 0, max: wire.length }), cutsFor(wire.length));
       }),
       ([wire, stopAt, cuts]) => {
@@ -72,7 +72,7 @@ test('property: takeRemaining at any byte offset hands over exactly the undecode
         }
         const rest = r.takeRemaining();
         // Re-encoding what was decoded plus the handed-over bytes gives back the input prefix.
-        const again = concat([...decoded.map((m) => percentDollar().encode(m)), rest]);
+        const again = concat([...decoded.map((m) => encodeToBytes(percentDollar(), m)), rest]);
         assert.deepEqual(again, wire.subarray(0, fed));
       },
     ),

@@ -14,7 +14,7 @@ import { decodeError, decodeExit, encodeError, FrameType, sessionCodec, type Exi
 /** Session frames over the raw stream `io` (frame payloads up to `maxFrameBytes`). */
 export function frameStream(io: Duplex, options: { maxFrameBytes?: number; keepalive?: KeepaliveOptions }): FrameStream {
   const codec = sessionCodec({ maxFrameLength: options.maxFrameBytes });
-  return new FrameStream(channel(io, codec), io, codec, options.keepalive ?? {});
+  return new FrameStream(channel(io, codec), codec, options.keepalive ?? {});
 }
 
 /** Writes `data`, resolving when `w` can take more (or is gone). */

@@ -4,6 +4,7 @@
  * encoders and the input codec; the stream drivers are in `node-console.ts`.
  */
 import type { ByteQueue } from '../../bytes/byte-queue.js';
+import type { ByteWriter } from '../../bytes/byte-writer.js';
 import { base64Decode, base64Encode, utf8Decode, utf8Encode } from '../../bytes/text.js';
 import type { Codec } from '../../codecs/codec.js';
 import { MalformedFrameError } from '../../codecs/errors.js';
@@ -45,8 +46,8 @@ export function consoleInputCodec(options: LinesOptions = {}): Codec<ConsoleInpu
       queue.skip(queue.length);
       return undefined;
     },
-    encode(msg: ConsoleInput): Uint8Array {
-      return msg.type === 'keys' ? encodeConsoleKeys(msg.data) : encodeConsoleResize(msg.rows, msg.cols);
+    encode(msg: ConsoleInput, out: ByteWriter): void {
+      out.append(msg.type === 'keys' ? encodeConsoleKeys(msg.data) : encodeConsoleResize(msg.rows, msg.cols));
     },
   };
 }

@@ -102,7 +102,7 @@ async function listenUnix(server: net.Server, path: string, options: UnixSocketO
       backlog: options.backlog,
     });
   } catch (err) {
-    if (err instanceof UnixSocketPathError && (err.code === 'WK_SOCKET_IN_USE' || err.code === 'WK_PATH_NOT_SOCKET')) {
+    if (err instanceof UnixSocketPathError && (err.code === 'WK_ADDRESS_IN_USE' || err.code === 'WK_PATH_NOT_SOCKET')) {
       const detail = err.code === 'WK_PATH_NOT_SOCKET' ? 'exists and is not a socket' : 'a live server is listening on it';
       const e = new AddressInUseError(err.path, detail);
       Object.defineProperty(e, 'cause', { value: err, configurable: true, writable: true });

@@ -11,12 +11,12 @@ export class HandshakeError extends WirekitError {
 }
 
 /**
- * The socket path is taken: a live server answers on it (`WK_SOCKET_IN_USE`), or the path exists
+ * The socket path is taken: a live server answers on it (`WK_ADDRESS_IN_USE`), or the path exists
  * and is not a socket (`WK_PATH_NOT_SOCKET`). wirekit never removes either.
  */
 export class SocketPathError extends WirekitError {
   readonly path: string;
-  constructor(code: 'WK_SOCKET_IN_USE' | 'WK_PATH_NOT_SOCKET', path: string, message: string) {
+  constructor(code: 'WK_ADDRESS_IN_USE' | 'WK_PATH_NOT_SOCKET', path: string, message: string) {
     super(code, message, { origin: 'local' });
     this.path = path;
   }

@@ -61,7 +61,7 @@ function show(message: string): string {
  *
  * ```ts
  * const hs = new Handshake('client');
- * for (const a of hs.start()) if (a.type === 'send') write(codec.encode(a.message));
+ * for (const a of hs.start()) if (a.type === 'send') write(encodeToBytes(codec, a.message));
  * const actions = hs.receive(await readMessage()); // [{ type: 'open' }] or throws HandshakeError
  * ```
  */

@@ -6,7 +6,7 @@
  * socket (connect refused) is replaced, a live one or anything that is not a socket is refused.
  *
  * These wrappers keep this module's API: options as before, and errors as `SocketPathError`
- * (`WK_SOCKET_IN_USE`, `WK_PATH_NOT_SOCKET`) with the driver's error as `cause`.
+ * (`WK_ADDRESS_IN_USE`, `WK_PATH_NOT_SOCKET`) with the driver's error as `cause`.
  */
 import net from 'node:net';
 import {
@@ -37,7 +37,7 @@ export type ProbeResult = 'live' | 'stale' | 'missing';
 
 /** The driver's path errors as this module's `SocketPathError`; anything else unchanged. */
 function asSocketPathError(err: unknown): unknown {
-  if (!(err instanceof UnixSocketPathError) || (err.code !== 'WK_SOCKET_IN_USE' && err.code !== 'WK_PATH_NOT_SOCKET')) return err;
+  if (!(err instanceof UnixSocketPathError) || (err.code !== 'WK_ADDRESS_IN_USE' && err.code !== 'WK_PATH_NOT_SOCKET')) return err;
   const e = new SocketPathError(err.code, err.path, err.message);
   Object.defineProperty(e, 'cause', { value: err, configurable: true, writable: true });
   return e;

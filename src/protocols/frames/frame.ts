@@ -1,4 +1,5 @@
 import type { ByteQueue } from '../../bytes/byte-queue.js';
+import type { ByteWriter } from '../../bytes/byte-writer.js';
 import type { Codec } from '../../codecs/codec.js';
 import { typedFrame, type LengthFieldCodec } from '../../codecs/length-field.js';
 import { MalformedFrameError, TruncatedFrameError } from '../../codecs/errors.js';
@@ -124,8 +125,9 @@ export class FrameCodec implements Codec<Frame> {
     return { type: f.fields.type as number, flags: f.fields.flags as number, payload: f.payload };
   }
 
-  encode(f: Frame): Uint8Array {
-    return encodeFrame(f);
+  encode(f: Frame, out: ByteWriter): void {
+    out.bytes(encodeHeader(f.type, f.flags, f.payload.length));
+    out.append(f.payload);
   }
 }
 

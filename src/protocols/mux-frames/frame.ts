@@ -11,6 +11,7 @@
  * ```
  */
 import type { ByteQueue } from '../../bytes/byte-queue.js';
+import type { ByteWriter } from '../../bytes/byte-writer.js';
 import type { Codec } from '../../codecs/codec.js';
 import { FrameTooLargeError, MalformedFrameError, TruncatedFrameError } from '../../codecs/errors.js';
 import { MuxProtocolError } from './errors.js';
@@ -202,8 +203,11 @@ export class MuxFrameCodec implements Codec<MuxFrame> {
     throw new TruncatedFrameError('a mux frame', n);
   }
 
-  encode(frame: MuxFrame): Uint8Array {
-    return encodeFrame(frame);
+  encode(frame: MuxFrame, out: ByteWriter): void {
+    const hdr = new Uint8Array(FRAME_HEADER_SIZE);
+    writeFrameHeader(hdr, 0, frame, frame.payload.length);
+    out.bytes(hdr);
+    out.append(frame.payload);
   }
 }
 

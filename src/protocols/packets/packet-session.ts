@@ -155,7 +155,7 @@ export class PacketSession {
       name: 'packet',
       decode: (queue) => this.decode(queue),
       decodeEof: (queue) => this.decodeEof(queue),
-      encode: (bytes) => bytes,
+      encode: (bytes, out) => out.append(bytes),
     };
   }
 

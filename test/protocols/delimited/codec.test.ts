@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { FrameReader, type Decoder, FrameTooLargeError, MalformedFrameError, TruncatedFrameError } from '../../../src/codecs/index.js';
+import { FrameReader, encodeToBytes, type Decoder, FrameTooLargeError, MalformedFrameError, TruncatedFrameError } from '../../../src/codecs/index.js';
 import { messageCodec } from '../../../src/protocols/delimited/index.js';
 import { concat, splitAt } from '../../helpers/chunks.js';
 
@@ -44,7 +44,7 @@ test('text messages (including empty and non-ASCII) round-trip under every chunk
   fc.assert(
     fc.property(fc.array(fc.string({ unit: 'binary', maxLength: 40 }), { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 12 }), (texts, cuts) => {
       const codec = messageCodec();
-      const wire = concat(texts.map((t) => codec.encode(t)));
+      const wire = concat(texts.map((t) => encodeToBytes(codec, t)));
       assert.deepEqual(decodeAll<string>(messageCodec(), splitAt(wire, cuts)), texts);
     }),
     { numRuns: 300 },
@@ -55,7 +55,7 @@ test('binary messages round-trip under every chunk split', () => {
   fc.assert(
     fc.property(fc.array(fc.uint8Array({ maxLength: 50 }), { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 12 }), (msgs, cuts) => {
       const codec = messageCodec({ binary: true });
-      const wire = concat(msgs.map((m) => codec.encode(m)));
+      const wire = concat(msgs.map((m) => encodeToBytes(codec, m)));
       const got = decodeAll<Uint8Array>(messageCodec({ binary: true }), splitAt(wire, cuts));
       assert.deepEqual(got.map((m) => Array.from(m as Uint8Array)), msgs.map((m) => Array.from(m)));
     }),
@@ -65,7 +65,7 @@ test('binary messages round-trip under every chunk split', () => {
 
 test('one byte at a time, whole, and with trailing bytes', () => {
   const codec = messageCodec();
-  const wire = concat([codec.encode('héllo wörld ✓ 🎉'), codec.encode(''), codec.encode('QUIT')]);
+  const wire = concat([encodeToBytes(codec, 'héllo wörld ✓ 🎉'), encodeToBytes(codec, ''), encodeToBytes(codec, 'QUIT')]);
   const expected = ['héllo wörld ✓ 🎉', '', 'QUIT'];
   assert.deepEqual(decodeAll(messageCodec(), [wire]), expected);
   assert.deepEqual(decodeAll(messageCodec(), Array.from(wire, (b) => new Uint8Array([b]))), expected);
@@ -103,14 +103,14 @@ test('the maximum message size is enforced while scanning, before the end marker
   assert.deepEqual(r.push(enc.encode('A'.repeat(1000) + '$%T0s=$')), ['OK']);
   // Exactly at the limit is fine.
   const ok = new FrameReader(messageCodec({ maxMessageLength: 16 }));
-  assert.deepEqual(ok.push(messageCodec().encode('123456789012')), ['123456789012']);
+  assert.deepEqual(ok.push(encodeToBytes(messageCodec(), '123456789012')), ['123456789012']);
 });
 
 test('an oversized message does not take the messages behind it down with it (same read)', () => {
   fc.assert(
     fc.property(fc.array(fc.nat(), { maxLength: 6 }), fc.integer({ min: 1, max: 64 }), (cuts, max) => {
       const codec = messageCodec();
-      const wire = concat([codec.encode('a'.repeat(3 * max)), codec.encode(''), codec.encode('after'.repeat(20).slice(0, Math.floor(max / 4) * 3))]);
+      const wire = concat([encodeToBytes(codec, 'a'.repeat(3 * max)), encodeToBytes(codec, ''), encodeToBytes(codec, 'after'.repeat(20).slice(0, Math.floor(max / 4) * 3))]);
       const got = decodeAll(messageCodec({ maxMessageLength: max }), splitAt(wire, cuts));
       assert.deepEqual(got, [{ error: 'WK_FRAME_TOO_LARGE' }, '', 'after'.repeat(20).slice(0, Math.floor(max / 4) * 3)]);
     }),
@@ -124,7 +124,7 @@ test('junk between messages is skipped as the seed does', () => {
 test('a 4 MiB message in 256-byte reads is found in linear work (no rescans)', () => {
   // Counted, not timed: each byte is pushed once and the decoder is asked once per read.
   const text = 'x'.repeat(3 * 1024 * 1024);
-  const wire = messageCodec().encode(text);
+  const wire = encodeToBytes(messageCodec(), text);
   const r = new FrameReader(messageCodec());
   let got: string[] = [];
   for (let i = 0; i < wire.length; i += 256) got = got.concat(r.push(wire.subarray(i, i + 256)));

@@ -5,7 +5,7 @@ import { promises as fsp, readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { FrameTooLargeError, MalformedFrameError, TruncatedFrameError } from '../../../src/codecs/index.js';
+import { encodeToBytes, FrameTooLargeError, MalformedFrameError, TruncatedFrameError } from '../../../src/codecs/index.js';
 import { AbortedError, ConnectionClosedError, TimeoutError } from '../../../src/errors.js';
 import {
   ConnectError,
@@ -163,7 +163,7 @@ test('messages sent together with READY are not lost; a bad message errors alone
     const raw = await rawConnect(server.path);
     const codec = messageCodec();
     // READY, a good message, invalid base64, invalid UTF-8, a good message: all in one write.
-    raw.write(Buffer.concat([codec.encode('READY'), codec.encode('one'), enc.encode('%!!!!$%/w==$'), codec.encode('two')]));
+    raw.write(Buffer.concat([encodeToBytes(codec, 'READY'), encodeToBytes(codec, 'one'), enc.encode('%!!!!$%/w==$'), encodeToBytes(codec, 'two')]));
     const sc = await server.accept({ timeout: 5000 });
     assert.equal(await sc.receive({ timeout: 5000 }), 'one');
     await assert.rejects(sc.receive({ timeout: 5000 }), MalformedFrameError);
@@ -213,7 +213,7 @@ test('a client that closes before READY gives a clear error (the original spins 
     await assert.rejects(server.accept({ timeout: 5000 }), /waiting for READY/);
     // A wrong word.
     const raw3 = await rawConnect(server.path);
-    raw3.write(messageCodec().encode('HELLO'));
+    raw3.write(encodeToBytes(messageCodec(), 'HELLO'));
     await assert.rejects(server.accept({ timeout: 5000 }), /got "HELLO" while waiting for READY/);
     raw3.destroy();
     // Bad base64 during the handshake.
@@ -268,7 +268,7 @@ test('client: server closing before OK, a wrong answer, silence, no socket', asy
         held.push(s);
         s.once('data', () => {
           if (mode === 'close') s.end();
-          else if (mode === 'wrong') s.write(messageCodec().encode('NOPE'));
+          else if (mode === 'wrong') s.write(encodeToBytes(messageCodec(), 'NOPE'));
         });
       }),
     );
@@ -330,7 +330,7 @@ test('a stale socket is replaced; a live one and a regular file are refused', as
     assert.notEqual((await fsp.lstat(p)).ino, ino, 'stale socket replaced');
     assert.equal(await probeSocket(p), 'live');
     // Live: a second server refuses to steal it; the first keeps working.
-    await assert.rejects(listen({ path: p }), (e: unknown) => e instanceof SocketPathError && e.code === 'WK_SOCKET_IN_USE');
+    await assert.rejects(listen({ path: p }), (e: unknown) => e instanceof SocketPathError && e.code === 'WK_ADDRESS_IN_USE');
     // (The refused attempt probed with a connection that closed at once: the first server sees it
     // as a client that closed before READY.)
     await assert.rejects(server.accept({ timeout: 5000 }), HandshakeError);
