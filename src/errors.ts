@@ -1,3 +1,7 @@
+import type { ErrorCode } from './error-codes.js';
+
+export { ERROR_CODES, isErrorCode, type ErrorCode } from './error-codes.js';
+
 /**
  * Base class of every error wirekit throws on purpose.
  *
@@ -6,13 +10,14 @@
  * something invalid, `'local'` when this side misused the API or was misconfigured.
  */
 export class WirekitError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly origin: 'local' | 'remote';
 
-  constructor(code: string, message: string, options?: { cause?: unknown; origin?: 'local' | 'remote' }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+  /** `code` comes from the registry in error-codes.ts; `origin` says whose fault it is. */
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; origin: 'local' | 'remote' }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
-    this.origin = options?.origin ?? 'remote';
+    this.origin = options.origin;
     this.name = new.target.name;
   }
 }
@@ -39,6 +44,6 @@ export class AbortedError extends WirekitError {
 /** The peer closed the connection (or it failed) while something was still expected from it. */
 export class ConnectionClosedError extends WirekitError {
   constructor(message = 'connection closed by peer', cause?: unknown) {
-    super('WK_CONNECTION_CLOSED', message, { cause });
+    super('WK_CONNECTION_CLOSED', message, { cause, origin: 'remote' });
   }
 }

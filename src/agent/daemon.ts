@@ -408,7 +408,7 @@ export async function removeStaleSocket(socketPath: string): Promise<void> {
 
 /** The agent's errors for a Unix socket path that cannot be used. */
 function socketPathError(socketPath: string, err: unknown): unknown {
-  if (err instanceof SocketInUseError) return new AddressInUseError(`unix:${socketPath}`);
+  if (err instanceof SocketInUseError) return new AddressInUseError(`unix:${socketPath}`, 'a daemon is already listening there');
   if (err instanceof NotASocketError) return new WirekitError('WK_UNSAFE_PATH', `${socketPath} exists and is not a socket`, { origin: 'local', cause: err });
   return err;
 }

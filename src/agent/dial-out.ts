@@ -7,6 +7,7 @@
  * The link protocol is `src/hub/link-messages.ts` (docs/hub.md); its logic is the sans-I/O
  * `AgentLinkSession`; this file only adds sockets, timers and the token file.
  */
+import { HubRefusedError } from './errors.js';
 import { createHash } from 'node:crypto';
 import { promises as fsp, constants } from 'node:fs';
 import type net from 'node:net';
@@ -53,12 +54,6 @@ export interface DialOutOptions {
   connectTimeoutMs?: number;
 }
 
-/** The hub refused this agent for good (wrong token): retrying cannot help. Code `WK_AUTH`. */
-export class HubRefusedError extends WirekitError {
-  constructor(code: string, message: string) {
-    super(code === 'WK_AUTH' ? 'WK_AUTH' : 'WK_PROTOCOL', `the hub refused this agent: ${message}`, { origin: 'remote' });
-  }
-}
 
 const line = (m: LinkMessage) => JSON.stringify(m) + '\n';
 const normalizeFingerprint = (f: string) => f.replace(/:/g, '').toLowerCase();
@@ -282,3 +277,4 @@ async function writePrivateFile(file: string, text: string): Promise<void> {
   await fsp.rename(tmp, file);
 }
 
+export { HubRefusedError };

@@ -35,12 +35,8 @@ export class SessionProtocolError extends WirekitError {
   }
 }
 
-/** Another daemon is already listening on the socket path. Code `WK_ADDRESS_IN_USE`. */
-export class AddressInUseError extends WirekitError {
-  constructor(address: string) {
-    super('WK_ADDRESS_IN_USE', `a daemon is already listening on ${address}`, { origin: 'local' });
-  }
-}
+/** Another daemon is already listening on the socket path (channels' class, shared by every module). */
+export { AddressInUseError } from '../channels/errors.js';
 
 /** The peer stopped answering keepalive pings. Code `WK_PEER_DEAD`. */
 export class PeerDeadError extends WirekitError {
@@ -60,5 +56,12 @@ export class HashWorkerError extends WirekitError {
 export class HashStateError extends WirekitError {
   constructor(message: string) {
     super('WK_HASH_STATE', message, { origin: 'local' });
+  }
+}
+
+/** The hub refused this agent for good (wrong token): retrying cannot help. Code `WK_AUTH`. */
+export class HubRefusedError extends WirekitError {
+  constructor(code: string, message: string) {
+    super(code === 'WK_AUTH' ? 'WK_AUTH' : 'WK_PROTOCOL', `the hub refused this agent: ${message}`, { origin: 'remote' });
   }
 }

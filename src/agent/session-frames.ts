@@ -174,7 +174,7 @@ export function encodeError(code: string, message: string): Uint8Array {
 /** Reads an ERROR payload. */
 export function decodeError(payload: Uint8Array): { code: string; message: string } {
   const v = parseJsonObject(payload, 'ERROR');
-  return { code: typeof v.code === 'string' ? v.code : 'WK_REMOTE', message: typeof v.message === 'string' ? v.message : 'remote error' };
+  return { code: typeof v.code === 'string' ? v.code : 'WK_REMOTE_COMMAND_FAILED', message: typeof v.message === 'string' ? v.message : 'remote error' };
 }
 
 function parseJsonObject(payload: Uint8Array, what: string): Record<string, unknown> {

@@ -2,9 +2,9 @@
  * One way to open a client socket: Unix or TCP, optionally TLS, under a timeout and an
  * AbortSignal. Every client driver in wirekit connects through `connectSocket`.
  */
+import { ConnectError } from './errors.js';
 import net from 'node:net';
 import tls from 'node:tls';
-import { WirekitError } from '../errors.js';
 import { attachWait, type WaitOptions } from './frame-channel.js';
 
 /** Where a socket listens or connects: a Unix socket path, or a TCP host and port. */
@@ -19,14 +19,6 @@ export interface ConnectSocketOptions extends WaitOptions {
   noDelay?: boolean;
 }
 
-/** Connecting failed (no such socket, refused, unreachable, TLS handshake refused). Code `WK_CONNECT`. */
-export class ConnectError extends WirekitError {
-  readonly address: string;
-  constructor(address: string, cause: unknown) {
-    super('WK_CONNECT', `cannot connect to ${address}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause, origin: 'local' });
-    this.address = address;
-  }
-}
 
 /** `unix:/run/x.sock` or `tcp://host:port` style text for messages. */
 export function describeAddress(address: SocketAddress): string {
@@ -83,3 +75,5 @@ export function connectSocket(address: SocketAddress, options: ConnectSocketOpti
     socket.once('error', onError);
   });
 }
+
+export { ConnectError };

@@ -54,3 +54,24 @@ export class NotASocketError extends UnixSocketPathError {
     super('WK_PATH_NOT_SOCKET', socketPath, `cannot listen on ${socketPath}: it exists and is not a socket; refusing to replace it`);
   }
 }
+
+/**
+ * Someone already listens on an address (a live server on a Unix socket path, a TCP port in use).
+ * Code `WK_ADDRESS_IN_USE`. One class for the agent daemon, the control server and the hub.
+ */
+export class AddressInUseError extends WirekitError {
+  readonly address: string;
+  constructor(address: string, detail: string) {
+    super('WK_ADDRESS_IN_USE', `${address}: ${detail}`, { origin: 'local' });
+    this.address = address;
+  }
+}
+
+/** Connecting failed (no such socket, refused, unreachable, TLS handshake refused). Code `WK_CONNECT`. */
+export class ConnectError extends WirekitError {
+  readonly address: string;
+  constructor(address: string, cause: unknown) {
+    super('WK_CONNECT', `cannot connect to ${address}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause, origin: 'local' });
+    this.address = address;
+  }
+}

@@ -23,5 +23,6 @@ export type {
   SocketInUseReason,
 } from './unix-listener.js';
 export { connectSocket, ConnectError, describeAddress } from './connect.js';
+export { AddressInUseError } from './errors.js';
 export type { SocketAddress, ConnectSocketOptions } from './connect.js';
 export { handOff } from './hand-off.js';

@@ -1,4 +1,4 @@
-import { WirekitError } from '../errors.js';
+import { WirekitError, type ErrorCode } from '../errors.js';
 import { describeBytes } from '../bytes/text.js';
 
 /** Options of a codec error. */
@@ -18,7 +18,7 @@ export interface CodecErrorOptions {
 export class CodecError extends WirekitError {
   /** The stream cannot go on: every later decode would fail (or mis-frame). */
   readonly fatal: boolean;
-  constructor(code: string, message: string, options: CodecErrorOptions) {
+  constructor(code: ErrorCode, message: string, options: CodecErrorOptions) {
     super(code, message, { origin: options.origin ?? 'remote', cause: options.cause });
     this.fatal = options.fatal;
   }

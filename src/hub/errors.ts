@@ -1,4 +1,4 @@
-import { WirekitError } from '../errors.js';
+import { WirekitError, isErrorCode, type ErrorCode } from '../errors.js';
 
 /** A login, token or enrollment check failed. Code `WK_AUTH`. */
 export class HubAuthError extends WirekitError {
@@ -51,5 +51,40 @@ export class HubUsageError extends WirekitError {
 export class HubLimitError extends WirekitError {
   constructor(message: string) {
     super('WK_LIMIT', message, { origin: 'remote' });
+  }
+}
+
+/** The hub holds as many agents as it may. Code `WK_LIMIT`. */
+export class RegistryFullError extends WirekitError {
+  constructor(max: number) {
+    super('WK_LIMIT', `the hub holds its limit of ${max} agents`, { origin: 'remote' });
+  }
+}
+
+/** A link line that is not a valid message. Code `WK_PROTOCOL`. */
+export class LinkProtocolError extends WirekitError {
+  constructor(message: string) {
+    super('WK_PROTOCOL', message, { origin: 'remote' });
+  }
+}
+
+/** A hub's error reply, with the code the hub gave (`WK_AUTH`, `WK_NOT_FOUND`, `WK_PERMISSION`...). */
+export class HubReplyError extends WirekitError {
+  /** The code exactly as the hub sent it. */
+  readonly remoteCode: string;
+  constructor(code: string, message: string) {
+    super(isErrorCode(code) ? code : 'WK_REMOTE_COMMAND_FAILED', message, { origin: 'remote' });
+    this.remoteCode = code;
+  }
+}
+
+/** A route's failure with its HTTP status; the body is the wrapped message. */
+export class HttpError extends WirekitError {
+  constructor(
+    readonly status: number,
+    message: string,
+    code: ErrorCode = status === 401 ? 'WK_AUTH' : status === 403 ? 'WK_PERMISSION' : status === 404 ? 'WK_NOT_FOUND' : 'WK_USAGE',
+  ) {
+    super(code, message, { origin: 'remote' });
   }
 }

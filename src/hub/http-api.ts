@@ -5,6 +5,7 @@
  * HttpOnly SameSite=Strict cookie. Every WebSocket upgrade checks the token and the Origin header
  * before upgrading. Session endpoints (tty, shell, exec, forward, file) are in `http-sessions.ts`.
  */
+import { HttpError } from './errors.js';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -31,16 +32,6 @@ export interface HttpApiOptions {
 
 export const TOKEN_COOKIE = 'wirekit_token';
 
-/** A route's failure with its HTTP status; the body is the wrapped message. */
-export class HttpError extends WirekitError {
-  constructor(
-    readonly status: number,
-    message: string,
-    code: string = status === 401 ? 'WK_AUTH' : status === 403 ? 'WK_PERMISSION' : status === 404 ? 'WK_NOT_FOUND' : 'WK_USAGE',
-  ) {
-    super(code, message, { origin: 'remote' });
-  }
-}
 
 export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}): void {
   const text = JSON.stringify(body);
@@ -360,3 +351,4 @@ export class HubHttpApi {
   }
 }
 
+export { HttpError };

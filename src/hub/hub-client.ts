@@ -3,6 +3,7 @@
  * connection to an agent. A routed connection continues as a connection to that agent's daemon,
  * so `AgentClient` runs every session kind over it unchanged.
  */
+import { HubReplyError } from './errors.js';
 import type { Duplex } from 'node:stream';
 import type { SocketAddress } from '../channels/connect.js';
 import { ControlClient } from '../protocols/control/node-client.js';
@@ -28,15 +29,9 @@ export interface AgentListing {
   authenticated: boolean;
 }
 
-/** A hub's error reply, with the code the hub gave (`WK_AUTH`, `WK_NOT_FOUND`, `WK_PERMISSION`...). */
-export class HubReplyError extends WirekitError {
-  constructor(code: string, message: string) {
-    super(code, message, { origin: 'remote' });
-  }
-}
 
 function rethrow(err: unknown): never {
-  if (err instanceof RemoteCommandError) throw new HubReplyError(err.remoteCode ?? 'WK_REMOTE', err.message);
+  if (err instanceof RemoteCommandError) throw new HubReplyError(err.remoteCode ?? 'WK_REMOTE_COMMAND_FAILED', err.message);
   throw err;
 }
 
@@ -90,3 +85,5 @@ export class HubSession {
     this.client.close();
   }
 }
+
+export { HubReplyError };

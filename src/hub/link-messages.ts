@@ -4,7 +4,7 @@
  * else looks at it: unknown types, missing or mistyped fields and oversized values are refused
  * with `LinkProtocolError`.
  */
-import { WirekitError } from '../errors.js';
+import { LinkProtocolError } from './errors.js';
 
 /** Longest link line, in bytes (register carries the properties). */
 export const MAX_LINK_LINE = 64 * 1024;
@@ -97,12 +97,6 @@ export type LinkMessage =
   | AttachMessage
   | AttachedMessage;
 
-/** A link line that is not a valid message. Code `WK_PROTOCOL`. */
-export class LinkProtocolError extends WirekitError {
-  constructor(message: string) {
-    super('WK_PROTOCOL', message, { origin: 'remote' });
-  }
-}
 
 type Obj = Record<string, unknown>;
 
@@ -156,3 +150,5 @@ export function parseLinkMessage(value: unknown): LinkMessage {
       throw new LinkProtocolError(`unknown link message type ${JSON.stringify(o.type)?.slice(0, 64)}`);
   }
 }
+
+export { LinkProtocolError };

@@ -10,7 +10,7 @@
  *   fresh registration.
  * - `expire(now)` drops every agent silent for longer than the keepalive timeout.
  */
-import { WirekitError } from '../errors.js';
+import { RegistryFullError } from './errors.js';
 import { DuplicateAgentError } from './errors.js';
 import { matchesFilters, type AgentFilter } from './filter.js';
 
@@ -47,12 +47,6 @@ export interface RegistryOptions {
   readonly keepaliveTimeoutMs?: number;
 }
 
-/** The hub holds as many agents as it may. Code `WK_LIMIT`. */
-export class RegistryFullError extends WirekitError {
-  constructor(max: number) {
-    super('WK_LIMIT', `the hub holds its limit of ${max} agents`, { origin: 'remote' });
-  }
-}
 
 /** The longest agent id, in characters. */
 export const MAX_AGENT_ID_LENGTH = 256;
@@ -131,3 +125,5 @@ export class AgentRegistry<Owner> {
     return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 }
+
+export { RegistryFullError };

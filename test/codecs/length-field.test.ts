@@ -195,7 +195,7 @@ test('FrameReader: an error that is not a WirekitError is fatal; a protocol Wire
     decode(queue) {
       if (queue.length === 0) return undefined;
       const b = queue.read(1)!;
-      if (b[0] === 0) throw new WirekitError('WK_TEST', 'a consumed bad frame', { origin: 'remote' });
+      if (b[0] === 0) throw new WirekitError('WK_MALFORMED', 'a consumed bad frame', { origin: 'remote' });
       return b;
     },
   });

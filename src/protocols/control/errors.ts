@@ -1,4 +1,4 @@
-import { WirekitError } from '../../errors.js';
+import { WirekitError, type ErrorCode } from '../../errors.js';
 
 /**
  * Thrown by a command handler to fail the command: its message is sent to the client as
@@ -8,8 +8,8 @@ import { WirekitError } from '../../errors.js';
  */
 export class CommandError extends WirekitError {
   /** The code sent in the error reply; `undefined` when none was given (the reply has no `code`). */
-  readonly replyCode: string | undefined;
-  constructor(message: string, options?: { cause?: unknown; code?: string }) {
+  readonly replyCode: ErrorCode | undefined;
+  constructor(message: string, options?: { cause?: unknown; code?: ErrorCode }) {
     super(options?.code ?? 'WK_COMMAND_FAILED', message, { origin: 'local', cause: options?.cause });
     this.replyCode = options?.code;
   }
@@ -82,14 +82,8 @@ export class VersionMismatchError extends WirekitError {
   }
 }
 
-/** A Unix socket path is held by a live server (or by a file that is not a socket). */
-export class AddressInUseError extends WirekitError {
-  readonly address: string;
-  constructor(address: string, detail: string) {
-    super('WK_ADDRESS_IN_USE', `${address}: ${detail}`, { origin: 'local' });
-    this.address = address;
-  }
-}
+/** A Unix socket path is held by a live server (one class for every module: channels' own). */
+export { AddressInUseError } from '../../channels/errors.js';
 
 /** An operation is not allowed in the connection's current state (a call after a hijack, ...). */
 export class ControlStateError extends WirekitError {

@@ -1,4 +1,4 @@
-import { WirekitError } from '../../errors.js';
+import { WirekitError, type ErrorCode } from '../../errors.js';
 import { PickleError as FormatsPickleError } from '../../formats/pickle/errors.js';
 
 /**
@@ -7,7 +7,7 @@ import { PickleError as FormatsPickleError } from '../../formats/pickle/errors.j
  * the next receive continues with the following packet.
  */
 export class PacketProtocolError extends WirekitError {
-  constructor(code: string, message: string, options: { cause?: unknown; origin: 'local' | 'remote' }) {
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; origin: 'local' | 'remote' }) {
     super(code, message, options);
   }
 }
@@ -65,7 +65,7 @@ export class PacketErrorStateError extends WirekitError {
  * file, too many received packets left unread while waiting for `ready`).
  */
 export class PacketUsageError extends WirekitError {
-  constructor(code: string, message: string) {
+  constructor(code: ErrorCode, message: string) {
     super(code, message, { origin: 'local' });
   }
 }
