@@ -74,6 +74,12 @@ function pct(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
+/** User + system CPU time of a process (all threads), ms. */
+function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // clock ticks (USER_HZ = 100)
+}
+
 const sortNum = (a: number[]) => [...a].sort((x, y) => x - y);
 
 export async function run(reporter: Reporter, ctx: BenchContext): Promise<void> {
@@ -105,6 +111,11 @@ export async function run(reporter: Reporter, ctx: BenchContext): Promise<void> 
     if (full.agents !== count) throw new Error(`the hub holds ${String(full.agents)} agents, not ${count}`);
     const perAgent = (n: Msg, b: Msg, key: string) => ((n[key] as number) - (b[key] as number)) / count;
     const rssPer = perAgent(full, base, 'rss');
+    const hwmMb = () => {
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${hub.pid}/status`, 'utf8'));
+      return m ? (Number(m[1]) / 1024).toFixed(0) : '?';
+    };
+    const peakAfterRegistration = hwmMb();
     const countLabel = count.toLocaleString('en-US');
     reporter.add({ workload: `hub: ${countLabel} agents register (first enrollment, 256 at a time)`, impl: 'wirekit hub', value: count / ((reg.ms as number) / 1000), unit: 'agents/s', higherIsBetter: true, note: `${((reg.ms as number) / 1000).toFixed(2)} s for all` });
     reporter.add({
@@ -113,7 +124,7 @@ export async function run(reporter: Reporter, ctx: BenchContext): Promise<void> 
       value: rssPer / 1024,
       unit: 'KB',
       higherIsBetter: false,
-      note: `RSS ${((full.rss as number) / 2 ** 20).toFixed(0)} MB, empty ${((base.rss as number) / 2 ** 20).toFixed(0)} MB; JS heap ${(perAgent(full, base, 'heapUsed') / 1024).toFixed(1)} KB/agent, external ${(perAgent(full, base, 'external') / 1024).toFixed(1)} KB/agent`,
+      note: `RSS ${((full.rss as number) / 2 ** 20).toFixed(0)} MB, empty ${((base.rss as number) / 2 ** 20).toFixed(0)} MB, peak while registering ${peakAfterRegistration} MB; JS heap ${(perAgent(full, base, 'heapUsed') / 1024).toFixed(1)} KB/agent, external ${(perAgent(full, base, 'external') / 1024).toFixed(1)} KB/agent`,
     });
 
     // ---- a real daemon, on TCP and through the hub ----
@@ -206,11 +217,20 @@ export async function run(reporter: Reporter, ctx: BenchContext): Promise<void> 
     closeSync(fd);
     await direct.upload(src, 'dl-src.bin');
     const best = { upDirect: Infinity, upHub: Infinity, downDirect: Infinity, downHub: Infinity };
+    const cpu = { upDirect: '', upHub: '', downDirect: '', downHub: '' };
     const timed = async (key: keyof typeof best, fn: () => Promise<unknown>) => {
       spawnSync('sync');
+      const c0 = process.cpuUsage();
+      const h0 = cpuMs(hub.pid!);
+      const d0 = cpuMs(daemon.pid!);
       const t0 = performance.now();
       await fn();
-      best[key] = Math.min(best[key], performance.now() - t0);
+      const ms = performance.now() - t0;
+      const c = process.cpuUsage(c0);
+      if (ms < best[key]) {
+        best[key] = ms;
+        cpu[key] = `CPU s: client ${((c.user + c.system) / 1e6).toFixed(2)}, daemon ${((cpuMs(daemon.pid!) - d0) / 1000).toFixed(2)}, hub ${((cpuMs(hub.pid!) - h0) / 1000).toFixed(2)}`;
+      }
     };
     const copies: (() => Promise<void>)[] = [
       () => timed('upDirect', () => direct.upload(src, 'up-direct.bin')),
@@ -228,15 +248,14 @@ export async function run(reporter: Reporter, ctx: BenchContext): Promise<void> 
     for (const f of [path.join(root, 'up-hub.bin'), path.join(dir, 'down-hub.bin')]) if (statSync(f).size !== size) throw new Error(`${f}: size mismatch`);
     const mb = size / 1e6;
     const cpLabel = `cp ${size / 2 ** 20} MiB (SHA-256 verified)`;
-    reporter.add({ workload: `${cpLabel}, upload`, impl: 'direct TCP to the daemon', value: mb / (best.upDirect / 1000), unit: 'MB/s', higherIsBetter: true, baseline: true });
-    reporter.add({ workload: `${cpLabel}, upload`, impl: 'through the hub (spliced)', value: mb / (best.upHub / 1000), unit: 'MB/s', higherIsBetter: true });
-    reporter.add({ workload: `${cpLabel}, download`, impl: 'direct TCP to the daemon', value: mb / (best.downDirect / 1000), unit: 'MB/s', higherIsBetter: true, baseline: true });
-    reporter.add({ workload: `${cpLabel}, download`, impl: 'through the hub (spliced)', value: mb / (best.downHub / 1000), unit: 'MB/s', higherIsBetter: true });
+    reporter.add({ workload: `${cpLabel}, upload`, impl: 'direct TCP to the daemon', value: mb / (best.upDirect / 1000), unit: 'MB/s', higherIsBetter: true, note: cpu.upDirect, baseline: true });
+    reporter.add({ workload: `${cpLabel}, upload`, impl: 'through the hub (spliced)', value: mb / (best.upHub / 1000), unit: 'MB/s', higherIsBetter: true, note: cpu.upHub });
+    reporter.add({ workload: `${cpLabel}, download`, impl: 'direct TCP to the daemon', value: mb / (best.downDirect / 1000), unit: 'MB/s', higherIsBetter: true, note: cpu.downDirect, baseline: true });
+    reporter.add({ workload: `${cpLabel}, download`, impl: 'through the hub (spliced)', value: mb / (best.downHub / 1000), unit: 'MB/s', higherIsBetter: true, note: cpu.downHub });
 
     const status = await ask(swarm, { type: 'status' }, 'status');
     const end = await ask(hub, { type: 'mem' }, 'mem');
-    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${hub.pid}/status`, 'utf8'));
-    console.log(`  (hub after the sessions: ${String(end.agents)} agents, RSS ${((end.rss as number) / 2 ** 20).toFixed(0)} MB, peak ${hwm ? (Number(hwm[1]) / 1024).toFixed(0) : '?'} MB; swarm links lost: ${String(status.lost)})`);
+    console.log(`  (hub after the sessions: ${String(end.agents)} agents, RSS ${((end.rss as number) / 2 ** 20).toFixed(0)} MB, peak ${hwmMb()} MB; swarm links lost: ${String(status.lost)})`);
     if (status.lost !== 0) throw new Error(`${String(status.lost)} simulated agents lost their link during the run`);
   } finally {
     for (const c of children.reverse()) await stop(c);

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { startHub } from '../../src/hub/server.js';
+import { Hub } from '../../src/hub/hub.js';
 import { connectHub } from '../../src/hub/hub-client.js';
 import { createLogger } from '../../src/agent/log.js';
 import { AgentSwarm } from '../helpers/agent-swarm.js';
@@ -66,6 +67,39 @@ test(`${COUNT} simulated agents in one process register, are all listed through 
   } finally {
     swarm?.close();
     await running.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('tokens issued to agents enrolling at once are all stored, in fewer writes than agents, and let them back in after a restart', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'wk-hub-tokens-'));
+  try {
+    const hub = await Hub.open(path.join(dir, 'state'), { logger: createLogger('silent') });
+    let writes = 0;
+    const write = hub.state.write.bind(hub.state);
+    hub.state.write = (name: string, value: unknown) => {
+      if (name === 'agents.json') writes++;
+      return write(name, value);
+    };
+    const link = { dial() {}, close() {} };
+    const register = (id: string, token: string) => hub.registerAgent({ type: 'register', id, hostname: id, version: 't', capabilities: [], properties: {}, token }, '127.0.0.1', link);
+    const n = 50;
+    const issued = await Promise.all(Array.from({ length: n }, (_, i) => register(`a${i}`, hub.enrollmentToken)));
+    assert.ok(issued.every((t) => typeof t === 'string'));
+    assert.ok(writes < n, `${writes} writes for ${n} agents`);
+    // One more after the burst still gets its own write.
+    const late = await register('late', hub.enrollmentToken);
+    const stored = JSON.parse(readFileSync(path.join(dir, 'state', 'agents.json'), 'utf8')) as { agents: Record<string, string> };
+    assert.equal(Object.keys(stored.agents).length, n + 1);
+    hub.close();
+
+    const again = await Hub.open(path.join(dir, 'state'), { logger: createLogger('silent') });
+    for (let i = 0; i < n; i++) assert.equal(await again.registerAgent({ type: 'register', id: `a${i}`, hostname: 'h', version: 't', capabilities: [], properties: {}, token: issued[i]! }, '127.0.0.1', link), undefined);
+    assert.equal(await again.registerAgent({ type: 'register', id: 'late', hostname: 'h', version: 't', capabilities: [], properties: {}, token: late! }, '127.0.0.1', link), undefined);
+    await assert.rejects(again.registerAgent({ type: 'register', id: 'x', hostname: 'h', version: 't', capabilities: [], properties: {}, token: 'wrong' }, '127.0.0.1', link), { code: 'WK_AUTH' });
+    assert.equal(again.registry.size, n + 1);
+    again.close();
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
