@@ -85,6 +85,9 @@ export class Hub extends EventEmitter<HubEvents> {
   private readonly throttle = new LoginThrottle();
   private readonly signer: TokenSigner;
   private readonly options: HubOptions;
+  /** The agents.json write running, and the one waiting to follow it. */
+  private tokensWriting: Promise<void> | undefined;
+  private tokensQueued: Promise<void> | undefined;
 
   private constructor(
     readonly state: StateDir,
@@ -196,11 +199,33 @@ export class Hub extends EventEmitter<HubEvents> {
     );
     if (issued !== undefined) {
       this.agentTokens[msg.id] = sha256(issued);
-      await this.state.write('agents.json', { version: 1, agents: this.agentTokens } satisfies AgentTokens);
+      await this.saveAgentTokens();
     }
     this.logger.info(`hub: agent ${msg.id} joined from ${address}`);
     this.emitRegistry(event);
     return issued;
+  }
+
+  /**
+   * Writes agents.json with every token issued so far. One write at a time: tokens issued while a
+   * write runs go out together in the next one (a fleet enrolling at once costs a few writes, not
+   * one per agent, and no older snapshot can be renamed over a newer one).
+   */
+  private saveAgentTokens(): Promise<void> {
+    if (this.tokensQueued) return this.tokensQueued;
+    const queued: Promise<void> = (this.tokensWriting ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(() => {
+        // From here on, a new token needs a new write: this one may have taken its snapshot already.
+        if (this.tokensQueued === queued) this.tokensQueued = undefined;
+        this.tokensWriting = queued;
+        return this.state.write('agents.json', { version: 1, agents: this.agentTokens } satisfies AgentTokens);
+      })
+      .finally(() => {
+        if (this.tokensWriting === queued) this.tokensWriting = undefined;
+      });
+    this.tokensQueued = queued;
+    return queued;
   }
 
   agentSeen(id: string, link: AgentLinkHandle): void {
