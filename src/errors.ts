@@ -47,3 +47,10 @@ export class ConnectionClosedError extends WirekitError {
     super('WK_CONNECTION_CLOSED', message, { cause, origin: 'remote' });
   }
 }
+
+/** The API or the command line was used wrongly (a bad argument or option). Code `WK_USAGE`, origin local. */
+export class UsageError extends WirekitError {
+  constructor(message: string, cause?: unknown) {
+    super('WK_USAGE', message, { origin: 'local', cause });
+  }
+}

@@ -1,3 +1,4 @@
+import { UsageError } from '../errors.js';
 /**
  * Keepalive (sans-I/O): tells its driver when to send a PING and when the peer counts as dead.
  * Any frame received from the peer (a PONG, data, anything) proves it alive.
@@ -20,7 +21,7 @@ export class Keepalive {
   constructor(now: number, options: KeepaliveOptions = {}) {
     this.intervalMs = options.intervalMs ?? 15_000;
     this.timeoutMs = options.timeoutMs ?? 45_000;
-    if (!(this.intervalMs > 0) || !(this.timeoutMs > 0)) throw new RangeError('keepalive interval and timeout must be positive');
+    if (!(this.intervalMs > 0) || !(this.timeoutMs > 0)) throw new UsageError('keepalive interval and timeout must be positive');
     this.lastReceived = now;
     this.lastPing = now;
   }

@@ -12,6 +12,7 @@
  * The size is declared before the switch (in the upload request, or the download reply), so the
  * data needs no framing and no magic end marker that the file could contain.
  */
+import { UsageError } from '../errors.js';
 import { TruncatedFrameError } from '../codecs/errors.js';
 import { ChecksumError } from './errors.js';
 
@@ -62,7 +63,7 @@ export class TransferReceiver {
     readonly size: number,
     private readonly hasher: Hasher | null,
   ) {
-    if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`invalid transfer size ${size}`);
+    if (!Number.isSafeInteger(size) || size < 0) throw new UsageError(`invalid transfer size ${size}`);
   }
 
   get done(): boolean {
@@ -110,7 +111,7 @@ export class TransferReceiver {
    * `ChecksumError` on a mismatch. Called by `push` itself when there is an inline hasher.
    */
   verify(actual: Uint8Array): void {
-    if (this.trailerFill !== DIGEST_SIZE) throw new RangeError('verify() before the digest trailer arrived');
+    if (this.trailerFill !== DIGEST_SIZE) throw new UsageError('verify() before the digest trailer arrived');
     this.sha256 = hex(actual);
     let diff = actual.length ^ DIGEST_SIZE;
     for (let i = 0; i < DIGEST_SIZE; i++) diff |= actual[i]! ^ this.trailer[i]!;

@@ -1,3 +1,4 @@
+import { UsageError } from '../errors.js';
 import { concatBytes } from './text.js';
 
 /**
@@ -131,7 +132,7 @@ export class ByteWriter {
    * written since the last large `append` can be taken back.
    */
   unwrite(n: number): void {
-    if (!Number.isInteger(n) || n < 0 || n > this.end - this.start) throw new RangeError(`ByteWriter.unwrite: cannot take back ${n} bytes`);
+    if (!Number.isInteger(n) || n < 0 || n > this.end - this.start) throw new UsageError(`ByteWriter.unwrite: cannot take back ${n} bytes`);
     this.end -= n;
   }
 

@@ -1,5 +1,5 @@
 /** A small argument parser: long and short options, `--name=value`, `--`, and stop-at-first-positional. */
-import { WirekitError } from '../errors.js';
+import { UsageError } from '../errors.js';
 
 export interface OptionSpec {
   type: 'string' | 'boolean';
@@ -14,12 +14,8 @@ export interface Parsed {
   positionals: string[];
 }
 
-/** A usage error (exit code 2). */
-export class UsageError extends WirekitError {
-  constructor(message: string) {
-    super('WK_USAGE', message, { origin: 'local' });
-  }
-}
+/** A usage error (exit code 2): the shared class. */
+export { UsageError };
 
 /**
  * Parses `argv`. With `stopAtPositional`, everything from the first positional argument on is

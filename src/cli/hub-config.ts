@@ -47,7 +47,7 @@ export function readHubs(env: NodeJS.ProcessEnv = process.env): HubsFile {
   if ((st.mode & 0o077) !== 0) throw new UsageError(`${file} is readable by others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`);
   try {
     const v = JSON.parse(text) as HubsFile;
-    if (typeof v !== 'object' || v === null || typeof v.hubs !== 'object') throw new Error('no "hubs"');
+    if (typeof v !== 'object' || v === null || typeof v.hubs !== 'object') throw new UsageError('no "hubs" member');
     return v;
   } catch (err) {
     throw new UsageError(`${file} is not a wirekit hubs file: ${(err as Error).message}`);

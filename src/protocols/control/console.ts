@@ -3,6 +3,7 @@
  * and `{"rows": R, "cols": C}` lines, the server sends raw terminal bytes. Sans-I/O: the line
  * encoders and the input codec; the stream drivers are in `node-console.ts`.
  */
+import { UsageError } from '../../errors.js';
 import type { ByteQueue } from '../../bytes/byte-queue.js';
 import type { ByteWriter } from '../../bytes/byte-writer.js';
 import { base64Decode, base64Encode, utf8Decode, utf8Encode } from '../../bytes/text.js';
@@ -21,7 +22,7 @@ export function encodeConsoleKeys(data: Uint8Array | string): Uint8Array {
 
 /** The line (with `\n`) carrying a terminal size. */
 export function encodeConsoleResize(rows: number, cols: number): Uint8Array {
-  if (!isDimension(rows) || !isDimension(cols)) throw new RangeError(`invalid terminal size ${rows}x${cols}`);
+  if (!isDimension(rows) || !isDimension(cols)) throw new UsageError(`invalid terminal size ${rows}x${cols}`);
   return utf8Encode(`{"rows":${rows},"cols":${cols}}\n`);
 }
 

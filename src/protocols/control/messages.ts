@@ -13,6 +13,7 @@
  * `{"version": ..., "auth": "token"}` and error code `{"status": false, "message": ..., "code": ...}`);
  * they are carried as `extra` and never change how a line is classified.
  */
+import { UsageError } from '../../errors.js';
 import { WirekitError } from '../../errors.js';
 import { CommandError, UnknownCommandError } from './errors.js';
 
@@ -114,7 +115,7 @@ export function jsonText(value: unknown, what: string): string {
   try {
     text = JSON.stringify(value);
   } catch (err) {
-    throw new TypeError(`${what} cannot be encoded as JSON: ${err instanceof Error ? err.message : String(err)}`);
+    throw new UsageError(`${what} cannot be encoded as JSON: ${err instanceof Error ? err.message : String(err)}`);
   }
   // JSON.stringify returns undefined for undefined, functions and symbols.
   return text === undefined ? 'null' : text;

@@ -1,3 +1,4 @@
+import { UsageError } from '../../errors.js';
 /**
  * A small version-range check for the greeting: space-separated comparators (`>=1.2.0 <2`),
  * alternatives joined by `||`, `^1.2.3`, `~1.2.3`, `1.x`, `*`, or an exact version.
@@ -32,12 +33,12 @@ function comparator(c: string, v: Version): boolean {
     // Partial or wildcard version: match the given leading fields.
     const n = wildIdx >= 0 ? wildIdx : given;
     const target = parse(parts.slice(0, n).join('.') || '0');
-    if (!target) throw new RangeError(`invalid version range: ${c}`);
+    if (!target) throw new UsageError(`invalid version range: ${c}`);
     for (let i = 0; i < n; i++) if (v[i] !== target[i]) return false;
     return true;
   }
   const t = parse(raw);
-  if (!t) throw new RangeError(`invalid version range: ${c}`);
+  if (!t) throw new UsageError(`invalid version range: ${c}`);
   const r = cmp(v, t);
   switch (op) {
     case '>=':

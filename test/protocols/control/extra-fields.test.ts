@@ -24,7 +24,7 @@ test('versionLine and errorLine: extra members follow the protocol ones; their o
   assert.equal(errorLine('no'), '{"status":false,"message":"no"}');
   assert.equal(errorLine('no', { code: 'WK_AUTH' }), '{"status":false,"message":"no","code":"WK_AUTH"}');
   assert.equal(errorLine('no', { status: true, message: 'yes', code: undefined }), '{"status":false,"message":"no"}');
-  assert.throws(() => errorLine('no', { code: 10n }), TypeError);
+  assert.throws(() => errorLine('no', { code: 10n }), { code: 'WK_USAGE' });
 });
 
 test('classifyServerMessage: extra members are carried only when present', () => {
