@@ -11,6 +11,7 @@ import { once } from 'node:events';
 import { AgentPort, type AgentPortOptions } from './agent-port.js';
 import { HubHttpApi, type HttpApiOptions } from './http-api.js';
 import { Hub, type HubOptions } from './hub.js';
+import { registerSessionRoutes } from './http-sessions.js';
 import { userPortServer } from './user-port.js';
 import { WirekitError } from '../errors.js';
 
@@ -94,6 +95,7 @@ export async function startHub(options: HubServerOptions): Promise<RunningHub> {
     let httpAddress: { host: string; port: number } | undefined;
     if (options.http !== false) {
       api = new HubHttpApi(hub, { secureCookie: !!tlsOpts, ...options.httpApi });
+      registerSessionRoutes(api);
       options.extendHttp?.(api);
       const httpServer = tlsOpts ? https.createServer(tlsOpts) : http.createServer();
       httpServer.headersTimeout = 10_000;
