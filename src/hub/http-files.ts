@@ -18,7 +18,7 @@ import { TimeoutError, WirekitError } from '../errors.js';
 import { RemoteCommandError } from '../protocols/control/errors.js';
 import { HttpError, ok, type HubHttpApi } from './http-api.js';
 import { hubAgentClient } from './session-client.js';
-import { closingLength, multipartBoundary, MultipartError, MultipartReader, splitParams } from './multipart.js';
+import { closingLength, multipartBoundary, MultipartError, MultipartReader, splitParams, type MultipartEvent } from './multipart.js';
 
 const REPLY_TIMEOUT_MS = 10_000;
 
@@ -63,41 +63,45 @@ export function registerFileRoutes(api: HubHttpApi, options: { transferIdleMs: n
     const lengthHeader = req.headers['content-length'];
     if (lengthHeader === undefined || !/^\d{1,16}$/.test(lengthHeader)) throw new HttpError(411, 'Content-Length required');
     const total = Number(lengthHeader);
-    const body = boundary ? await multipartFile(req, boundary, total, idleMs) : { size: total, name: url.searchParams.get('filename') ?? undefined, data: guarded(req, idleMs) };
-    const name = body.name === undefined ? undefined : safeName(body.name);
-    let target: string;
-    if (dest === undefined || dest.endsWith('/')) {
-      if (name === undefined) throw new HttpError(400, dest === undefined ? 'dest or a file name required' : 'a file name is required when dest is a directory');
-      target = (dest ?? '') + name;
-    } else target = dest;
-    const gone = new AbortController();
-    res.once('close', () => gone.abort());
-    const client = hubAgentClient(api.hub, u, a.id, { signal: gone.signal });
-    const begin = async (p: string) => {
-      const conn = await client.connect();
-      try {
-        await conn.call('upload', { path: p, size: body.size, mode }, { timeout: REPLY_TIMEOUT_MS, signal: gone.signal });
-        return conn;
-      } catch (err) {
-        conn.close();
-        throw err;
-      }
-    };
-    let conn: AgentConnection;
+    const body = boundary ? await multipartBody(req, boundary, total, idleMs) : rawBody(req, total, url.searchParams.get('filename') ?? undefined, idleMs);
     try {
-      conn = await begin(target);
-    } catch (err) {
-      // Overlord's rule: an existing directory as dest receives the file under its own name.
-      if (err instanceof RemoteCommandError && err.remoteCode === 'WK_IS_DIR' && name !== undefined) {
+      const name = body.name === undefined ? undefined : safeName(body.name);
+      let target: string;
+      if (dest === undefined || dest.endsWith('/')) {
+        if (name === undefined) throw new HttpError(400, dest === undefined ? 'dest or a file name required' : 'a file name is required when dest is a directory');
+        target = (dest ?? '') + name;
+      } else target = dest;
+      const gone = new AbortController();
+      res.once('close', () => gone.abort());
+      const client = hubAgentClient(api.hub, u, a.id, { signal: gone.signal });
+      const begin = async (p: string) => {
+        const conn = await client.connect();
         try {
-          conn = await begin(path.posix.join(target, name));
-        } catch (err2) {
-          throw agentRefusal(err2);
+          await conn.call('upload', { path: p, size: body.size, mode }, { timeout: REPLY_TIMEOUT_MS, signal: gone.signal });
+          return conn;
+        } catch (err) {
+          conn.close();
+          throw err;
         }
-      } else throw agentRefusal(err);
+      };
+      let conn: AgentConnection;
+      try {
+        conn = await begin(target);
+      } catch (err) {
+        // Overlord's rule: an existing directory as dest receives the file under its own name.
+        if (err instanceof RemoteCommandError && err.remoteCode === 'WK_IS_DIR' && name !== undefined) {
+          try {
+            conn = await begin(path.posix.join(target, name));
+          } catch (err2) {
+            throw agentRefusal(err2);
+          }
+        } else throw agentRefusal(err);
+      }
+      const result = await sendUpload(conn, body.size, body.data, idleMs);
+      ok(res, { path: result.path, size: result.size, sha256: result.sha256 });
+    } finally {
+      await body.dispose();
     }
-    const result = await sendUpload(conn, body.size, body.data, idleMs);
-    ok(res, { path: result.path, size: result.size, sha256: result.sha256 });
   });
 }
 
@@ -164,6 +168,7 @@ function streamDownload(req: http.IncomingMessage, res: http.ServerResponse, str
     const arm = () => {
       if (timer) clearTimeout(timer);
       timer = setTimeout(() => fail(new TimeoutError('the agent sending the file', idleMs)), idleMs);
+      timer.unref();
     };
     const settle = () => {
       settled = true;
@@ -270,10 +275,12 @@ async function* guarded(req: http.IncomingMessage, idleMs: number): AsyncGenerat
   const arm = () => {
     if (timer) clearTimeout(timer);
     timer = setTimeout(() => req.destroy(new TimeoutError('the request body', idleMs)), idleMs);
+    timer.unref();
   };
   arm();
   try {
-    for await (const chunk of req) {
+    // Not destroyed when the reader stops early: an error reply must still reach the client.
+    for await (const chunk of req.iterator({ destroyOnReturn: false })) {
       arm();
       yield chunk as Uint8Array;
     }
@@ -282,76 +289,98 @@ async function* guarded(req: http.IncomingMessage, idleMs: number): AsyncGenerat
   }
 }
 
+/** A request body on its way to the agent: its size, the client's file name, its data. */
+interface UploadBody {
+  size: number;
+  name: string | undefined;
+  data: AsyncIterable<Uint8Array>;
+  /** Stops reading the request (its idle timer too), whether or not the data was read. */
+  dispose(): Promise<void>;
+}
+
+/** A raw request body (`Content-Length` bytes of file). */
+function rawBody(req: http.IncomingMessage, size: number, name: string | undefined, idleMs: number): UploadBody {
+  const chunks = guarded(req, idleMs);
+  return { size, name, data: chunks, dispose: async () => void (await chunks.return(undefined)) };
+}
+
 /**
  * Reads a multipart/form-data body up to its one part's headers (field `file`) and returns the
  * part's name, its size (from `Content-Length`, the headers read and the close delimiter with its
  * CRLF) and its data as it arrives. The data iterator throws when the body breaks the format,
  * holds a second part, or does not end exactly as the size assumed.
  */
-async function multipartFile(req: http.IncomingMessage, boundary: string, total: number, idleMs: number): Promise<{ name: string | undefined; size: number; data: AsyncIterable<Uint8Array> }> {
+async function multipartBody(req: http.IncomingMessage, boundary: string, total: number, idleMs: number): Promise<UploadBody> {
   const reader = new MultipartReader(boundary, { maxParts: 1 });
-  const chunks = guarded(req, idleMs)[Symbol.asyncIterator]();
-  const early: Uint8Array[] = [];
-  let part: { headers: ReadonlyMap<string, string>; offset: number } | undefined;
-  let ended = false;
+  const chunks = guarded(req, idleMs);
+  const dispose = async () => void (await chunks.return(undefined));
   const bad = (err: unknown) => (err instanceof MultipartError ? new HttpError(400, err.message) : err);
-  let after: { type: string; data?: Uint8Array; last?: boolean }[] = [];
-  while (!part) {
-    const next = await chunks.next();
-    if (next.done) throw new HttpError(400, 'multipart body without a file part');
-    let events;
+  const push = (chunk: Uint8Array) => {
     try {
-      events = reader.push(next.value);
+      return reader.push(chunk);
     } catch (err) {
       throw bad(err);
     }
-    const i = events.findIndex((e) => e.type === 'part');
-    if (i >= 0) {
-      part = events[i] as { headers: ReadonlyMap<string, string>; offset: number };
-      after = events.slice(i + 1);
-    }
-  }
-  const disposition = splitParams(part.headers.get('content-disposition') ?? '');
-  if (disposition.value.toLowerCase() !== 'form-data' || disposition.params.get('name') !== 'file') throw new HttpError(400, "the multipart part must be the form field 'file'");
-  const size = total - part.offset - closingLength(boundary);
-  if (size < 0) throw new HttpError(400, 'multipart body shorter than its Content-Length');
-  const name = disposition.params.get('filename') || undefined;
-  const eventsToData = (events: typeof after): void => {
+  };
+  const early: Uint8Array[] = [];
+  let ended = false;
+  const take = (events: readonly MultipartEvent[]) => {
     for (const e of events) {
-      if (e.type === 'data') early.push(e.data!);
+      if (e.type === 'data') early.push(e.data);
       else if (e.type === 'partEnd') {
         if (!e.last) throw new HttpError(400, 'one multipart part only');
         ended = true;
       }
     }
   };
-  eventsToData(after);
+  let size: number;
+  let name: string | undefined;
+  try {
+    let part: { headers: ReadonlyMap<string, string>; offset: number } | undefined;
+    while (!part) {
+      const next = await chunks.next();
+      if (next.done) throw new HttpError(400, 'multipart body without a file part');
+      const events = push(next.value);
+      const i = events.findIndex((e) => e.type === 'part');
+      if (i >= 0) {
+        part = events[i] as { headers: ReadonlyMap<string, string>; offset: number };
+        take(events.slice(i + 1));
+      }
+    }
+    const disposition = splitParams(part.headers.get('content-disposition') ?? '');
+    if (disposition.value.toLowerCase() !== 'form-data' || disposition.params.get('name') !== 'file') throw new HttpError(400, "the multipart part must be the form field 'file'");
+    size = total - part.offset - closingLength(boundary);
+    if (size < 0) throw new HttpError(400, 'multipart body shorter than its Content-Length');
+    name = disposition.params.get('filename') || undefined;
+  } catch (err) {
+    await dispose();
+    throw err;
+  }
+  const declared = size;
   async function* data(): AsyncGenerator<Uint8Array> {
     let got = 0;
     const check = (d: Uint8Array) => {
       got += d.length;
-      if (got > size) throw new HttpError(400, 'multipart body does not end with its close delimiter and CRLF');
+      if (got > declared) throw new HttpError(400, 'multipart body does not end with its close delimiter and CRLF');
       return d;
     };
-    for (const d of early.splice(0)) yield check(d);
-    for (;;) {
-      const next = await chunks.next();
-      if (next.done) break;
-      let events;
+    try {
+      for (const d of early.splice(0)) yield check(d);
+      for (;;) {
+        const next = await chunks.next();
+        if (next.done) break;
+        take(push(next.value));
+        for (const d of early.splice(0)) yield check(d);
+      }
       try {
-        events = reader.push(next.value);
+        reader.end();
       } catch (err) {
         throw bad(err);
       }
-      eventsToData(events);
-      for (const d of early.splice(0)) yield check(d);
+      if (!ended || got !== declared) throw new HttpError(400, 'multipart body does not end with its close delimiter and CRLF');
+    } finally {
+      await dispose();
     }
-    try {
-      reader.end();
-    } catch (err) {
-      throw bad(err);
-    }
-    if (!ended || got !== size) throw new HttpError(400, 'multipart body does not end with its close delimiter and CRLF');
   }
-  return { name, size, data: data() };
+  return { name, size, data: data(), dispose };
 }

@@ -68,6 +68,7 @@ before(async () => {
     const c = net.connect({ port: proxyPort, host: '127.0.0.1', allowHalfOpen: true });
     c.on('error', () => stream.destroy());
     stream.on('error', () => c.destroy());
+    stream.on('close', () => c.destroy());
     if (leftover.length) c.write(leftover);
     stream.pipe(c);
     let offset = 0;
@@ -92,10 +93,16 @@ before(async () => {
 });
 
 after(async () => {
+  const t0 = Date.now();
+  const log = (m: string) => process.env.WK_DEBUG && console.error(`after: ${m} ${Date.now() - t0}ms`);
   for (const d of dialers) d.stop();
+  log("stopped");
   await running.close();
+  log("hub closed");
   await daemon.close();
+  log("daemon closed");
   proxy.close();
+  if (process.env.WK_DEBUG) setTimeout(() => console.error((process as unknown as { _getActiveHandles(): object[] })._getActiveHandles().map((h) => h.constructor.name)), 100).unref();
 });
 
 // ---- helpers ----
