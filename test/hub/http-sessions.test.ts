@@ -357,6 +357,24 @@ test('upload: a raw body and Overlord\'s multipart (to a directory: the part\'s 
   assert.equal(wrongField.status, 400);
 });
 
+test('upload: a refusal by the agent reaches the client as JSON; a body cut short leaves no file behind', async () => {
+  const auth = { authorization: `Bearer ${annToken}` };
+  const big = randomBytes(4 * MiB);
+  const r = await fetch(`${base}/api/agents/dev1/file?dest=${encodeURIComponent(path.join(dir, 'no-such-dir', 'f.bin'))}`, { method: 'POST', headers: auth, body: big });
+  assert.equal(r.status, 400);
+  assert.equal(((await r.json()) as { status: string }).status, 'error');
+
+  const cutdir = path.join(dir, 'cut');
+  mkdirSync(cutdir);
+  const sock = net.connect(running.httpAddress!.port, '127.0.0.1');
+  await once(sock, 'connect');
+  sock.write(`POST /api/agents/dev1/file?dest=${encodeURIComponent(path.join(cutdir, 'x.bin'))} HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer ${annToken}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${MiB}\r\n\r\n`);
+  sock.write(randomBytes(100_000));
+  await until(() => readdirSync(cutdir).some((f) => f.endsWith('.part')), 'the agent to start receiving');
+  sock.destroy();
+  await until(() => readdirSync(cutdir).length === 0, 'the agent to remove its temporary file');
+});
+
 test('flow control: a flood to a slow browser keeps the hub\'s buffer bounded and arrives whole', async () => {
   const argv = ['sh', '-c', 'yes | head -c 50000000'];
   const ws = openWs(`/api/agents/dev1/exec?argv=${encodeURIComponent(JSON.stringify(argv))}`);
