@@ -14,11 +14,13 @@ import type { AgentConnection } from '../agent/connection.js';
 import type { TransferResult } from '../agent/sessions/files.js';
 import { writeWithBackpressure } from '../agent/sessions/frames.js';
 import { TransferReceiver } from '../agent/transfer.js';
-import { TimeoutError, WirekitError } from '../errors.js';
+import { MalformedFrameError } from '../codecs/errors.js';
+import { isErrorCode, TimeoutError, WirekitError } from '../errors.js';
 import { RemoteCommandError } from '../protocols/control/errors.js';
-import { HttpError, ok, type HubHttpApi } from './http-api.js';
+import { HttpError } from './errors.js';
+import { ok, type HubHttpApi } from './http-api.js';
 import { hubAgentClient } from './session-client.js';
-import { closingLength, multipartBoundary, MultipartError, MultipartReader, splitParams, type MultipartEvent } from './multipart.js';
+import { closingLength, multipartBoundary, MultipartReader, splitParams, type MultipartEvent } from './multipart.js';
 
 const REPLY_TIMEOUT_MS = 10_000;
 
@@ -107,7 +109,7 @@ export function registerFileRoutes(api: HubHttpApi, options: { transferIdleMs: n
 
 /** An error reply from the agent as the HTTP error it becomes (Overlord: 400 with the message). */
 function agentRefusal(err: unknown): unknown {
-  if (err instanceof RemoteCommandError) return new HttpError(400, err.serverMessage, err.remoteCode ?? err.code);
+  if (err instanceof RemoteCommandError) return new HttpError(400, err.serverMessage, err.remoteCode !== undefined && isErrorCode(err.remoteCode) ? err.remoteCode : err.code);
   return err;
 }
 
@@ -314,7 +316,7 @@ async function multipartBody(req: http.IncomingMessage, boundary: string, total:
   const reader = new MultipartReader(boundary, { maxParts: 1 });
   const chunks = guarded(req, idleMs);
   const dispose = async () => void (await chunks.return(undefined));
-  const bad = (err: unknown) => (err instanceof MultipartError ? new HttpError(400, err.message) : err);
+  const bad = (err: unknown) => (err instanceof MalformedFrameError ? new HttpError(400, err.message) : err);
   const push = (chunk: Uint8Array) => {
     try {
       return reader.push(chunk);

@@ -17,6 +17,7 @@ import type { ExitStatus } from '../agent/session-frames.js';
 import { WirekitError } from '../errors.js';
 import { RemoteCommandError } from '../protocols/control/errors.js';
 import type { Principal } from './allowlist.js';
+import { HubUsageError } from './errors.js';
 import type { Hub } from './hub.js';
 import type { HubHttpApi, UpgradeContext } from './http-api.js';
 import { registerFileRoutes } from './http-files.js';
@@ -67,13 +68,6 @@ export function liveSessions(api: HubHttpApi): SessionStats[] {
   return [...(bridges.get(api) ?? [])].map((b) => b.stats());
 }
 
-/** A usage error in a session request's parameters. Code `WK_USAGE`. */
-export class SessionRequestError extends WirekitError {
-  constructor(message: string) {
-    super('WK_USAGE', message, { origin: 'remote' });
-  }
-}
-
 /** Adds the session endpoints (tty, exec, shell, forward, file) to `api`. */
 export function registerSessionRoutes(api: HubHttpApi, options: SessionRouteOptions = {}): void {
   const hw = options.highWaterMark ?? 1024 * 1024;
@@ -106,27 +100,27 @@ export function registerSessionRoutes(api: HubHttpApi, options: SessionRouteOpti
 function intParam(url: URL, name: string, fallback: number): number {
   const v = url.searchParams.get(name);
   if (v === null || v === '') return fallback;
-  if (!/^\d{1,5}$/.test(v)) throw new SessionRequestError(`${name} must be an integer`);
+  if (!/^\d{1,5}$/.test(v)) throw new HubUsageError(`${name} must be an integer`);
   const n = Number(v);
   if (n === 0) return fallback;
-  if (n > 0xffff) throw new SessionRequestError(`${name} must be at most 65535`);
+  if (n > 0xffff) throw new HubUsageError(`${name} must be at most 65535`);
   return n;
 }
 
 function argvParam(url: URL, name: string, required: boolean): string[] | undefined {
   const v = url.searchParams.get(name);
   if (v === null || v === '') {
-    if (required) throw new SessionRequestError(`${name} required (a JSON array of strings)`);
+    if (required) throw new HubUsageError(`${name} required (a JSON array of strings)`);
     return undefined;
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(v);
   } catch {
-    throw new SessionRequestError(`${name} must be a JSON array of strings`);
+    throw new HubUsageError(`${name} must be a JSON array of strings`);
   }
   if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((a) => typeof a === 'string')) {
-    throw new SessionRequestError(`${name} must be a non-empty JSON array of strings`);
+    throw new HubUsageError(`${name} must be a non-empty JSON array of strings`);
   }
   return parsed as string[];
 }
@@ -401,7 +395,7 @@ async function runExec(b: Bridge, url: URL): Promise<void> {
 
 async function runShell(b: Bridge, url: URL): Promise<void> {
   const command = url.searchParams.get('command');
-  if (!command) throw new SessionRequestError('no command specified');
+  if (!command) throw new HubUsageError('no command specified');
   const ex = await b.client.exec(['sh', '-c', command]);
   if (!b.open) return ex.close();
   const outs = Promise.all([b.pipeOut(ex.stdout), b.pipeOut(ex.stderr)]);
@@ -418,9 +412,9 @@ async function runShell(b: Bridge, url: URL): Promise<void> {
 
 async function runForward(b: Bridge, url: URL): Promise<void> {
   const portText = url.searchParams.get('port');
-  if (portText === null || portText === '') throw new SessionRequestError('no port specified');
+  if (portText === null || portText === '') throw new HubUsageError('no port specified');
   const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
-  if (!(port >= 1 && port <= 65535)) throw new SessionRequestError('invalid port');
+  if (!(port >= 1 && port <= 65535)) throw new HubUsageError('invalid port');
   const host = url.searchParams.get('host') || '127.0.0.1';
   const conn = await b.client.forward(host, port);
   if (!b.open) return void conn.destroy();

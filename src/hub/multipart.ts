@@ -13,14 +13,10 @@
  */
 import { ByteQueue } from '../bytes/byte-queue.js';
 import { utf8Decode, utf8Encode } from '../bytes/text.js';
-import { WirekitError } from '../errors.js';
+import { MalformedFrameError } from '../codecs/errors.js';
 
-/** A multipart body that does not follow the format or its limits. Code `WK_MULTIPART`. */
-export class MultipartError extends WirekitError {
-  constructor(message: string) {
-    super('WK_MULTIPART', message, { origin: 'remote' });
-  }
-}
+/** A multipart body that does not follow the format or its limits: `MalformedFrameError` (`WK_MALFORMED`). */
+const malformed = (message: string) => new MalformedFrameError(message, undefined, undefined, { fatal: true });
 
 export type MultipartEvent =
   /** A part's headers (names lower-cased); `offset` is how many body bytes came before its data. */
@@ -46,7 +42,7 @@ export function multipartBoundary(contentType: string | undefined): string | und
   if (value.toLowerCase() !== 'multipart/form-data') return undefined;
   const b = params.get('boundary');
   if (b === undefined || b.length < 1 || b.length > 70 || !/^[0-9A-Za-z'()+_,\-./:=? ]*[0-9A-Za-z'()+_,\-./:=?]$/.test(b)) {
-    throw new MultipartError('multipart/form-data without a valid boundary');
+    throw malformed('multipart/form-data without a valid boundary');
   }
   return b;
 }
@@ -97,7 +93,7 @@ export class MultipartReader {
   private state: State = 'delimiter';
   private consumed = 0;
   private parts = 0;
-  private failed: MultipartError | undefined;
+  private failed: MalformedFrameError | undefined;
 
   constructor(boundary: string, options: MultipartOptions = {}) {
     this.delimiter = utf8Encode(`\r\n--${boundary}`);
@@ -124,7 +120,7 @@ export class MultipartReader {
     try {
       this.run(events);
     } catch (err) {
-      if (err instanceof MultipartError) this.failed = err;
+      if (err instanceof MalformedFrameError) this.failed = err;
       throw err;
     }
     return events;
@@ -134,7 +130,7 @@ export class MultipartReader {
   end(): void {
     if (this.failed) throw this.failed;
     if (this.state !== 'done') {
-      this.failed = new MultipartError('multipart body ended before its close delimiter');
+      this.failed = malformed('multipart body ended before its close delimiter');
       throw this.failed;
     }
   }
@@ -171,13 +167,13 @@ export class MultipartReader {
           }
           const at = q.indexOf(CRLF, 256);
           if (at < 0) {
-            if (q.length > 256) throw new MultipartError('garbage after a multipart delimiter');
+            if (q.length > 256) throw malformed('garbage after a multipart delimiter');
             return;
           }
           const pad = q.peek(at)!;
-          if (!pad.every((b) => b === 0x20 || b === 0x09)) throw new MultipartError('garbage after a multipart delimiter');
+          if (!pad.every((b) => b === 0x20 || b === 0x09)) throw malformed('garbage after a multipart delimiter');
           if (this.parts > 0) events.push({ type: 'partEnd', last: false });
-          if (this.parts >= this.maxParts) throw new MultipartError(`more than ${this.maxParts} multipart parts`);
+          if (this.parts >= this.maxParts) throw malformed(`more than ${this.maxParts} multipart parts`);
           this.take(at + 2);
           this.state = 'headers';
           break;
@@ -193,7 +189,7 @@ export class MultipartReader {
           }
           const at = q.indexOf(CRLFCRLF, this.maxHeaderBytes);
           if (at < 0 || at > this.maxHeaderBytes) {
-            if (q.length > this.maxHeaderBytes + CRLFCRLF.length || at > this.maxHeaderBytes) throw new MultipartError(`multipart part headers over ${this.maxHeaderBytes} bytes`);
+            if (q.length > this.maxHeaderBytes + CRLFCRLF.length || at > this.maxHeaderBytes) throw malformed(`multipart part headers over ${this.maxHeaderBytes} bytes`);
             return;
           }
           const headers = parseHeaderBlock(utf8Decode(q.peek(at)!));
@@ -234,7 +230,7 @@ function parseHeaderBlock(text: string): Map<string, string> {
   const headers = new Map<string, string>();
   for (const line of text.split('\r\n')) {
     const colon = line.indexOf(':');
-    if (colon <= 0) throw new MultipartError('malformed multipart part header');
+    if (colon <= 0) throw malformed('malformed multipart part header');
     const name = line.slice(0, colon).trim().toLowerCase();
     if (!headers.has(name)) headers.set(name, line.slice(colon + 1).trim());
   }
