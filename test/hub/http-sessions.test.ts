@@ -93,16 +93,10 @@ before(async () => {
 });
 
 after(async () => {
-  const t0 = Date.now();
-  const log = (m: string) => process.env.WK_DEBUG && console.error(`after: ${m} ${Date.now() - t0}ms`);
   for (const d of dialers) d.stop();
-  log("stopped");
   await running.close();
-  log("hub closed");
   await daemon.close();
-  log("daemon closed");
   proxy.close();
-  if (process.env.WK_DEBUG) setTimeout(() => console.error((process as unknown as { _getActiveHandles(): object[] })._getActiveHandles().map((h) => h.constructor.name)), 100).unref();
 });
 
 // ---- helpers ----
