@@ -155,6 +155,8 @@ interface Route<H> {
 export class HubHttpApi {
   private readonly routes: Route<RouteHandler>[] = [];
   private readonly upgrades: Route<UpgradeHandler>[] = [];
+  /** Upgrades served before any token or Origin check (Overlord ghosts' `/connect`; see rawUpgrade). */
+  private readonly rawUpgrades = new Map<string, (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void>();
   readonly wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
   private readonly maxJson: number;
   private fallback: ((req: http.IncomingMessage, res: http.ServerResponse, url: URL) => boolean) | undefined;
@@ -173,6 +175,15 @@ export class HubHttpApi {
 
   websocket(pattern: RegExp, handler: UpgradeHandler): void {
     this.upgrades.push({ method: 'GET', pattern, handler });
+  }
+
+  /**
+   * Serves upgrades of exactly `path` with `handler`, before and without the token and Origin
+   * checks. Added for Overlord ghosts (`GET /connect`), which cannot authenticate and are let in
+   * only when the operator turns them on (src/hub/overlord/).
+   */
+  rawUpgrade(path: string, handler: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void): void {
+    this.rawUpgrades.set(path, handler);
   }
 
   /** Serves what no route matched (the console's static files); return false for a 404. */
@@ -265,6 +276,8 @@ export class HubHttpApi {
     } catch {
       return refuse(400, 'Invalid request');
     }
+    const raw = this.rawUpgrades.get(url.pathname);
+    if (raw) return raw(req, socket, head);
     const route = this.upgrades.map((r) => ({ r, m: r.pattern.exec(url.pathname) })).find((x) => x.m);
     if (!route) return refuse(404, 'not found');
     if (!this.originAllowed(req)) {

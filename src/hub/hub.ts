@@ -14,15 +14,25 @@ import type { AgentFilter } from './filter.js';
 import type { AttachMessage, RegisterMessage } from './link-messages.js';
 import { LoginThrottle } from './login-throttle.js';
 import { hashPassword, verifyPassword, DEFAULT_SCRYPT_COST, type ScryptCost } from './passwords.js';
-import { AgentRegistry, isValidAgentId, type AgentEntry, type RegistryEvent } from './registry.js';
+import { AgentRegistry, isValidAgentId, type AgentEntry, type AgentInfo, type RegistryEvent } from './registry.js';
 import { StateDir } from './state-dir.js';
 import { TokenSigner, sameSecret } from './tokens.js';
 import { Users, type UsersDocument } from './users.js';
 
-/** What the hub needs of an agent's link to ask it for a dial-back. */
+/**
+ * What the hub needs of an agent's link to open a session on it. Every session starts as a
+ * connection that speaks the agent daemon's protocol (docs/agent.md), whatever the kind of agent:
+ * - a wirekit agent's link implements `dial`: the agent dials back and its daemon serves the
+ *   connection;
+ * - a link that serves sessions itself implements `connect` (an Overlord ghost's link,
+ *   src/hub/overlord/: the hub runs the daemon's side and translates each session kind to the
+ *   ghost's), and the hub uses it instead of a dial-back.
+ */
 export interface AgentLinkHandle {
   dial(sid: string): void;
   close(reason: string): void;
+  /** Opens a daemon-protocol connection to the agent without a dial-back (Overlord ghosts). */
+  connect?(sid: string, signal?: AbortSignal): Promise<{ stream: Duplex; leftover: Uint8Array }>;
 }
 
 export interface HubOptions {
@@ -228,6 +238,22 @@ export class Hub extends EventEmitter<HubEvents> {
     return queued;
   }
 
+  /**
+   * Adds an agent that cannot authenticate (an Overlord ghost, src/hub/overlord/), marked
+   * `authenticated: false`. Refused when the id is held by a connected agent (any kind) or was
+   * ever enrolled by a wirekit agent (a ghost cannot take a known device's id). Added for the
+   * Overlord compatibility listeners.
+   */
+  registerUnauthenticated(info: Omit<AgentInfo, 'authenticated'>, link: AgentLinkHandle): void {
+    if (!isValidAgentId(info.id)) throw new HubUsageError(`invalid agent id ${JSON.stringify(info.id.slice(0, 64))}`);
+    if (this.agentTokens[info.id] !== undefined && this.registry.get(info.id) === undefined) {
+      throw new HubAuthError(`agent id ${info.id} belongs to an enrolled wirekit agent`);
+    }
+    const event = this.registry.register({ ...info, authenticated: false }, link, Date.now());
+    this.logger.info(`hub: unauthenticated agent ${info.id} joined from ${info.address}`);
+    this.emitRegistry(event);
+  }
+
   agentSeen(id: string, link: AgentLinkHandle): void {
     this.registry.seen(id, link, Date.now());
   }
@@ -315,6 +341,24 @@ export class Hub extends EventEmitter<HubEvents> {
       if (stream) this.running.get(id)?.delete(stream);
     };
     const timeoutMs = this.options.dialTimeoutMs ?? 10_000;
+    // A link that serves sessions itself (an Overlord ghost's) needs no dial-back.
+    const connect = agent.owner.connect?.bind(agent.owner);
+    if (connect) {
+      return connect(sid, options.signal).then(
+        (v) => {
+          stream = v.stream;
+          let set = this.running.get(id);
+          if (!set) this.running.set(id, (set = new Set()));
+          set.add(v.stream);
+          v.stream.once('close', release);
+          return { ...v, release };
+        },
+        (err: unknown) => {
+          release();
+          throw err;
+        },
+      );
+    }
     return new Promise((resolve, reject) => {
       const done = () => {
         clearTimeout(timer);

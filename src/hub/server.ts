@@ -14,6 +14,8 @@ import { Hub, type HubOptions } from './hub.js';
 import { registerSessionRoutes } from './http-sessions.js';
 import { userPortServer } from './user-port.js';
 import { WirekitError } from '../errors.js';
+import { GhostPort, type OverlordOptions } from './overlord/ghost-port.js';
+import { handleConnect } from './overlord/connect.js';
 
 export interface ListenSpec {
   host: string;
@@ -31,6 +33,12 @@ export interface HubServerOptions extends HubOptions {
   tls?: { cert: string | Buffer; key: string | Buffer };
   agentPort?: AgentPortOptions;
   httpApi?: HttpApiOptions;
+  /**
+   * Accept Overlord ghosts (src/hub/overlord/, docs/overlord.md): off unless given. `classic`:
+   * where classic ghosts connect over raw TCP (a number is a port on the agents' host); `current`
+   * (default true): `GET /connect` on the HTTP server.
+   */
+  overlord?: OverlordOptions & { classic?: ListenSpec | number; current?: boolean };
   /** Called with the HTTP API before the HTTP server starts (the console adds its routes here). */
   extendHttp?: (api: HubHttpApi) => void;
 }
@@ -41,6 +49,9 @@ export interface RunningHub {
   readonly agentAddress: { host: string; port: number };
   readonly userAddress: { host: string; port: number };
   readonly httpAddress: { host: string; port: number } | undefined;
+  /** Where classic Overlord ghosts connect, when turned on. */
+  readonly overlordClassicAddress: { host: string; port: number } | undefined;
+  readonly overlord: GhostPort | undefined;
   readonly tls: boolean;
   /** Tells agents to move elsewhere over `spreadMs`, then closes. */
   drain(spreadMs: number): void;
@@ -86,6 +97,14 @@ export async function startHub(options: HubServerOptions): Promise<RunningHub> {
     });
   track(agentServer);
   track(userServer);
+  // Overlord ghosts (only when turned on): classic over raw TCP; current over /connect below.
+  const ghosts = options.overlord ? new GhostPort(hub, options.overlord) : undefined;
+  let classicServer: net.Server | undefined;
+  if (ghosts && options.overlord?.classic !== undefined) {
+    classicServer = net.createServer({ allowHalfOpen: true }, (s) => ghosts.accept(s, 'classic'));
+    servers.push(classicServer);
+    track(classicServer);
+  }
   const expiry = setInterval(() => hub.expireAgents(), 3000);
   expiry.unref();
   try {
@@ -97,6 +116,7 @@ export async function startHub(options: HubServerOptions): Promise<RunningHub> {
       api = new HubHttpApi(hub, { secureCookie: !!tlsOpts, ...options.httpApi });
       registerSessionRoutes(api);
       options.extendHttp?.(api);
+      if (ghosts && options.overlord?.current !== false) api.rawUpgrade('/connect', (req, socket, head) => handleConnect(ghosts, req, socket, head));
       const httpServer = tlsOpts ? https.createServer(tlsOpts) : http.createServer();
       httpServer.headersTimeout = 10_000;
       httpServer.requestTimeout = 0;
@@ -104,16 +124,25 @@ export async function startHub(options: HubServerOptions): Promise<RunningHub> {
       servers.push(httpServer);
       httpAddress = await listenOn(httpServer, options.http ?? { host: '127.0.0.1', port: 7780 }, 'the HTTP API');
     }
+    let overlordClassicAddress: { host: string; port: number } | undefined;
+    if (classicServer) {
+      const c = options.overlord!.classic!;
+      const spec = typeof c === 'number' ? { host: (options.agents ?? { host: '127.0.0.1' }).host, port: c } : c;
+      overlordClassicAddress = await listenOn(classicServer, spec, 'Overlord ghosts');
+    }
     return {
       hub,
       api,
       agentAddress,
       userAddress,
       httpAddress,
+      overlordClassicAddress,
+      overlord: ghosts,
       tls: !!tlsOpts,
       drain: (spreadMs) => port.drain(spreadMs),
       async close() {
         clearInterval(expiry);
+        ghosts?.close();
         hub.close();
         for (const ws of api?.wss.clients ?? []) ws.terminate();
         for (const s of sockets) s.destroy();

@@ -1,0 +1,256 @@
+/**
+ * The hub's Overlord compatibility listener (Node driver over src/protocols/overlord): accepts a
+ * ghost's connection, classic (raw TCP) or current (`GET /connect`, after the 101; see
+ * connect.ts), reads its register and either starts an agent link (`GhostLink`) or pairs a child
+ * with the session waiting for its sid.
+ *
+ * Ghosts cannot authenticate: the listener exists only when the operator turns it on, may be
+ * limited to address ranges (`allowFrom`), and ghosts join the registry as unauthenticated
+ * agents. A child's sid must match a session the hub asked that ghost for; anything else is
+ * refused (`client <sid> registered without context`) and closed.
+ */
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WirekitError } from '../../errors.js';
+import { checkRegister, decodeMessage, encodeFailure, encodeSuccess, LineSplitter, Mode, type Generation, type ModeValue, type Registration, type RpcRequest } from '../../protocols/overlord/index.js';
+import type { Hub } from '../hub.js';
+import { GhostChild } from './child.js';
+import { GhostLink } from './ghost-link.js';
+
+export interface OverlordOptions {
+  /** Address ranges (CIDR, or single addresses) ghosts may connect from. Default: any. */
+  allowFrom?: readonly string[];
+  /** A registered ghost silent for longer is dropped, ms. Default 20,000 (overlordd's rule). */
+  keepaliveTimeoutMs?: number;
+  /** Time for a new connection's register, ms. Default 60,000 (a ghost retries after its own 60 s). */
+  registerTimeoutMs?: number;
+  /** Time for a ghost's child to dial back, and for a file child's messages, ms. Default 10,000. */
+  childTimeoutMs?: number;
+  /** Longest message line, bytes. Default 1 MiB. */
+  maxLine?: number;
+  /** Bytes queued to a ghost that does not read before its link is dropped. Default 1 MiB. */
+  maxQueuedBytes?: number;
+  /** Connections before their register, at once. Default 1,024. */
+  maxHandshakes?: number;
+  /** Pause before clear_to_download, ms. Default 150. */
+  downloadDelayMs?: number;
+}
+
+interface Waiting {
+  readonly mid: string;
+  readonly mode: ModeValue;
+  resolve(child: GhostChild): void;
+  reject(err: Error): void;
+}
+
+export function hostOf(socket: { remoteAddress?: string | undefined }): string {
+  const a = socket.remoteAddress ?? '';
+  return a.startsWith('::ffff:') ? a.slice(7) : a;
+}
+
+/** Parses `allowFrom` into a BlockList (throws `WK_USAGE` on a bad range). */
+export function allowList(ranges: readonly string[]): net.BlockList {
+  const list = new net.BlockList();
+  for (const r of ranges) {
+    const [addr, bits] = r.split('/');
+    const family = net.isIPv6(addr ?? '') ? 'ipv6' : net.isIPv4(addr ?? '') ? 'ipv4' : undefined;
+    const prefix = bits === undefined ? (family === 'ipv6' ? 128 : 32) : Number(bits);
+    if (!family || !Number.isInteger(prefix) || prefix < 0 || prefix > (family === 'ipv6' ? 128 : 32)) {
+      throw new WirekitError('WK_USAGE', `not an address range: ${r}`, { origin: 'local' });
+    }
+    list.addSubnet(addr!, prefix, family);
+  }
+  return list;
+}
+
+export class GhostPort {
+  readonly options: Required<Omit<OverlordOptions, 'allowFrom'>>;
+  private readonly allow: net.BlockList | undefined;
+  private readonly waiting = new Map<string, Waiting>();
+  private readonly links = new Set<GhostLink>();
+  private handshakes = 0;
+  /** Every ghost socket (links and children), so close() ends them. */
+  private readonly sockets = new Set<Duplex>();
+
+  constructor(
+    readonly hub: Hub,
+    options: OverlordOptions = {},
+  ) {
+    this.allow = options.allowFrom && options.allowFrom.length > 0 ? allowList(options.allowFrom) : undefined;
+    this.options = {
+      keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? 20_000,
+      registerTimeoutMs: options.registerTimeoutMs ?? 60_000,
+      childTimeoutMs: options.childTimeoutMs ?? 10_000,
+      maxLine: options.maxLine ?? 1024 * 1024,
+      maxQueuedBytes: options.maxQueuedBytes ?? 1024 * 1024,
+      maxHandshakes: options.maxHandshakes ?? 1024,
+      downloadDelayMs: options.downloadDelayMs ?? 150,
+    };
+  }
+
+  /** Whether a ghost may connect from `address`. */
+  allowed(address: string): boolean {
+    if (!this.allow) return true;
+    return this.allow.check(address, net.isIPv6(address) ? 'ipv6' : 'ipv4');
+  }
+
+  /**
+   * Serves a ghost's connection: `head`, bytes already read from it (the `upgrade` event's head
+   * for /connect, which is the start of the ghost's stream). Nothing is sent before its register.
+   */
+  accept(socket: Duplex & { remoteAddress?: string }, generation: Generation, head?: Uint8Array): void {
+    const address = hostOf(socket);
+    socket.on('error', () => {});
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    if (!this.allowed(address)) {
+      this.hub.logger.warn(`hub overlord: ghost connection from ${address} refused (not in --overlord-allow)`);
+      socket.destroy();
+      return;
+    }
+    if (this.handshakes >= this.options.maxHandshakes) {
+      this.hub.logger.warn('hub overlord: too many ghost connections before register; refused');
+      socket.destroy();
+      return;
+    }
+    this.handshakes++;
+    let counted = true;
+    const uncount = () => {
+      if (counted) this.handshakes--;
+      counted = false;
+    };
+    (socket as net.Socket).setNoDelay?.(true);
+    const splitter = new LineSplitter(this.options.maxLine);
+    const timer = setTimeout(() => {
+      this.hub.logger.info(`hub overlord: connection from ${address} did not register in time; closed`);
+      socket.destroy();
+    }, this.options.registerTimeoutMs);
+    const stop = () => {
+      clearTimeout(timer);
+      uncount();
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('close', stop);
+    };
+    const onEnd = () => {
+      stop();
+      socket.destroy();
+    };
+    const onData = (chunk: Uint8Array) => {
+      splitter.push(chunk);
+      for (let ev = splitter.next(); ev; ev = splitter.next()) {
+        if ('tooLong' in ev) {
+          this.hub.logger.warn(`hub overlord: ${address} sent a line over ${this.options.maxLine} bytes before registering; closed`);
+          stop();
+          socket.destroy();
+          return;
+        }
+        let req: RpcRequest;
+        try {
+          const m = decodeMessage(generation, ev.line);
+          if (m.kind !== 'request' || m.name !== 'register') continue;
+          req = m;
+        } catch {
+          // overlordd logs and ignores what is not a message.
+          this.hub.logger.debug(`hub overlord: ${address} sent a line that is not a message`);
+          continue;
+        }
+        const check = checkRegister(req);
+        if (!check.ok) {
+          this.hub.logger.warn(`hub overlord: register from ${address} refused: ${check.error}`);
+          if (!check.reply) continue; // no reply, as overlordd: the ghost gives up after its own timeout
+          stop();
+          socket.end(encodeFailure(generation, req.rid, check.error));
+          return;
+        }
+        stop();
+        socket.pause();
+        this.registered(socket, splitter, generation, req.rid, check.registration, address);
+        return;
+      }
+    };
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+    socket.on('close', stop);
+    if (head && head.length > 0) onData(head);
+  }
+
+  private registered(socket: Duplex, splitter: LineSplitter, gen: Generation, rid: string, reg: Registration, address: string): void {
+    if (reg.mode === Mode.AGENT) {
+      const link = new GhostLink(this, socket, splitter, gen, reg, address);
+      try {
+        this.hub.registerUnauthenticated(
+          {
+            id: reg.mid,
+            hostname: typeof reg.properties.hostname === 'string' ? reg.properties.hostname : reg.mid,
+            properties: { ...reg.properties, ip: address },
+            address,
+            version: gen === 'classic' ? 'overlord-classic' : 'overlord',
+            capabilities: ['exec', 'terminal', 'upload', 'download', 'forward', 'overlord'],
+          },
+          link,
+        );
+      } catch (err) {
+        const message = err instanceof WirekitError && err.code === 'WK_BUSY' ? `duplicate machine ID: ${reg.mid}` : (err as Error).message;
+        this.hub.logger.warn(`hub overlord: ghost ${reg.mid} from ${address} refused: ${message}`);
+        socket.end(encodeFailure(gen, rid, message));
+        return;
+      }
+      this.links.add(link);
+      socket.once('close', () => this.links.delete(link));
+      socket.write(encodeSuccess(gen, rid));
+      link.start();
+      return;
+    }
+    const w = this.waiting.get(reg.sid);
+    if (!w || w.mode !== reg.mode) {
+      this.hub.logger.warn(`hub overlord: child ${reg.sid.slice(0, 64)} from ${address} registered without context; closed`);
+      socket.end(encodeFailure(gen, rid, `client ${reg.sid} registered without context`));
+      return;
+    }
+    this.waiting.delete(reg.sid);
+    socket.write(encodeSuccess(gen, rid));
+    w.resolve(new GhostChild(socket, splitter, gen, reg.sid));
+  }
+
+  /** Waits for the child of ghost `mid` with `sid` and `mode`; rejects after the child timeout. */
+  expectChild(mid: string, sid: string, mode: ModeValue, signal?: AbortSignal): { child: Promise<GhostChild>; cancel(err: Error): void } {
+    let cancel!: (err: Error) => void;
+    const child = new Promise<GhostChild>((resolve, reject) => {
+      const timer = setTimeout(() => fail(new WirekitError('WK_TIMEOUT', `ghost ${mid} did not dial back within ${this.options.childTimeoutMs} ms`, { origin: 'remote' })), this.options.childTimeoutMs);
+      const onAbort = () => fail(new WirekitError('WK_ABORTED', 'session aborted', { origin: 'local' }));
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.waiting.delete(sid);
+      };
+      const fail = (err: Error) => {
+        done();
+        reject(err);
+      };
+      cancel = fail;
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.set(sid, {
+        mid,
+        mode,
+        resolve: (c) => {
+          done();
+          resolve(c);
+        },
+        reject: fail,
+      });
+    });
+    return { child, cancel };
+  }
+
+  /** Fails every session waiting for a child of `mid` (its link ended). */
+  failChildren(mid: string, err: Error): void {
+    for (const w of [...this.waiting.values()]) if (w.mid === mid) w.reject(err);
+  }
+
+  close(): void {
+    for (const l of this.links) l.close('hub shutting down');
+    for (const w of [...this.waiting.values()]) w.reject(new WirekitError('WK_NOT_FOUND', 'hub shutting down', { origin: 'local' }));
+    for (const s of this.sockets) s.destroy();
+  }
+}

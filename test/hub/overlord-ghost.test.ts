@@ -1,0 +1,152 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync, statSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { once } from 'node:events';
+import { PEERS, skipWithout } from '../helpers/peers.js';
+import { connectHub } from '../../src/hub/hub-client.js';
+import { clientVia, overlordHub, startGhost, waitFor } from './overlord-helpers.js';
+
+const skip = skipWithout(PEERS.python);
+
+for (const gen of ['classic', 'current'] as const) {
+  test(`${gen}: a ghost registers as an unauthenticated agent with properties.ip; a duplicate mid is refused`, { skip }, async () => {
+    const h = await overlordHub();
+    const port = gen === 'classic' ? h.classicPort : h.httpPort;
+    const g1 = startGhost(['--gen', gen, '--port', String(port), '--mid', 'dev-a', '--properties', '{"hostname":"box","allowlist":["u/ann"]}']);
+    await g1.waitLine('registered').catch(async (e) => {
+      await h.close();
+      throw e;
+    });
+    const g2 = startGhost(['--gen', gen, '--port', String(port), '--mid', 'dev-a']);
+    try {
+      assert.equal(await g2.waitLine('refused'), 'refused duplicate machine ID: dev-a');
+      const s = await connectHub(h.hub.userAddress, { username: 'ann', password: 'pw-ann' });
+      const agents = await s.agents();
+      s.close();
+      assert.equal(agents.length, 1);
+      assert.equal(agents[0]!.id, 'dev-a');
+      assert.equal(agents[0]!.hostname, 'box');
+      assert.equal(agents[0]!.authenticated, false);
+      assert.equal(agents[0]!.properties.ip, '127.0.0.1');
+    } finally {
+      await g1.kill();
+      await g2.kill();
+      await h.close();
+    }
+  });
+
+  test(`${gen}: exec reaches a ghost (stdout and stderr merged, stdin to EOF, exit code), and a download and an upload with checksums`, { skip }, async () => {
+    const h = await overlordHub();
+    const home = mkdtempSync(path.join(os.tmpdir(), 'wk-ghost-home-'));
+    const port = gen === 'classic' ? h.classicPort : h.httpPort;
+    const g = startGhost(['--gen', gen, '--port', String(port), '--mid', 'dev-b', '--home', home]);
+    try {
+      await g.waitLine('registered');
+      const c = clientVia(h.hub, 'dev-b');
+      const e = await c.exec(['sh', '-c', 'echo out; echo err >&2; cat; exit 3'], { input: Buffer.from('typed ahead\n'), endInput: false });
+      e.stdin.end('more ##STDIN_CLOSED## not the marker\n');
+      let out = '';
+      e.stdout.on('data', (d: Buffer) => (out += String(d)));
+      const status = await e.exit;
+      assert.equal(status.code, 3);
+      assert.match(out, /out\n/);
+      assert.match(out, /err\n/);
+      assert.match(out, /typed ahead\n/);
+      if (gen === 'current') assert.match(out, /more ##STDIN_CLOSED## not the marker\n/);
+      // classic: the marker ends stdin and what follows it is dropped
+      else assert.ok(out.includes('more ') && !out.includes('not the marker'), out);
+
+      const data = Buffer.alloc(300_000);
+      for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff;
+      const local = path.join(home, 'local.bin');
+      writeFileSync(local, data);
+      const up = await c.upload(local, path.join(home, 'sub', 'up.bin'), { mode: 0o640 });
+      assert.equal(up.sha256, createHash('sha256').update(data).digest('hex'));
+      await g.waitLine('uploaded');
+      assert.deepEqual(readFileSync(path.join(home, 'sub', 'up.bin')), data);
+      assert.equal(statSync(path.join(home, 'sub', 'up.bin')).mode & 0o777, 0o640);
+
+      const back = path.join(home, 'back.bin');
+      const down = await c.download(path.join(home, 'sub', 'up.bin'), back);
+      assert.equal(down.size, data.length);
+      assert.deepEqual(readFileSync(back), data);
+      await assert.rejects(c.download(path.join(home, 'nope'), path.join(home, 'x')), /not found/);
+    } finally {
+      await g.kill();
+      await h.close();
+    }
+  });
+
+  test(`${gen}: a terminal on a ghost: the bytes behind the child's register first, output, UTF-8 input, resize in the ${gen} encoding`, { skip }, async () => {
+    const h = await overlordHub();
+    const port = gen === 'classic' ? h.classicPort : h.httpPort;
+    const g = startGhost(['--gen', gen, '--port', String(port), '--mid', 'dev-c', '--eager', 'EAGER']);
+    try {
+      await g.waitLine('registered');
+      const c = clientVia(h.hub, 'dev-c');
+      const t = await c.terminal({ cols: 100, rows: 30 });
+      let out = '';
+      t.output.on('data', (d: Buffer) => (out += String(d)));
+      await g.waitLine('resize 30 100');
+      // Sent by the child in the same write as its register: forwarded, not discarded.
+      await waitFor(() => out.startsWith('EAGER'), 'the bytes behind the child register');
+      t.write('echo "Ѐ-ok-д"; stty size\n');
+      await waitFor(() => out.includes('Ѐ-ok-д\r\n') && out.includes('30 100'), 'echo and stty size');
+      t.resize(120, 40);
+      await g.waitLine('resize 40 120');
+      t.write('stty size; exit\n');
+      await waitFor(() => out.includes('40 120'), 'stty size after resize');
+      const st = await t.exit;
+      assert.equal(st.code, 0);
+    } finally {
+      await g.kill();
+      await h.close();
+    }
+  });
+
+  test(`${gen}: a forward through a ghost`, { skip }, async () => {
+    const h = await overlordHub();
+    const echo = net.createServer((s) => s.pipe(s));
+    echo.listen(0, '127.0.0.1');
+    await once(echo, 'listening');
+    const port = gen === 'classic' ? h.classicPort : h.httpPort;
+    const g = startGhost(['--gen', gen, '--port', String(port), '--mid', 'dev-d']);
+    try {
+      await g.waitLine('registered');
+      const c = clientVia(h.hub, 'dev-d');
+      const f = await c.forward(gen === 'classic' ? 'localhost' : '127.0.0.1', (echo.address() as net.AddressInfo).port);
+      f.write('ping through the ghost');
+      let got = '';
+      for await (const d of f) {
+        got += String(d);
+        if (got.length >= 22) break;
+      }
+      assert.equal(got, 'ping through the ghost');
+      f.destroy();
+    } finally {
+      await g.kill();
+      echo.close();
+      await h.close();
+    }
+  });
+}
+
+test('keepalive: a ghost that stops (SIGSTOP) is dropped after the keepalive timeout', { skip }, async () => {
+  const h = await overlordHub({ keepaliveTimeoutMs: 600 });
+  const g = startGhost(['--port', String(h.classicPort), '--mid', 'dev-k', '--ping-interval', '0.2']);
+  try {
+    await g.waitLine('registered');
+    await new Promise((r) => setTimeout(r, 900)); // pings keep it in (more than one timeout)
+    assert.ok(h.hub.hub.registry.get('dev-k'));
+    g.proc.kill('SIGSTOP');
+    const [left] = (await once(h.hub.hub, 'left')) as [{ id: string }];
+    assert.equal(left.id, 'dev-k');
+  } finally {
+    await g.kill();
+    await h.close();
+  }
+});
