@@ -6,7 +6,9 @@ import { CLIENT_HELP, CLIENT_OPTIONS, clientFrom, EXIT, reportError, takeAgent }
 export const help = `Usage: wirekit exec [options] [--] CMD [ARGS...]
 
 Runs CMD on the daemon's machine. Local stdin goes to its stdin (end-of-file included), its
-stdout and stderr come out on the local ones, and wirekit exits with its exit code.
+stdout and stderr come out on the local ones, and wirekit exits with its exit code. On an
+Overlord ghost (an agent listed as unauthenticated) stdout and stderr arrive merged on stdout,
+and signals are not passed on.
 
 Options:
   -C, --cwd DIR        working directory of the program

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { createLogger, isLogLevel, type LogLevel } from '../agent/log.js';
 import { Hub } from '../hub/hub.js';
 import { startHub, type ListenSpec } from '../hub/server.js';
+import { allowList } from '../hub/overlord/ghost-port.js';
 import { parseArgs, parseDuration, parseIntArg, UsageError } from './args.js';
 
 const defaultState = () => path.join(process.env.XDG_STATE_HOME && path.isAbsolute(process.env.XDG_STATE_HOME) ? process.env.XDG_STATE_HOME : path.join(os.homedir(), '.local', 'state'), 'wirekit', 'hub');
@@ -28,6 +29,13 @@ Options:
       --keepalive DUR      agents ping this often; one silent for 3 times as long is dropped
                            (default 10s)
       --log-level LEVEL    silent, error, warn, info (default), debug
+      --overlord           accept Overlord ghosts of the current generation (GET /connect on
+                           the HTTP port); they cannot authenticate: see docs/overlord.md
+      --overlord-classic HOST:PORT
+                           accept classic Overlord ghosts on raw TCP there (Overlord's 4455);
+                           implies --overlord
+      --overlord-allow CIDR
+                           only ghosts from these address ranges (repeatable, or comma-separated)
       --init               create the state and an admin user, then exit (refuses existing users)
       --admin-user NAME    the admin's name (with --init)
       --admin-pass PASS    the admin's password (with --init; prefer --admin-pass-file or
@@ -68,6 +76,9 @@ export async function run(argv: string[]): Promise<number> {
     'max-agents': { type: 'string' },
     keepalive: { type: 'string' },
     'log-level': { type: 'string' },
+    overlord: { type: 'boolean' },
+    'overlord-classic': { type: 'string' },
+    'overlord-allow': { type: 'string', multiple: true },
     init: { type: 'boolean' },
     'admin-user': { type: 'string' },
     'admin-pass': { type: 'string' },
@@ -99,6 +110,17 @@ export async function run(argv: string[]): Promise<number> {
   const key = p.flags['tls-key'] as string | undefined;
   if (!!cert !== !!key) throw new UsageError('--tls-cert and --tls-key go together');
   const httpFlag = p.flags.http as string | undefined;
+  const classic = p.flags['overlord-classic'] as string | undefined;
+  const allow = ((p.flags['overlord-allow'] as string[] | undefined) ?? []).flatMap((a) => a.split(',')).filter((a) => a !== '');
+  if (allow.length && !p.flags.overlord && !classic) throw new UsageError('--overlord-allow needs --overlord or --overlord-classic');
+  const overlord = p.flags.overlord || classic ? { classic: classic ? listenSpec(classic, '--overlord-classic') : undefined, allowFrom: allow } : undefined;
+  if (overlord) {
+    try {
+      allowList(allow);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  }
   const running = await startHub({
     stateDir,
     logger,
@@ -109,6 +131,7 @@ export async function run(argv: string[]): Promise<number> {
     users: p.flags.users ? listenSpec(p.flags.users as string, '--users') : undefined,
     http: httpFlag === 'off' ? false : httpFlag ? listenSpec(httpFlag, '--http') : undefined,
     tls: cert && key ? { cert: readFileSync(cert), key: readFileSync(key) } : undefined,
+    overlord,
   });
   const scheme = running.tls ? 'tls' : 'tcp';
   const fmt = (a: { host: string; port: number }) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
@@ -119,6 +142,13 @@ export async function run(argv: string[]): Promise<number> {
     [
       `wirekit hub ${running.hub.name}: agents on ${scheme}://${fmt(running.agentAddress)}, users on ${scheme}://${fmt(running.userAddress)}` +
         (running.httpAddress ? `, HTTP API on ${running.tls ? 'https' : 'http'}://${fmt(running.httpAddress)}` : ''),
+      ...(running.overlord
+        ? [
+            `  Overlord ghosts (unauthenticated${allow.length ? `, from ${allow.join(',')}` : ', from anywhere'}):` +
+              (running.overlordClassicAddress ? ` classic on tcp://${fmt(running.overlordClassicAddress)}` : '') +
+              (running.httpAddress ? ` current on ${running.tls ? 'https' : 'http'}://${fmt(running.httpAddress)}/connect` : ''),
+          ]
+        : []),
       `  enroll an agent:  wirekit serve --hub ${scheme}://${fmt(running.agentAddress)} --enroll-token-file ${enrollFile}`,
       running.hub.users.size === 0
         ? `  no users yet:     wirekit hub --init --admin-user admin --state ${stateDir}`

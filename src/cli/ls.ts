@@ -5,7 +5,8 @@ import { pickHub } from './hub-config.js';
 
 export const help = `Usage: wirekit ls [options]
 
-Lists the agents of a fleet hub that you may open.
+Lists the agents of a fleet hub that you may open. Agents that cannot authenticate (Overlord
+ghosts, see docs/overlord.md) are shown with "(unauthenticated)" before their properties.
 
 Options:
   -H, --hub NAME        the hub (a name or address you logged in to; default: the default hub)
@@ -33,7 +34,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const rows = agents.map((a) =>
-    [a.id, a.hostname, a.address, a.since.replace(/\.\d+Z$/, 'Z'), Object.entries(a.properties).filter(([k]) => k !== 'allowlist').map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')].map(printable),
+    [a.id, a.hostname, a.address, a.since.replace(/\.\d+Z$/, 'Z'), (a.authenticated ? '' : '(unauthenticated) ') + Object.entries(a.properties).filter(([k]) => k !== 'allowlist').map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')].map(printable),
   );
   const head = ['ID', 'HOSTNAME', 'ADDRESS', 'SINCE', 'PROPERTIES'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

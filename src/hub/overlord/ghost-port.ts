@@ -136,7 +136,17 @@ export class GhostPort {
       stop();
       socket.destroy();
     };
+    let first = true;
     const onData = (chunk: Uint8Array) => {
+      if (first && chunk.length > 0) {
+        first = false;
+        // A TLS ClientHello (a ghost's TLS probe): fail it at once, so the ghost goes on without TLS.
+        if (chunk[0] === 0x16) {
+          stop();
+          socket.destroy();
+          return;
+        }
+      }
       splitter.push(chunk);
       for (let ev = splitter.next(); ev; ev = splitter.next()) {
         if ('tooLong' in ev) {

@@ -1,0 +1,179 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { once } from 'node:events';
+import { PEERS, skipWithout } from '../helpers/peers.js';
+import { clientVia, overlordHub, startGhost } from './overlord-helpers.js';
+
+/** A raw classic ghost connection: write lines, read reply lines. */
+async function raw(port: number) {
+  const s = net.connect(port, '127.0.0.1');
+  await once(s, 'connect');
+  s.on('error', () => {});
+  let buf = '';
+  const waiters: ((l: string) => void)[] = [];
+  const lines: string[] = [];
+  s.on('data', (d: Buffer) => {
+    buf += d.toString('latin1');
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      lines.push(buf.slice(0, i).replace(/\r$/, ''));
+      buf = buf.slice(i + 1);
+    }
+    while (waiters.length && lines.length) waiters.shift()!(lines.shift()!);
+  });
+  const closed = new Promise<boolean>((resolve) => s.once('close', () => resolve(true)));
+  return {
+    s,
+    closed,
+    send: (m: unknown) => s.write(JSON.stringify(m) + '\r\n'),
+    line: (): Promise<Record<string, unknown>> => (lines.length ? Promise.resolve(lines.shift()!) : new Promise<string>((r) => waiters.push(r))).then((l) => JSON.parse(l) as Record<string, unknown>),
+  };
+}
+
+const register = (rid: string, payload: Record<string, unknown>) => ({ rid, timeout: 60, name: 'register', params: payload });
+
+test('garbage before register is skipped; a register without sid gets no reply; one with a bad mode is refused', async () => {
+  const h = await overlordHub();
+  try {
+    const a = await raw(h.classicPort);
+    a.s.write('GET / HTTP/1.0\r\n\x00\xff\xfe not json\r\n[1,2]\r\n{"rid":"x","response":"success"}\r\n');
+    a.send(register('r1', { mode: 1, mid: 'g1', properties: {} })); // no sid: no reply
+    a.send(register('r2', { mode: 1, mid: 'g1', sid: 's1', properties: { k: 'v' } }));
+    const reply = await a.line();
+    assert.deepEqual(reply, { rid: 'r2', response: 'success', params: null });
+    assert.equal(h.hub.hub.registry.get('g1')?.authenticated, false);
+    assert.equal(h.hub.hub.registry.get('g1')?.properties.k, 'v');
+
+    const b = await raw(h.classicPort);
+    b.send(register('r3', { mode: 9, mid: 'g2', sid: 's2' }));
+    assert.deepEqual(await b.line(), { rid: 'r3', response: 'unknown client mode', params: null });
+    await b.closed;
+
+    const c = await raw(h.classicPort);
+    c.s.write(JSON.stringify({ rid: 'r4', timeout: 60, name: 'register', params: 'not an object' }) + '\r\n');
+    assert.equal((await c.line()).rid, 'r4');
+    await c.closed;
+    a.s.destroy();
+  } finally {
+    await h.close();
+  }
+});
+
+test('a TLS probe on the classic port is closed at once', async () => {
+  const h = await overlordHub();
+  try {
+    const a = await raw(h.classicPort);
+    a.s.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5]));
+    await a.closed;
+  } finally {
+    await h.close();
+  }
+});
+
+test('a 100 MB line is never buffered: the connection is closed and the hub goes on', async () => {
+  const h = await overlordHub();
+  try {
+    const a = await raw(h.classicPort);
+    const block = Buffer.alloc(1024 * 1024, 0x61);
+    let sent = 0;
+    let closed = false;
+    void a.closed.then(() => (closed = true));
+    while (!closed && sent < 100 * 1024 * 1024) {
+      if (!a.s.write(block)) await Promise.race([new Promise((r) => a.s.once('drain', r)), a.closed]);
+      sent += block.length;
+    }
+    await a.closed;
+    const b = await raw(h.classicPort);
+    b.send(register('r', { mode: 1, mid: 'after', sid: 's', properties: {} }));
+    assert.equal((await b.line()).response, 'success');
+    b.s.destroy();
+  } finally {
+    await h.close();
+  }
+});
+
+test('a child whose sid nobody waits for is refused and closed', async () => {
+  const h = await overlordHub();
+  try {
+    const a = await raw(h.classicPort);
+    a.send(register('r', { mode: 2, mid: 'x', sid: 'nobody-waits', properties: {} }));
+    assert.deepEqual(await a.line(), { rid: 'r', response: 'client nobody-waits registered without context', params: null });
+    await a.closed;
+  } finally {
+    await h.close();
+  }
+});
+
+test('a ghost cannot take the id of a connected authenticated agent, nor of an enrolled one', async () => {
+  const h = await overlordHub();
+  try {
+    const link = { dial() {}, close() {} };
+    h.hub.hub.registry.register({ id: 'real', hostname: 'r', properties: {}, address: '127.0.0.1', version: 'x', capabilities: [], authenticated: true }, link, Date.now());
+    const a = await raw(h.classicPort);
+    a.send(register('r', { mode: 1, mid: 'real', sid: 's', properties: {} }));
+    assert.deepEqual(await a.line(), { rid: 'r', response: 'duplicate machine ID: real', params: null });
+    await a.closed;
+  } finally {
+    await h.close();
+  }
+});
+
+test('a ghost that stops reading its link is dropped', async () => {
+  const h = await overlordHub({ maxQueuedBytes: 64 * 1024 });
+  try {
+    const a = await raw(h.classicPort);
+    a.send(register('r', { mode: 1, mid: 'deaf', sid: 's', properties: {} }));
+    assert.equal((await a.line()).response, 'success');
+    a.s.pause(); // never reads again
+    const ping = Buffer.from(Array.from({ length: 2000 }, (_, i) => JSON.stringify({ rid: `p${i}`, timeout: 5, name: 'ping', params: {} }) + '\r\n').join(''));
+    let closed = false;
+    void a.closed.then(() => (closed = true));
+    while (!closed) {
+      if (!a.s.write(ping)) await Promise.race([new Promise((r) => a.s.once('drain', r)), a.closed]);
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.equal(h.hub.hub.registry.get('deaf'), undefined);
+  } finally {
+    await h.close();
+  }
+});
+
+test('a session whose ghost never dials back fails in time; an error reply fails it at once', async () => {
+  const h = await overlordHub({ childTimeoutMs: 300 });
+  try {
+    const a = await raw(h.classicPort);
+    a.send(register('r', { mode: 1, mid: 'lazy', sid: 's', properties: {} }));
+    assert.equal((await a.line()).response, 'success');
+    const c = clientVia(h.hub, 'lazy');
+    const pending = assert.rejects(c.exec(['true']), /did not dial back/);
+    const req = await a.line();
+    assert.equal(req.name, 'shell');
+    a.send({ rid: req.rid, response: 'success', params: null });
+    await pending;
+    const refused = assert.rejects(c.download('/etc/nothing', '/tmp/never-written'), /no such file here/);
+    const req2 = await a.line();
+    assert.equal(req2.name, 'file_download');
+    a.send({ rid: req2.rid, response: 'no such file here', params: null });
+    await refused;
+    a.s.destroy();
+  } finally {
+    await h.close();
+  }
+});
+
+test('bytes typed ahead of a classic shell child\'s session reach it first (Python ghost)', { skip: skipWithout(PEERS.python) }, async () => {
+  const h = await overlordHub();
+  const g = startGhost(['--port', String(h.classicPort), '--mid', 'py']);
+  try {
+    await g.waitLine('registered');
+    const c = clientVia(h.hub, 'py');
+    const e = await c.exec(['cat'], { input: Buffer.from('ahead\n'), endInput: true });
+    let out = '';
+    e.stdout.on('data', (d: Buffer) => (out += String(d)));
+    assert.equal((await e.exit).code, 0);
+    assert.equal(out, 'ahead\n');
+  } finally {
+    await g.kill();
+    await h.close();
+  }
+});
