@@ -113,6 +113,15 @@ test('a ghost cannot take the id of a connected authenticated agent, nor of an e
     a.send(register('r', { mode: 1, mid: 'real', sid: 's', properties: {} }));
     assert.deepEqual(await a.line(), { rid: 'r', response: 'duplicate machine ID: real', params: null });
     await a.closed;
+    // An id a wirekit agent enrolled under stays its own while that agent is away.
+    const hub = h.hub.hub;
+    await hub.registerAgent({ type: 'register', id: 'enrolled', hostname: 'e', version: 'x', capabilities: [], properties: {}, token: hub.enrollmentToken }, '127.0.0.1', link);
+    hub.agentGone('enrolled', link);
+    const b = await raw(h.classicPort);
+    b.send(register('r', { mode: 1, mid: 'enrolled', sid: 's', properties: {} }));
+    assert.match(String((await b.line()).response), /belongs to an enrolled wirekit agent/);
+    await b.closed;
+    assert.equal(hub.registry.get('enrolled'), undefined);
   } finally {
     await h.close();
   }
@@ -174,6 +183,47 @@ test('bytes typed ahead of a classic shell child\'s session reach it first (Pyth
     assert.equal(out, 'ahead\n');
   } finally {
     await g.kill();
+    await h.close();
+  }
+});
+
+test('--overlord-allow: ghosts from other addresses are closed before their register (classic) or refused 403 (/connect)', async () => {
+  const h = await overlordHub({ allowFrom: ['10.0.0.0/8'] });
+  try {
+    const a = await raw(h.classicPort);
+    await a.closed;
+    const s = net.connect(h.httpPort, '127.0.0.1');
+    s.write('GET /connect HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    let reply = '';
+    s.on('data', (d: Buffer) => (reply += String(d)));
+    await new Promise((r) => s.once('close', r));
+    assert.match(reply, /^HTTP\/1\.1 403 /);
+  } finally {
+    await h.close();
+  }
+});
+
+test('/connect: the 101 carries the accept key and nothing follows it before the register; the head is the start of the stream', async () => {
+  const h = await overlordHub();
+  try {
+    const s = net.connect(h.httpPort, '127.0.0.1');
+    await once(s, 'connect');
+    const reg = JSON.stringify({ rid: 'r1', timeout: 60, name: 'register', payload: { mode: 1, mid: 'headfirst', sid: 's', properties: {} } }) + '\r\n';
+    // The register in the same write as the request: it arrives as the upgrade's head.
+    s.write('GET /connect HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n' + reg);
+    let got = '';
+    await new Promise<void>((resolve) => {
+      s.on('data', (d: Buffer) => {
+        got += String(d);
+        if (got.includes('"rid":"r1"')) resolve();
+      });
+    });
+    const [head, rest] = got.split('\r\n\r\n');
+    assert.match(head!, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
+    assert.match(head!, /Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=/);
+    assert.deepEqual(JSON.parse(rest!.trim()), { rid: 'r1', status: 'success', payload: null });
+    s.destroy();
+  } finally {
     await h.close();
   }
 });
