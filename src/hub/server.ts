@@ -98,7 +98,7 @@ export async function startHub(options: HubServerOptions): Promise<RunningHub> {
   track(agentServer);
   track(userServer);
   // Overlord ghosts (only when turned on): classic over raw TCP; current over /connect below.
-  const ghosts = options.overlord ? new GhostPort(hub, options.overlord) : undefined;
+  const ghosts = options.overlord ? new GhostPort(hub, { tls: options.tls, ...options.overlord }) : undefined;
   let classicServer: net.Server | undefined;
   if (ghosts && options.overlord?.classic !== undefined) {
     classicServer = net.createServer({ allowHalfOpen: true }, (s) => ghosts.accept(s, 'classic'));

@@ -1,9 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import tls from 'node:tls';
+import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { PEERS, skipWithout } from '../helpers/peers.js';
-import { clientVia, overlordHub, startGhost } from './overlord-helpers.js';
+import { GHOST_PY, clientVia, overlordHub, startGhost } from './overlord-helpers.js';
 
 /** A raw classic ghost connection: write lines, read reply lines. */
 async function raw(port: number) {
@@ -223,6 +226,26 @@ test('/connect: the 101 carries the accept key and nothing follows it before the
     assert.match(head!, /Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=/);
     assert.deepEqual(JSON.parse(rest!.trim()), { rid: 'r1', status: 'success', payload: null });
     s.destroy();
+  } finally {
+    await h.close();
+  }
+});
+
+test('classic port with a certificate: a TLS ghost and a plain one on the same port', async () => {
+  const fixtures = path.resolve(GHOST_PY, '../../../fixtures/tls');
+  const h = await overlordHub({ tls: { cert: readFileSync(path.join(fixtures, 'cert.pem')), key: readFileSync(path.join(fixtures, 'key.pem')) } });
+  try {
+    const s = tls.connect({ host: '127.0.0.1', port: h.classicPort, rejectUnauthorized: false, maxVersion: 'TLSv1.2' });
+    await once(s, 'secureConnect');
+    s.write(JSON.stringify(register('r', { mode: 1, mid: 'secure', sid: 's', properties: {} })) + '\r\n');
+    const [d] = (await once(s, 'data')) as [Buffer];
+    assert.equal(JSON.parse(String(d)).response, 'success');
+    assert.equal(h.hub.hub.registry.get('secure')?.properties.ip, '127.0.0.1');
+    const p = await raw(h.classicPort);
+    p.send(register('r', { mode: 1, mid: 'plain', sid: 's', properties: {} }));
+    assert.equal((await p.line()).response, 'success');
+    s.destroy();
+    p.s.destroy();
   } finally {
     await h.close();
   }

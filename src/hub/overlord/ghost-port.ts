@@ -10,12 +10,14 @@
  * refused (`client <sid> registered without context`) and closed.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { WirekitError } from '../../errors.js';
 import { checkRegister, decodeMessage, encodeFailure, encodeSuccess, LineSplitter, Mode, type Generation, type ModeValue, type Registration, type RpcRequest } from '../../protocols/overlord/index.js';
 import type { Hub } from '../hub.js';
 import { GhostChild } from './child.js';
 import { GhostLink } from './ghost-link.js';
+import { duplexPair } from './pair.js';
 
 export interface OverlordOptions {
   /** Address ranges (CIDR, or single addresses) ghosts may connect from. Default: any. */
@@ -34,6 +36,12 @@ export interface OverlordOptions {
   maxHandshakes?: number;
   /** Pause before clear_to_download, ms. Default 150. */
   downloadDelayMs?: number;
+  /**
+   * Certificate and key: a classic connection that opens with a TLS ClientHello is served over
+   * TLS (1.2, as the ghosts' probes offer), one that opens in plain text as plain. Without them a
+   * ClientHello is closed at once, so a ghost's TLS probe fails fast and it goes on in plain TCP.
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 interface Waiting {
@@ -64,7 +72,8 @@ export function allowList(ranges: readonly string[]): net.BlockList {
 }
 
 export class GhostPort {
-  readonly options: Required<Omit<OverlordOptions, 'allowFrom'>>;
+  readonly options: Required<Omit<OverlordOptions, 'allowFrom' | 'tls'>>;
+  private readonly secureContext: tls.SecureContext | undefined;
   private readonly allow: net.BlockList | undefined;
   private readonly waiting = new Map<string, Waiting>();
   private readonly links = new Set<GhostLink>();
@@ -76,6 +85,7 @@ export class GhostPort {
     readonly hub: Hub,
     options: OverlordOptions = {},
   ) {
+    this.secureContext = options.tls ? tls.createSecureContext({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' }) : undefined;
     this.allow = options.allowFrom && options.allowFrom.length > 0 ? allowList(options.allowFrom) : undefined;
     this.options = {
       keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? 20_000,
@@ -140,10 +150,30 @@ export class GhostPort {
     const onData = (chunk: Uint8Array) => {
       if (first && chunk.length > 0) {
         first = false;
-        // A TLS ClientHello (a ghost's TLS probe): fail it at once, so the ghost goes on without TLS.
+        // A TLS ClientHello: served over TLS when the hub has a certificate; otherwise failed at
+        // once, so a ghost's TLS probe does not wait for its timeout and it goes on without TLS.
         if (chunk[0] === 0x16) {
           stop();
-          socket.destroy();
+          if (!this.secureContext) {
+            socket.destroy();
+            return;
+          }
+          // TLS over an in-memory pair fed with the bytes read so far (a TLSSocket on the socket
+          // itself would read its handle and miss them).
+          const [inner, outer] = duplexPair();
+          outer.write(chunk);
+          socket.pipe(outer);
+          outer.pipe(socket);
+          socket.once('close', () => outer.destroy());
+          outer.once('close', () => socket.destroy());
+          const secure = new tls.TLSSocket(inner, { isServer: true, secureContext: this.secureContext });
+          Object.defineProperty(secure, 'remoteAddress', { value: address });
+          secure.on('error', () => socket.destroy());
+          const t = setTimeout(() => socket.destroy(), 10_000);
+          secure.once('secure', () => {
+            clearTimeout(t);
+            this.accept(secure, generation);
+          });
           return;
         }
       }
