@@ -6,17 +6,13 @@
  * and gorilla would swallow bytes sent right after the 101. The `upgrade` event's `head` is the
  * start of the ghost's stream and goes to the register reader first.
  */
-import { createHash } from 'node:crypto';
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { GhostPort } from './ghost-port.js';
 import { hostOf } from './ghost-port.js';
+import { connectReply, webSocketAccept } from '../../protocols/overlord/node.js';
 
-const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-
-export function webSocketAccept(key: string): string {
-  return createHash('sha1').update(key + WS_GUID).digest('base64');
-}
+export { webSocketAccept };
 
 /** Handles an `upgrade` request for /connect. */
 export function handleConnect(port: GhostPort, req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -32,7 +28,7 @@ export function handleConnect(port: GhostPort, req: http.IncomingMessage, socket
     refuse(403, 'Forbidden');
     return;
   }
-  socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${webSocketAccept(key)}\r\n\r\n`);
+  socket.write(connectReply(key));
   const s = socket as Duplex & { remoteAddress?: string };
   if (s.remoteAddress === undefined) Object.defineProperty(s, 'remoteAddress', { value: req.socket.remoteAddress });
   port.accept(s, 'current', head);
