@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { PEERS, skipWithout } from '../helpers/peers.js';
 import { connectHub } from '../../src/hub/hub-client.js';
 import { clientVia, overlordHub, startGhost, waitFor } from './overlord-helpers.js';
+import type { GhostLink } from '../../src/hub/overlord/ghost-link.js';
 
 const skip = skipWithout(PEERS.python);
 
@@ -150,3 +151,41 @@ test('keepalive: a ghost that stops (SIGSTOP) is dropped after the keepalive tim
     await h.close();
   }
 });
+
+for (const gen of ['classic', 'current'] as const) {
+  test(`${gen}: concurrent sessions on one ghost each get their own reply (by rid) and output; the ghost's fs requests and upgrade`, { skip }, async () => {
+    const h = await overlordHub();
+    const home = mkdtempSync(path.join(os.tmpdir(), 'wk-ghost-fs-'));
+    const port = gen === 'classic' ? h.classicPort : h.httpPort;
+    const g = startGhost(['--gen', gen, '--port', String(port), '--mid', 'dev-p', '--home', home]);
+    try {
+      await g.waitLine('registered');
+      const c = clientVia(h.hub, 'dev-p');
+      const runs = await Promise.all(
+        Array.from({ length: 6 }, async (_, i) => {
+          const e = await c.exec(['sh', '-c', `echo session-${i}; exit ${i}`], { endInput: true });
+          let out = '';
+          e.stdout.on('data', (d: Buffer) => (out += String(d)));
+          return { i, code: (await e.exit).code, out };
+        }),
+      );
+      for (const r of runs) assert.deepEqual([r.code, r.out], [r.i, `session-${r.i}\n`]);
+
+      const link = h.hub.hub.registry.get('dev-p')!.owner as unknown as GhostLink;
+      assert.equal((await link.call('mkdir', { path: 'made/deep', perm: 0o750 }))?.ok, true);
+      assert.equal(statSync(path.join(home, 'made/deep')).mode & 0o777, 0o750);
+      writeFileSync(path.join(home, 'made', 'f.txt'), 'abc');
+      assert.equal((await link.call('create_symlink', { target: 'f.txt', dest: 'made/link' }))?.ok, true);
+      const st = await link.call('fstat', { path: 'made/link' });
+      assert.deepEqual([st?.ok, (st?.payload as { is_symlink: boolean; link_target: string }).is_symlink, (st?.payload as { link_target: string }).link_target], [true, true, 'f.txt']);
+      const tree = (await link.call('list_tree', { path: 'made' }))?.payload as { path: string; is_dir: boolean }[];
+      assert.deepEqual(tree.map((e) => path.relative(home, e.path)), ['made', 'made/f.txt', 'made/link', 'made/deep']);
+      assert.equal(((await link.call('fstat', { path: 'nope' }))?.payload as { exists: boolean }).exists, false);
+      assert.equal(await link.call('upgrade', null, -1), undefined);
+      await g.waitLine('upgrade-requested');
+    } finally {
+      await g.kill();
+      await h.close();
+    }
+  });
+}

@@ -434,6 +434,42 @@ def run_forward(args, sid, host, port):
     link.sock.close()
 
 
+def entry(path):
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return {'exists': False}
+    e = {'exists': True, 'path': os.path.abspath(path), 'perm': st.st_mode, 'size': st.st_size,
+         'mtime': int(st.st_mtime), 'is_dir': os.path.isdir(path) and not os.path.islink(path),
+         'is_symlink': os.path.islink(path)}
+    if e['is_symlink']:
+        e['link_target'] = os.readlink(path)
+    return e
+
+
+def fs_request(args, name, p):
+    if name == 'fstat':
+        return entry(resolve(args, p['path']))
+    if name == 'list_tree':
+        root = resolve(args, p['path'])
+        out = [entry(root)]
+        if os.path.isdir(root) and not os.path.islink(root):
+            for d, dirs, files in os.walk(root):
+                out.extend(entry(os.path.join(d, f)) for f in sorted(files))
+                out.extend(entry(os.path.join(d, x)) for x in sorted(dirs))
+        return out
+    if name == 'mkdir':
+        path = resolve(args, p['path'])
+        os.makedirs(path, exist_ok=True)
+        os.chmod(path, p['perm'])
+        return None
+    dest = resolve(args, p['dest'])
+    if os.path.lexists(dest):
+        os.unlink(dest)
+    os.symlink(p['target'], dest)
+    return None
+
+
 def spawn(fn, *a):
     threading.Thread(target=fn, args=a, daemon=True).start()
 
@@ -507,6 +543,13 @@ def agent(args):
             elif name == 'forward':
                 link.send_response(rid)
                 spawn(run_forward, args, p['sid'], p.get('host') or '127.0.0.1', p['port'])
+            elif name in ('list_tree', 'fstat', 'mkdir', 'create_symlink'):
+                try:
+                    link.send_response(rid, payload=fs_request(args, name, p))
+                except OSError as e:
+                    link.send_response(rid, error=str(e))
+            elif name == 'upgrade':
+                say('upgrade-requested')  # timeout -1: never answered
             elif m.get('timeout', 60) >= 0:
                 pass  # unknown: no reply, as ghosts do
         except (KeyError, TypeError) as e:
