@@ -6,7 +6,9 @@ export const help = `Usage: wirekit shell [options] [--] [CMD ARGS...]
 
 Opens an interactive shell (or CMD) under a pseudo-terminal on the daemon's machine. The local
 terminal is put in raw mode, window-size changes are sent on SIGWINCH, and the terminal is
-restored on exit. Press Ctrl-] to detach (close the session from this side).
+restored on exit. Press Ctrl-] to detach (close the session from this side). On an Overlord
+ghost (listed as unauthenticated) it is the ghost's own shell (CMD is refused), and the exit
+status is 0 when the ghost ends the session (a ghost reports none).
 
 Options:
       --term NAME      TERM for the remote side (default: $TERM or xterm-256color)

@@ -9,6 +9,7 @@ import { mkdtempSync, mkdirSync, readFileSync, realpathSync, writeFileSync } fro
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pty from 'node-pty';
 import { PEERS, skipWithout } from '../helpers/peers.js';
 import { GHOST_PY } from './overlord-helpers.js';
 
@@ -116,5 +117,39 @@ for (const id of ['wk1', 'ghost-classic', 'ghost-current']) {
     const down = await cli(['cp', `${id}:${remote}`, back]);
     assert.equal(down.code, 0, down.stderr);
     assert.equal(readFileSync(back, 'utf8'), `file for ${id}\n`);
+  });
+}
+
+for (const id of ['ghost-classic', 'ghost-current']) {
+  test(`wirekit shell @${id} in a pty: typed-ahead input, its size, a resize, UTF-8, exit`, { skip }, async () => {
+    const term = pty.spawn(process.execPath, [MAIN, 'shell', `@${id}`], { cols: 80, rows: 24, env: { ...env(), TERM: 'xterm' } as Record<string, string> });
+    let out = '';
+    term.onData((d) => (out += d));
+    const exited = new Promise<number>((r) => term.onExit((e) => r(e.exitCode)));
+    const waitFor = async (re: RegExp, from: number) => {
+      for (let i = 0; i < 1500; i++) {
+        if (re.test(out.slice(from))) return;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      throw new Error(`no ${re} in output: ${JSON.stringify(out)}`);
+    };
+    try {
+      term.write('stty size; echo mark-$((6*7))\r');
+      await waitFor(/24 80\r*\n[^]*mark-42/, 0);
+      for (let i = 0; ; i++) {
+        const at = out.length;
+        if (i === 0) term.resize(100, 30);
+        term.write(`stty size; echo mark2-$((2+${i}))\r`);
+        await waitFor(new RegExp(`mark2-${2 + i}\r*\n`), at);
+        if (/30 100\r*\n/.test(out.slice(at))) break;
+        if (i > 50) throw new Error('resize never arrived');
+      }
+      term.write('echo "Ѐд-utf8"\r');
+      await waitFor(/Ѐд-utf8\r*\n/, 0);
+      term.write('exit\r');
+      assert.equal(await exited, 0);
+    } finally {
+      term.kill();
+    }
   });
 }

@@ -34,6 +34,8 @@ export interface OverlordOptions {
   maxQueuedBytes?: number;
   /** Connections before their register, at once. Default 1,024. */
   maxHandshakes?: number;
+  /** Connections before their register from one address, at once. Default 64. */
+  maxHandshakesPerAddress?: number;
   /** Pause before clear_to_download, ms. Default 150. */
   downloadDelayMs?: number;
   /**
@@ -78,6 +80,7 @@ export class GhostPort {
   private readonly waiting = new Map<string, Waiting>();
   private readonly links = new Set<GhostLink>();
   private handshakes = 0;
+  private readonly perAddress = new Map<string, number>();
   /** Every ghost socket (links and children), so close() ends them. */
   private readonly sockets = new Set<Duplex>();
 
@@ -94,6 +97,7 @@ export class GhostPort {
       maxLine: options.maxLine ?? 1024 * 1024,
       maxQueuedBytes: options.maxQueuedBytes ?? 1024 * 1024,
       maxHandshakes: options.maxHandshakes ?? 1024,
+      maxHandshakesPerAddress: options.maxHandshakesPerAddress ?? 64,
       downloadDelayMs: options.downloadDelayMs ?? 150,
     };
   }
@@ -118,16 +122,22 @@ export class GhostPort {
       socket.destroy();
       return;
     }
-    if (this.handshakes >= this.options.maxHandshakes) {
-      this.hub.logger.warn('hub overlord: too many ghost connections before register; refused');
+    const per = this.perAddress.get(address) ?? 0;
+    if (this.handshakes >= this.options.maxHandshakes || per >= this.options.maxHandshakesPerAddress) {
+      this.hub.logger.warn(`hub overlord: too many ghost connections before register${per > 0 ? ` from ${address}` : ''}; refused`);
       socket.destroy();
       return;
     }
     this.handshakes++;
+    this.perAddress.set(address, per + 1);
     let counted = true;
     const uncount = () => {
-      if (counted) this.handshakes--;
+      if (!counted) return;
       counted = false;
+      this.handshakes--;
+      const n = (this.perAddress.get(address) ?? 1) - 1;
+      if (n <= 0) this.perAddress.delete(address);
+      else this.perAddress.set(address, n);
     };
     (socket as net.Socket).setNoDelay?.(true);
     const splitter = new LineSplitter(this.options.maxLine);
