@@ -69,6 +69,8 @@ function pumpToFrames(from: Duplex, leftover: Uint8Array, send: (d: Uint8Array) 
       }
     };
     push(leftover);
+    // The ghost may have gone between the pairing and now.
+    if (from.destroyed || from.readableEnded) return resolve();
     from.on('data', push);
     from.once('end', () => resolve());
     from.once('close', () => resolve());
