@@ -6,6 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
+import { WebSocket } from 'ws';
 import { PEERS, skipWithout } from '../helpers/peers.js';
 import { connectHub } from '../../src/hub/hub-client.js';
 import { clientVia, overlordHub, startGhost, waitFor } from './overlord-helpers.js';
@@ -183,6 +184,44 @@ for (const gen of ['classic', 'current'] as const) {
       assert.equal(((await link.call('fstat', { path: 'nope' }))?.payload as { exists: boolean }).exists, false);
       assert.equal(await link.call('upgrade', null, -1), undefined);
       await g.waitLine('upgrade-requested');
+    } finally {
+      await g.kill();
+      await h.close();
+    }
+  });
+}
+
+for (const gen of ['classic', 'current'] as const) {
+  test(`${gen}: the HTTP API's tty and shell WebSockets reach a ghost`, { skip }, async () => {
+    const h = await overlordHub();
+    const port = gen === 'classic' ? h.classicPort : h.httpPort;
+    const g = startGhost(['--gen', gen, '--port', String(port), '--mid', 'dev-w']);
+    try {
+      await g.waitLine('registered');
+      const { token } = await h.hub.hub.login('ann', 'pw-ann', '127.0.0.1');
+      const base = `ws://127.0.0.1:${h.httpPort}/api/agents/dev-w`;
+      // shell: all frames together are the output; stdin_close ends stdin
+      const sh = new WebSocket(`${base}/shell?command=${encodeURIComponent('cat; echo done')}&token=${encodeURIComponent(token)}`);
+      let shOut = '';
+      sh.on('message', (d: Buffer) => (shOut += String(d)));
+      await once(sh, 'open');
+      sh.send(Buffer.from('stdin line\n'));
+      sh.send(JSON.stringify({ type: 'stdin_close' }));
+      await once(sh, 'close');
+      assert.equal(shOut, 'stdin line\ndone\n');
+      // tty: binary input, a resize as a JSON text frame
+      const tty = new WebSocket(`${base}/tty?cols=90&rows=20&token=${encodeURIComponent(token)}`);
+      let ttyOut = '';
+      tty.on('message', (d: Buffer, binary: boolean) => {
+        if (binary) ttyOut += String(d);
+      });
+      await once(tty, 'open');
+      await g.waitLine('resize 20 90');
+      tty.send(JSON.stringify({ type: 'resize', cols: 70, rows: 33 }));
+      await g.waitLine('resize 33 70');
+      tty.send(Buffer.from('stty size; exit\n'));
+      await once(tty, 'close');
+      assert.match(ttyOut, /33 70/);
     } finally {
       await g.kill();
       await h.close();
