@@ -9,6 +9,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { once } from 'node:events';
 import { AgentPort, type AgentPortOptions } from './agent-port.js';
+import { serveConsole } from './console-assets.js';
 import { HubHttpApi, type HttpApiOptions } from './http-api.js';
 import { Hub, type HubOptions } from './hub.js';
 import { registerSessionRoutes } from './http-sessions.js';
@@ -115,6 +116,7 @@ export async function startHub(options: HubServerOptions): Promise<RunningHub> {
     if (options.http !== false) {
       api = new HubHttpApi(hub, { secureCookie: !!tlsOpts, ...options.httpApi });
       registerSessionRoutes(api);
+      serveConsole(api);
       options.extendHttp?.(api);
       if (ghosts && options.overlord?.current !== false) api.rawUpgrade('/connect', (req, socket, head) => handleConnect(ghosts, req, socket, head));
       const httpServer = tlsOpts ? https.createServer(tlsOpts) : http.createServer();
