@@ -206,9 +206,9 @@ test('a terminal: echo, UTF-8, resize follows the pane, a flood finishes and the
   assert.ok(Number(after.split(' ')[1]) < Number(before.split(' ')[1]), `fewer columns: ${before} -> ${after}`);
   await page.setViewportSize({ width: 1280, height: 800 });
 
-  await typeLine('seq 1 200000; echo flood-$((2*50))');
+  await typeLine(`seq 1 ${process.env.WIREKIT_CONSOLE_FLOOD ?? 200000}; echo flood-$((2*50))`);
   await waitRow((r) => r === 'flood-100', 'flood-100', 120_000);
-  assert.ok((await termRows()).includes('200000'));
+  assert.ok((await termRows()).includes(process.env.WIREKIT_CONSOLE_FLOOD ?? '200000'));
   const flow = await page.locator('.pane.terminal').evaluate((e: HTMLElement) => ({ max: Number(e.dataset.maxPending ?? 0), pauses: Number(e.dataset.pauses ?? 0) }));
   // At most the high-water mark plus one message (the hub's 1 MiB payload limit) is ever unparsed.
   assert.ok(flow.max <= 256 * 1024 + 1024 * 1024, `unparsed output peaked at ${flow.max} bytes`);
