@@ -1,9 +1,11 @@
 /**
  * Files: upload with `POST /api/agents/{id}/file?dest=PATH` (the file as the raw body,
  * application/octet-stream; reply `{path,size,sha256}`) and download with
- * `GET /api/agents/{id}/file?filename=PATH`, both with progress; the SHA-256 the hub reports is
- * checked against the one computed here (as `wirekit cp` does) where the browser can hash
- * (crypto.subtle needs a secure context: https, or http on localhost).
+ * `GET /api/agents/{id}/file?filename=PATH`, both with progress. An upload's SHA-256 as the hub
+ * reports it is checked against the one computed here (as `wirekit cp` does) where the browser can
+ * hash (crypto.subtle needs a secure context: https, or http on localhost). A download is checked
+ * by the hub, which breaks the response off unless the agent's digest matched; a digest stated in
+ * a header (`X-Checksum-Sha256`, `Repr-Digest`) is checked here too.
  */
 import { el, formatBytes } from './dom.js';
 import type { PaneHost } from './terminal.js';
@@ -131,18 +133,27 @@ export async function downloadFile(agentId: string, remotePath: string, status: 
   const chunks: Uint8Array[] = [];
   let got = 0;
   const reader = res.body.getReader();
-  for (;;) {
-    const r = await reader.read();
-    if (r.done) break;
-    chunks.push(r.value);
-    got += r.value.length;
-    bar.value = total ? got : 0;
-    text.textContent = `${formatBytes(got)}${total ? ` of ${formatBytes(total)}` : ''}`;
+  try {
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) break;
+      chunks.push(r.value);
+      got += r.value.length;
+      bar.value = total ? got : 0;
+      text.textContent = `${formatBytes(got)}${total ? ` of ${formatBytes(total)}` : ''}`;
+    }
+  } catch {
+    // The hub breaks the response off when the agent's checksum does not match or the agent is gone.
+  }
+  if (total && got !== total) {
+    text.textContent = `failed: broken off after ${formatBytes(got)} of ${formatBytes(total)} (checksum mismatch or connection lost)`;
+    status.dataset.state = 'failed';
+    return;
   }
   const blob = new Blob(chunks as BlobPart[], { type: 'application/octet-stream' });
   const name = filenameOf(res, remotePath);
   const stated = statedSha256(res.headers);
-  const mine = stated !== undefined ? await sha256Hex(blob) : undefined;
+  const mine = await sha256Hex(blob);
   if (stated !== undefined && mine !== undefined && stated !== mine) {
     text.textContent = `CHECKSUM MISMATCH: agent says ${stated}, got ${mine}`;
     status.dataset.state = 'failed';
@@ -155,7 +166,10 @@ export async function downloadFile(agentId: string, remotePath: string, status: 
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
   bar.value = bar.max;
-  text.textContent = `${formatBytes(got)} saved as ${name}${mine !== undefined ? ', sha256 verified' : ''}`;
+  // Without a stated digest the hub has checked it: it holds the last byte back until the agent's
+  // SHA-256 matched, so a complete response is a verified one.
+  const check = stated !== undefined && mine !== undefined ? 'verified here' : 'checked by the hub';
+  text.textContent = `${formatBytes(got)} saved as ${name}${mine !== undefined ? `, sha256 ${mine}` : ''} (${check})`;
   status.dataset.state = 'done';
 }
 

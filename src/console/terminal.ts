@@ -54,6 +54,7 @@ export class TerminalPane {
   private wake: (() => void) | undefined;
   private observer: ResizeObserver | undefined;
   private generation = 0;
+  private agentGone = false;
   /** The shell's working directory, when it reports one (OSC 7). */
   cwd: string | undefined;
 
@@ -113,6 +114,14 @@ export class TerminalPane {
       }
       return true;
     });
+    // Keyboard-only use: Ctrl+Shift+Up leaves the terminal (which takes Tab) for the pane's buttons.
+    term.attachCustomKeyEventHandler((e) => {
+      if (e.type === 'keydown' && e.ctrlKey && e.shiftKey && e.key === 'ArrowUp') {
+        this.root.querySelector<HTMLElement>('.bar button:not([hidden])')?.focus();
+        return false;
+      }
+      return true;
+    });
     term.onData((d) => this.sock?.send(encoder.encode(d)));
     term.onBinary((d) => {
       const b = new Uint8Array(d.length);
@@ -158,6 +167,7 @@ export class TerminalPane {
     this.sock = undefined;
     this.pending = 0;
     this.wake?.();
+    this.agentGone = false;
     this.setState('connecting', false);
     this.refit();
     const q = new URLSearchParams({ cols: String(term.cols), rows: String(term.rows) });
@@ -203,7 +213,7 @@ export class TerminalPane {
     }
     if (gen !== this.generation) return;
     const closed = await sock.closed;
-    const text = describeEnd(end, closed);
+    const text = this.agentGone ? `agent left the fleet (${describeEnd(end, closed)})` : describeEnd(end, closed);
     this.setState(text, true);
     term.write(`\r\n\x1b[2m[${text}]\x1b[0m\r\n`);
     this.sock = undefined;
@@ -211,7 +221,8 @@ export class TerminalPane {
 
   /** The agent left the fleet: the session cannot go on. */
   agentLeft(): void {
-    if (this.sock) this.setState('agent left', true);
+    this.agentGone = true;
+    if (this.sock) this.setState('agent left the fleet', true);
   }
 
   private dropped(files: File[]): void {

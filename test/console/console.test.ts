@@ -260,7 +260,7 @@ test('drop a file on the terminal: uploaded into the directory the shell reports
   const saved = path.join(dir, 'downloaded.bin');
   await (await download).saveAs(saved);
   assert.equal(createHash('sha256').update(readFileSync(saved)).digest('hex'), sha);
-  await page.locator('.pane.files .status[data-state="done"]', { hasText: 'sha256 verified' }).waitFor();
+  await page.locator('.pane.files .status[data-state="done"]', { hasText: `sha256 ${sha}` }).waitFor();
   await page.locator('.pane.files').getByRole('button', { name: 'Close', exact: true }).click();
 });
 
@@ -277,11 +277,20 @@ test('run a command: stdout and stderr apart, and the exit code', { skip }, asyn
 });
 
 test('an agent that stops leaves the list; its terminal says so', { skip }, async () => {
+  await page.locator('.pane.terminal').getByRole('button', { name: 'close terminal to lab1' }).click();
+  await page.locator('#fleet-body tr[data-id="tmp1"] button', { hasText: 'Terminal' }).click();
+  await page.locator('.pane.terminal[data-state="connected"]').waitFor();
+  // Keyboard only: out of the terminal to its buttons.
+  await page.locator('.pane.terminal .xterm-helper-textarea').focus();
+  await page.keyboard.press('Control+Shift+ArrowUp');
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Close');
   const t = agents.get('tmp1')!;
   t.dialer.stop();
   await t.daemon.close();
   await page.waitForFunction(() => !document.querySelector('#fleet-body tr[data-id="tmp1"]'));
   assert.equal(await page.locator('#fleet-body tr').count(), 2);
+  await page.locator('.pane.terminal[data-state="ended"] .state', { hasText: 'agent left the fleet' }).waitFor();
+  assert.equal(await page.locator('.pane.terminal button', { hasText: 'Reconnect' }).isVisible(), true);
 });
 
 test('a WebSocket from another Origin is refused, from Node and from a page on another origin', { skip }, async () => {
