@@ -22,6 +22,9 @@ import { addStubSessions } from './stub-sessions.js';
 
 const skip = skipWithout(PEERS.chromium);
 const quiet = createLogger('silent');
+/** The hub's warnings (refused WebSockets are logged). */
+const hubWarnings: string[] = [];
+const hubLog = { ...quiet, warn: (m: string) => void hubWarnings.push(m) };
 const XSS = '<img src=x onerror=alert(1)>';
 /** The session endpoints are stubbed here until src/hub/http-sessions.ts is on the branch. */
 const STUBBED = !existsSync(new URL('../../src/hub/http-sessions.js', import.meta.url));
@@ -95,7 +98,7 @@ before(async () => {
     agents: { host: '127.0.0.1', port: 0 },
     users: { host: '127.0.0.1', port: 0 },
     http: { host: '127.0.0.1', port: 0 },
-    logger: quiet,
+    logger: hubLog,
     scryptCost: { logN: 10, r: 8, p: 1 },
     ...(STUBBED ? { extendHttp: addStubSessions } : {}),
   });
@@ -310,7 +313,8 @@ test('a WebSocket from another Origin is refused, from Node and from a page on a
   other.listen(0, '127.0.0.1');
   await once(other, 'listening');
   const otherPage = await page.context().newPage();
-  await otherPage.goto(`http://127.0.0.1:${(other.address() as { port: number }).port}/`);
+  const otherOrigin = `http://127.0.0.1:${(other.address() as { port: number }).port}`;
+  await otherPage.goto(`${otherOrigin}/`);
   const outcome = await otherPage.evaluate(
     (u) =>
       new Promise<string>((resolve) => {
@@ -321,6 +325,7 @@ test('a WebSocket from another Origin is refused, from Node and from a page on a
     url,
   );
   assert.equal(outcome, 'refused');
+  assert.ok(hubWarnings.some((w) => w.includes(`origin ${otherOrigin} refused`)), `refused for its Origin: ${hubWarnings.join('; ')}`);
   await otherPage.close();
   other.close();
 });
