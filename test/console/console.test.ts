@@ -208,6 +208,35 @@ test('a terminal: echo, UTF-8, resize follows the pane, a flood finishes and the
   assert.notEqual(after, before, 'stty size follows the pane');
   assert.ok(Number(after.split(' ')[1]) < Number(before.split(' ')[1]), `fewer columns: ${before} -> ${after}`);
   await page.setViewportSize({ width: 1280, height: 800 });
+  // The pane itself made smaller (what dragging its corner does): the grid follows too.
+  const wide = await run('stty size');
+  await page.locator('.pane.terminal').evaluate((e: HTMLElement) => {
+    e.style.width = '420px';
+    e.style.height = '300px';
+  });
+  let narrow = wide;
+  while (narrow === wide && Date.now() < deadline + 20_000) narrow = await run('stty size');
+  assert.ok(Number(narrow.split(' ')[0]) < Number(wide.split(' ')[0]) && Number(narrow.split(' ')[1]) < Number(wide.split(' ')[1]), `${wide} -> ${narrow}`);
+  await page.locator('.pane.terminal').evaluate((e: HTMLElement) => e.removeAttribute('style'));
+
+  // Paste goes in as typed text; a selection copies out as text.
+  await page.locator('.pane.terminal .xterm-helper-textarea').evaluate((ta) => {
+    const dt = new DataTransfer();
+    dt.setData('text/plain', 'echo pasted-$((5*5))');
+    ta.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+  });
+  await page.keyboard.press('Enter');
+  await waitRow((r) => r === 'pasted-25', 'pasted-25');
+  const rowIndex = (await termRows()).indexOf('pasted-25');
+  const row = page.locator('.pane.terminal .xterm-rows > div').nth(rowIndex);
+  const box = (await row.boundingBox())!;
+  await page.mouse.dblclick(box.x + 12, box.y + box.height / 2);
+  const copied = await page.locator('.pane.terminal .xterm-helper-textarea').evaluate((ta) => {
+    const dt = new DataTransfer();
+    ta.dispatchEvent(new ClipboardEvent('copy', { clipboardData: dt, bubbles: true, cancelable: true }));
+    return dt.getData('text/plain');
+  });
+  assert.match(copied, /^pasted/, `copied ${JSON.stringify(copied)}`);
 
   await typeLine(`seq 1 ${process.env.WIREKIT_CONSOLE_FLOOD ?? 200000}; echo flood-$((2*50))`);
   await waitRow((r) => r === 'flood-100', 'flood-100', 120_000);
