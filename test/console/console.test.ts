@@ -261,6 +261,20 @@ test('a terminal: echo, UTF-8, resize follows the pane, a flood finishes and the
   await waitRow((r) => r === 'again-2', 'again-2');
 });
 
+test('a flood engages flow control: the tab stops reading while xterm catches up, and what waits stays bounded', { skip }, async () => {
+  // 10 million short lines: xterm renders them far slower than the agent writes them. (Whether the
+  // hub then stops reading the agent depends on how much the kernel and the browser buffer first:
+  // about 10 MB here; docs/console.md has a 100 MB run where it did.)
+  await typeLine('yes | head -c 20000000; echo big-$((4*4))');
+  await waitRow((r) => r === 'big-16', 'big-16', 240_000);
+  const flow = await page.locator('.pane.terminal').evaluate((e: HTMLElement) => ({ max: Number(e.dataset.maxPending ?? 0), pauses: Number(e.dataset.pauses ?? 0) }));
+  process.stderr.write(`# big flood: the tab paused ${flow.pauses} times, at most ${flow.max} bytes unparsed\n`);
+  assert.ok(flow.max <= 256 * 1024 + 1024 * 1024, `unparsed output peaked at ${flow.max} bytes`);
+  assert.ok(flow.pauses > 0, 'the tab stopped reading at least once');
+  assert.equal(await page.evaluate(() => 6 * 7), 42);
+  await typeLine('clear');
+});
+
 test('drop a file on the terminal: uploaded into the directory the shell reports (OSC 7); download it back', { skip }, async () => {
   const home = agents.get('lab1')!.home;
   await typeLine(`cd ${home} && printf '\\033]7;file://localhost%s\\007' "$PWD"`);
@@ -365,5 +379,19 @@ test('log out: back to the login form, and a reload stays logged out', { skip },
   await page.reload();
   await page.locator('#login-view:not([hidden])').waitFor();
   assert.equal(await page.locator('#fleet-view').isHidden(), true);
+  // A cookie the hub does not accept (expired, forged) is a login form too, and so is a session
+  // that ends while the page is open.
+  await page.context().addCookies([{ name: 'wirekit_token', value: 'forged.token.value', url: base, httpOnly: true, sameSite: 'Strict' }]);
+  await page.reload();
+  await page.locator('#login-view:not([hidden])').waitFor();
+  await page.locator('#login-user').fill('root');
+  await page.locator('#login-pass').fill('rootpass');
+  await page.keyboard.press('Enter');
+  await page.locator('#fleet-body tr[data-id="lab1"]').waitFor();
+  await page.context().clearCookies();
+  await page.locator('#filter').fill('');
+  await page.evaluate(() => document.querySelector<HTMLButtonElement>('#fleet-body tr[data-id="lab1"] button')!.click());
+  await page.locator('#login-view:not([hidden])').waitFor();
+  assert.match((await page.locator('#login-error').textContent()) ?? '', /log in again/);
   writeFileSync(path.join(artifacts, 'done'), '');
 });
