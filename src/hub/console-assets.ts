@@ -93,7 +93,8 @@ function securityHeaders(): http.OutgoingHttpHeaders {
 
 function send(req: http.IncomingMessage, res: http.ServerResponse, a: Asset, cache: string): void {
   const headers = { ...securityHeaders(), 'content-type': a.type, 'cache-control': cache, etag: a.etag };
-  if (req.headers['if-none-match'] === a.etag) {
+  const inm = req.headers['if-none-match'];
+  if (inm !== undefined && (inm.trim() === '*' || inm.split(',').some((t) => t.trim().replace(/^W\//, '') === a.etag))) {
     res.writeHead(304, headers);
     res.end();
     return;

@@ -29,6 +29,9 @@ test('served at / with the CSP on every reply; HEAD; an old hash is served but n
   assert.equal(index.headers.get('content-security-policy'), CONSOLE_CSP);
   assert.equal(index.headers.get('x-frame-options'), 'DENY');
   assert.match(index.headers.get('content-type') ?? '', /^text\/html/);
+  const etag = index.headers.get('etag')!;
+  for (const inm of [etag, `"x", W/${etag}`, '*']) assert.equal((await fetch(`${base}/`, { headers: { 'if-none-match': inm } })).status, 304, inm);
+  assert.equal((await fetch(`${base}/`, { headers: { 'if-none-match': '"other"' } })).status, 200);
   const css = await fetch(`${base}/assets/${hash}/console.css`, { method: 'HEAD' });
   assert.equal(css.status, 200);
   assert.equal(css.headers.get('content-security-policy'), CONSOLE_CSP);

@@ -61,16 +61,30 @@ async function termRows(nth = 0): Promise<string[]> {
   }, nth);
 }
 
-async function waitRow(pred: (row: string) => boolean, what: string, timeout = 20_000): Promise<string> {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const rows = await termRows();
-    const hit = rows.find(pred);
-    if (hit !== undefined) return hit;
-    if (Date.now() > deadline) throw new Error(`no terminal row ${what}; rows:\n${rows.join('\n')}`);
-    await page.waitForTimeout(50);
+/** Waits until a visible row of the first terminal satisfies `re` (whole row, trailing blanks trimmed). */
+async function waitRow(re: RegExp, what: string, timeout = 20_000): Promise<string> {
+  try {
+    const h = await page.waitForFunction(
+      (src) => {
+        const rows = document.querySelector('.pane.terminal')?.querySelectorAll('.xterm-rows > div') ?? [];
+        const r = new RegExp(src);
+        for (const row of Array.from(rows)) {
+          const t = (row.textContent ?? '').replace(/\u00a0/g, ' ').trimEnd();
+          if (r.test(t)) return t;
+        }
+        return false;
+      },
+      re.source,
+      { timeout, polling: 100 },
+    );
+    return (await h.jsonValue()) as string;
+  } catch (err) {
+    throw new Error(`no terminal row ${what}; rows:\n${(await termRows()).join('\n')}`, { cause: err });
   }
 }
+
+/** A row that is exactly `text`. */
+const exactly = (text: string) => new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
 
 async function typeLine(text: string): Promise<void> {
   await page.locator('.pane.terminal .xterm-helper-textarea').first().focus();
@@ -83,7 +97,7 @@ async function run(cmd: string): Promise<string> {
   const tag = randomBytes(3).toString('hex');
   await typeLine(`${cmd}; echo "end-$((0x${tag}))"`);
   const marker = `end-${parseInt(tag, 16)}`;
-  await waitRow((r) => r === marker, marker, 60_000);
+  await waitRow(exactly(marker), marker, 60_000);
   const rows = await termRows();
   return rows[rows.indexOf(marker) - 1]!;
 }
@@ -195,9 +209,9 @@ test('a terminal: echo, UTF-8, resize follows the pane, a flood finishes and the
   await page.locator('#fleet-body tr[data-id="lab1"] button', { hasText: 'Terminal' }).click();
   await page.locator('.pane.terminal[data-state="connected"]').waitFor();
   await typeLine('echo $((6*7))');
-  await waitRow((r) => r === '42', '42');
+  await waitRow(exactly('42'), '42');
   await typeLine('echo привет');
-  await waitRow((r) => r === 'привет', 'привет');
+  await waitRow(exactly('привет'), 'привет');
 
   const before = await run('stty size');
   assert.match(before, /^\d+ \d+$/);
@@ -226,7 +240,7 @@ test('a terminal: echo, UTF-8, resize follows the pane, a flood finishes and the
     ta.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
   });
   await page.keyboard.press('Enter');
-  await waitRow((r) => r === 'pasted-25', 'pasted-25');
+  await waitRow(exactly('pasted-25'), 'pasted-25');
   const rowIndex = (await termRows()).indexOf('pasted-25');
   const row = page.locator('.pane.terminal .xterm-rows > div').nth(rowIndex);
   const box = (await row.boundingBox())!;
@@ -239,7 +253,7 @@ test('a terminal: echo, UTF-8, resize follows the pane, a flood finishes and the
   assert.match(copied, /^pasted/, `copied ${JSON.stringify(copied)}`);
 
   await typeLine(`seq 1 ${process.env.WIREKIT_CONSOLE_FLOOD ?? 200000}; echo flood-$((2*50))`);
-  await waitRow((r) => r === 'flood-100', 'flood-100', 120_000);
+  await waitRow(exactly('flood-100'), 'flood-100', 120_000);
   assert.ok((await termRows()).includes(process.env.WIREKIT_CONSOLE_FLOOD ?? '200000'));
   const flow = await page.locator('.pane.terminal').evaluate((e: HTMLElement) => ({ max: Number(e.dataset.maxPending ?? 0), pauses: Number(e.dataset.pauses ?? 0) }));
   // At most the high-water mark plus one message (the hub's 1 MiB payload limit) is ever unparsed.
@@ -247,7 +261,7 @@ test('a terminal: echo, UTF-8, resize follows the pane, a flood finishes and the
   process.stderr.write(`# flood: ${flow.pauses} pauses, at most ${flow.max} bytes unparsed\n`);
   assert.equal(await page.evaluate(() => 6 * 7), 42, 'the tab still answers');
   await typeLine('echo still-$((3+4))');
-  await waitRow((r) => r === 'still-7', 'still-7');
+  await waitRow(exactly('still-7'), 'still-7');
   await typeLine(`clear; uname -s; stty size; echo 'привет, UTF-8 ✓'; printf '\\033[1;32mgreen\\033[0m \\033[1;34mblue\\033[0m \\033[7mreverse\\033[0m\\n'; seq 1 5 | paste -sd' '`);
   await page.waitForTimeout(300);
   await page.screenshot({ path: path.join(artifacts, 'terminal.png') });
@@ -258,7 +272,7 @@ test('a terminal: echo, UTF-8, resize follows the pane, a flood finishes and the
   await page.locator('.pane.terminal button', { hasText: 'Reconnect' }).click();
   await page.locator('.pane.terminal[data-state="connected"]').waitFor();
   await typeLine('echo again-$((1+1))');
-  await waitRow((r) => r === 'again-2', 'again-2');
+  await waitRow(exactly('again-2'), 'again-2');
 });
 
 test('a flood engages flow control: the tab stops reading while xterm catches up, and what waits stays bounded', { skip }, async () => {
@@ -266,7 +280,7 @@ test('a flood engages flow control: the tab stops reading while xterm catches up
   // hub then stops reading the agent depends on how much the kernel and the browser buffer first:
   // about 10 MB here; docs/console.md has a 100 MB run where it did.)
   await typeLine('yes | head -c 20000000; echo big-$((4*4))');
-  await waitRow((r) => r === 'big-16', 'big-16', 240_000);
+  await waitRow(exactly('big-16'), 'big-16', 240_000);
   const flow = await page.locator('.pane.terminal').evaluate((e: HTMLElement) => ({ max: Number(e.dataset.maxPending ?? 0), pauses: Number(e.dataset.pauses ?? 0) }));
   process.stderr.write(`# big flood: the tab paused ${flow.pauses} times, at most ${flow.max} bytes unparsed\n`);
   assert.ok(flow.max <= 256 * 1024 + 1024 * 1024, `unparsed output peaked at ${flow.max} bytes`);
