@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,7 +18,6 @@ import { HubDialer } from '../../src/agent/dial-out.js';
 import { AgentDaemon } from '../../src/agent/daemon.js';
 import { createLogger } from '../../src/agent/log.js';
 import { PEERS, skipWithout } from '../helpers/peers.js';
-import { addStubSessions } from './stub-sessions.js';
 
 const skip = skipWithout(PEERS.chromium);
 const quiet = createLogger('silent');
@@ -26,8 +25,6 @@ const quiet = createLogger('silent');
 const hubWarnings: string[] = [];
 const hubLog = { ...quiet, warn: (m: string) => void hubWarnings.push(m) };
 const XSS = '<img src=x onerror=alert(1)>';
-/** The session endpoints are stubbed here until src/hub/http-sessions.ts is on the branch. */
-const STUBBED = !existsSync(new URL('../../src/hub/http-sessions.js', import.meta.url));
 
 let dir: string;
 let artifacts: string;
@@ -114,7 +111,6 @@ before(async () => {
     http: { host: '127.0.0.1', port: 0 },
     logger: hubLog,
     scryptCost: { logN: 10, r: 8, p: 1 },
-    ...(STUBBED ? { extendHttp: addStubSessions } : {}),
   });
   await hub.hub.addUser('root', 'rootpass', true);
   base = `http://127.0.0.1:${hub.httpAddress!.port}`;
@@ -134,7 +130,6 @@ before(async () => {
     dialogs.push(d.message());
     void d.dismiss();
   });
-  if (STUBBED) process.stderr.write('# console tests: tty/exec/file endpoints stubbed in test/console/stub-sessions.ts\n');
 });
 
 after(async () => {
