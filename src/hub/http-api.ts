@@ -222,6 +222,13 @@ export class HubHttpApi {
       return sendError(res, new HttpError(400, 'Invalid request'));
     }
     const path = url.pathname;
+    // Cross-site request forgery: a browser attaches the SameSite=Strict cookie to a form POST from
+    // another port of the same host (SameSite ignores ports), without a preflight. Any request that
+    // changes something and carries a foreign Origin is refused, as WebSocket upgrades are.
+    if (req.method !== 'GET' && req.method !== 'HEAD' && !this.originAllowed(req)) {
+      this.hub.logger.warn(`hub http: ${req.method} ${path} from origin ${req.headers.origin} refused`);
+      return sendError(res, new HttpError(403, 'origin not allowed'));
+    }
     let allowed = false;
     for (const r of this.routes) {
       const m = r.pattern.exec(path);

@@ -109,3 +109,20 @@ test('agents are listed by allowlist and filter; properties; the monitor sees jo
   monitor.close();
   await h.running.close();
 });
+
+test('a request that changes something from a foreign Origin is refused (cross-site form POST with the cookie)', async () => {
+  const h = await hubWithUsers();
+  const { cookie } = await login(h.base, 'root', 'rootpass');
+  const token = /wirekit_token=([^;]+)/.exec(cookie ?? '')![1]!;
+  const form = new FormData();
+  form.append('file', new Blob(['evil']), 'x.sh');
+  // Another port of the same host: the same "site" for SameSite, another origin.
+  const forged = await fetch(`${h.base}/api/agents/any/file?dest=/tmp/x`, { method: 'POST', body: form, headers: { cookie: `wirekit_token=${token}`, origin: 'http://127.0.0.1:1' } });
+  assert.deepEqual([forged.status, await forged.json()], [403, { status: 'error', data: 'origin not allowed' }]);
+  const loginForged = await fetch(`${h.base}/api/auth/login`, { method: 'POST', body: JSON.stringify({ username: 'root', password: 'rootpass' }), headers: { origin: 'http://evil.example' } });
+  assert.equal(loginForged.status, 403);
+  // The hub's own origin and clients without Origin (CLI, scripts) still work.
+  const own = await fetch(`${h.base}/api/auth/login`, { method: 'POST', body: JSON.stringify({ username: 'root', password: 'rootpass' }), headers: { origin: h.base } });
+  assert.equal(own.status, 200);
+  await h.running.close();
+});
