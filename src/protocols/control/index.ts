@@ -4,7 +4,7 @@
  *
  * This entry is sans-I/O (message shapes, the server and client sessions, the console codec,
  * errors) and reaches no `node:` module; the Node socket drivers (`ControlServer`,
- * `ControlClient`, listeners, console streams) are in `wirekit/protocols/control/node`.
+ * `ControlClient`, listeners, console streams) are in `wirekit-js/protocols/control/node`.
  */
 export {
   CommandError,

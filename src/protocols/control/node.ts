@@ -1,5 +1,5 @@
 /**
- * Control protocol for Node: everything of `wirekit/protocols/control` plus the socket drivers
+ * Control protocol for Node: everything of `wirekit-js/protocols/control` plus the socket drivers
  * (`ControlServer` and `ControlConnection`, `ControlClient`, the listeners, console streams).
  */
 export * from './index.js';

@@ -2,7 +2,7 @@
  * The `%base64$` delimited protocol, sans-I/O: the message codec, the READY/OK handshake state
  * machine and the errors. No `node:*` import is reachable from here; the Node drivers (Unix
  * socket server and client, connection, child-process launcher, private socket) are `./node.js`
- * (`wirekit/protocols/delimited/node`).
+ * (`wirekit-js/protocols/delimited/node`).
  */
 export { Handshake } from './handshake-session.js';
 export type { HandshakeRole, HandshakeState, HandshakeAction, HandshakeWords } from './handshake-session.js';

@@ -180,7 +180,7 @@ function unavailable(name: string, origin: 'local' | 'remote'): StreamEncodingEr
 export function createStreamEncoder(name: string, options: EncodingOptions = {}): StreamEncoder {
   if (name === 'identity') return new IdentityEncoder();
   if (name === 'zlib') {
-    if (!options.deflateRaw) throw new StreamEncodingError('the zlib encoder needs a deflateRaw function (nodeDeflateRaw from wirekit/protocols/mux-frames/node)', { origin: 'local' });
+    if (!options.deflateRaw) throw new StreamEncodingError('the zlib encoder needs a deflateRaw function (nodeDeflateRaw from wirekit-js/protocols/mux-frames/node)', { origin: 'local' });
     return new ZlibEncoder(options.deflateRaw);
   }
   throw unavailable(name, 'local');

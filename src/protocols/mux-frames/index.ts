@@ -2,7 +2,7 @@
  * The second frame profile: Mercurial's later multiplexed framing ("hgrpc"): 8-byte headers with
  * request and stream ids, CBOR payloads, per-stream content encodings, and sans-I/O server and
  * client reactors. Nothing here imports `node:*`: zlib compression takes a `deflateRaw` option
- * (`nodeDeflateRaw` in `./node.js`, `wirekit/protocols/mux-frames/node`, with the socket drivers).
+ * (`nodeDeflateRaw` in `./node.js`, `wirekit-js/protocols/mux-frames/node`, with the socket drivers).
  */
 export * from './errors.js';
 export * from './cbor.js';

@@ -70,7 +70,7 @@ export class PacketUsageError extends WirekitError {
   }
 }
 
-/** @deprecated moved to `wirekit/formats/pickle` */
+/** @deprecated moved to `wirekit-js/formats/pickle` */
 export const PickleError = FormatsPickleError;
-/** @deprecated moved to `wirekit/formats/pickle` */
+/** @deprecated moved to `wirekit-js/formats/pickle` */
 export type PickleError = FormatsPickleError;

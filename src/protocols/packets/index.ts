@@ -2,7 +2,7 @@
  * Armchair's packet protocol, sans-I/O: the packet header, the type registry, the session (ids,
  * window, `ready`, error state, file stream), payload serializers and errors. No `node:*` import is
  * reachable from here; the Node driver (`PacketConnection`, file transfer) is `./node.js`
- * (`wirekit/protocols/packets/node`).
+ * (`wirekit-js/protocols/packets/node`).
  */
 import * as pickleFormat from '../../formats/pickle/index.js';
 
@@ -30,18 +30,18 @@ export {
   PickleError,
 } from './errors.js';
 
-// Python's pickle format moved to `wirekit/formats/pickle`; these names stay importable from here.
-/** @deprecated import from `wirekit/formats/pickle` */
+// Python's pickle format moved to `wirekit-js/formats/pickle`; these names stay importable from here.
+/** @deprecated import from `wirekit-js/formats/pickle` */
 export const pickle = pickleFormat.pickle;
-/** @deprecated import from `wirekit/formats/pickle` */
+/** @deprecated import from `wirekit-js/formats/pickle` */
 export const unpickle = pickleFormat.unpickle;
-/** @deprecated import from `wirekit/formats/pickle` */
+/** @deprecated import from `wirekit-js/formats/pickle` */
 export const tuple = pickleFormat.tuple;
-/** @deprecated import from `wirekit/formats/pickle` */
+/** @deprecated import from `wirekit-js/formats/pickle` */
 export const asTuple = pickleFormat.asTuple;
-/** @deprecated import from `wirekit/formats/pickle` */
+/** @deprecated import from `wirekit-js/formats/pickle` */
 export const isTuple = pickleFormat.isTuple;
-/** @deprecated import from `wirekit/formats/pickle` */
+/** @deprecated import from `wirekit-js/formats/pickle` */
 export type PickleOptions = pickleFormat.PickleOptions;
-/** @deprecated import from `wirekit/formats/pickle` */
+/** @deprecated import from `wirekit-js/formats/pickle` */
 export type UnpickleOptions = pickleFormat.UnpickleOptions;

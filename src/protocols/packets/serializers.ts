@@ -72,7 +72,7 @@ export function rawSerializer(): PayloadSerializer {
 }
 
 /**
- * Python pickles of plain data, for peers that `pickle`/`dill` their payloads (see `wirekit/formats/pickle`:
+ * Python pickles of plain data, for peers that `pickle`/`dill` their payloads (see `wirekit-js/formats/pickle`:
  * nothing that imports or calls is ever read). By default a top-level array is written as a tuple,
  * since Armchair's peers send their arguments as a tuple (`send_pack(type, *args)`).
  */
