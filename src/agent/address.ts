@@ -4,7 +4,7 @@
 import { mkdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { WirekitError } from '../errors.js';
+import { UsageError, WirekitError } from '../errors.js';
 
 export type AgentAddress = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number; tls: boolean };
 
@@ -52,16 +52,18 @@ export function parseAddress(text: string): AgentAddress {
   const m = /^(tcp|tls):\/\/(\[[^\]]+\]|[^:/]+):(\d{1,5})\/?$/.exec(text);
   if (m) {
     const port = Number(m[3]);
-    if (port > 65535) throw badAddress(text);
+    if (port > 65535) throw new UsageError(`invalid address ${JSON.stringify(text)}: port ${port} is out of range (0-65535)`);
     return { kind: 'tcp', host: m[2]!.replace(/^\[|\]$/g, ''), port, tls: m[1] === 'tls' };
   }
   if (text.includes('://')) throw badAddress(text);
   if (!text) throw badAddress(text);
+  // `host:port` without a scheme is a TCP address written short, not a socket file called that.
+  if (/^(\[[^\]]+\]|[^:/]+):\d{1,5}$/.test(text)) throw new UsageError(`invalid address ${JSON.stringify(text)}: a TCP address needs its scheme (did you mean tcp://${text}? or tls://${text})`);
   return { kind: 'unix', path: path.resolve(text) };
 }
 
-function badAddress(text: string): WirekitError {
-  return new WirekitError('WK_USAGE', `invalid address ${JSON.stringify(text)} (expected unix:/path, tcp://host:port or tls://host:port)`, { origin: 'local' });
+function badAddress(text: string): UsageError {
+  return new UsageError(`invalid address ${JSON.stringify(text)} (expected unix:/path, tcp://host:port or tls://host:port)`);
 }
 
 /** The address as text. */

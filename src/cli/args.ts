@@ -22,6 +22,7 @@ export { UsageError };
  * positional (for `exec CMD ARGS...`).
  */
 export function parseArgs(argv: string[], spec: Spec, options: { stopAtPositional?: boolean } = {}): Parsed {
+  if (capturing) throw new SpecCaptured(spec);
   const flags: Parsed['flags'] = {};
   const positionals: string[] = [];
   const byShort = new Map<string, string>();
@@ -89,4 +90,29 @@ export function parseIntArg(text: string, what: string, min = 0, max = Number.MA
   const n = Number(text);
   if (n < min || n > max) throw new UsageError(`${what} must be between ${min} and ${max}`);
   return n;
+}
+
+/** Thrown by `parseArgs` while `captureSpec` runs: carries the spec a command parses with. */
+class SpecCaptured {
+  constructor(readonly spec: Spec) {}
+}
+
+let capturing = false;
+
+/**
+ * The option spec a command's `run` parses its arguments with (its first `parseArgs` call), so
+ * shell completion offers exactly the options the command accepts. Undefined when `run` returns
+ * or fails without parsing.
+ */
+export async function captureSpec(run: (argv: string[]) => Promise<number>): Promise<Spec | undefined> {
+  capturing = true;
+  try {
+    await run([]);
+    return undefined;
+  } catch (err) {
+    if (err instanceof SpecCaptured) return err.spec;
+    return undefined;
+  } finally {
+    capturing = false;
+  }
 }

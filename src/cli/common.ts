@@ -1,10 +1,11 @@
 /** Shared pieces of the client commands: address and token options, errors and exit codes. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { WirekitError } from '../errors.js';
 import { RemoteCommandError } from '../protocols/control/errors.js';
 import { AgentClient } from '../agent/client.js';
-import { defaultStateDir, resolveClientAddress, TOKEN_ENV, ADDRESS_ENV } from '../agent/address.js';
+import { defaultStateDir, TOKEN_ENV, ADDRESS_ENV } from '../agent/address.js';
+import { readOptionFile, resolveDaemon } from './daemon-config.js';
 import { readTokenFile } from '../agent/auth.js';
 import { UsageError, parseDuration, type Parsed, type Spec } from './args.js';
 import { connectHub } from '../hub/hub-client.js';
@@ -41,7 +42,8 @@ export const CLIENT_HELP = `Connection options:
   -A, --agent ID       reach agent ID through a fleet hub (also: @ID as the first argument;
                        cp takes ID:PATH); the hub is the default one you logged in to
   -H, --hub NAME       the hub to use (see wirekit login)
-  -a, --address ADDR   daemon address: unix:/path, /path, tcp://host:port, tls://host:port
+  -a, --address ADDR   daemon address: unix:/path, /path, tcp://host:port, tls://host:port,
+                       or a NAME from ~/.config/wirekit/config (see wirekit help config)
                        (default: $${ADDRESS_ENV}, else the default socket ${path.join(defaultStateDir(), 'agent.sock')})
       --token TOKEN    token for TCP/TLS daemons (default: $${TOKEN_ENV}, else --token-file,
                        else ${path.join(defaultStateDir(), 'token')} if it exists)
@@ -96,9 +98,10 @@ export function clientFrom(p: Parsed, env: NodeJS.ProcessEnv = process.env): Age
     if (p.flags.address !== undefined) throw new UsageError('--address and an agent name do not go together (an agent is reached through its hub)');
     return hubClientFor(agent, p.flags.hub as string | undefined, timeoutMs, env);
   }
-  const address = resolveClientAddress(p.flags.address as string | undefined, env);
+  const { address, named } = resolveDaemon(p.flags.address as string | undefined, env);
+  const tokenFile = (p.flags['token-file'] as string | undefined) ?? named?.tokenFile;
   let token = (p.flags.token as string | undefined) ?? env[TOKEN_ENV];
-  if (!token && p.flags['token-file']) token = readTokenFile(p.flags['token-file'] as string);
+  if (!token && tokenFile) token = readOptionFile(tokenFile, p.flags['token-file'] ? '--token-file' : `token-file of daemon ${named?.name}`).toString('utf8').trim();
   if (!token && address.kind === 'tcp') {
     const f = path.join(defaultStateDir(env), 'token');
     if (existsSync(f)) token = readTokenFile(f);
@@ -106,15 +109,16 @@ export function clientFrom(p: Parsed, env: NodeJS.ProcessEnv = process.env): Age
   return new AgentClient({
     address,
     token,
-    ca: p.flags.ca ? readFileSync(p.flags.ca as string) : undefined,
-    insecure: p.flags.insecure === true,
+    ca: p.flags.ca ? readOptionFile(p.flags.ca as string, '--ca') : named?.ca ? readOptionFile(named.ca, `ca of daemon ${named.name}`) : undefined,
+    insecure: p.flags.insecure === true || named?.insecure === true,
     timeoutMs,
   });
 }
 
 /** Exit code for an error. */
 export function exitCodeFor(err: unknown): number {
-  if (err instanceof UsageError) return EXIT.USAGE;
+  // Every local misuse is WK_USAGE, whichever class carries it (a hub's or codec's too).
+  if (err instanceof UsageError || (err instanceof WirekitError && err.code === 'WK_USAGE' && err.origin === 'local')) return EXIT.USAGE;
   if (err instanceof WirekitError && (err.code === 'WK_CONNECT' || err.code === 'WK_AUTH' || (err.code === 'WK_TIMEOUT' && err.message.startsWith('connect')))) return EXIT.UNREACHABLE;
   return EXIT.FAILED;
 }
