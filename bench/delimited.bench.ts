@@ -1,5 +1,5 @@
 /**
- * Seed 002 `%base64$` messages: one large message delivered 256 bytes at a time.
+ * The `%base64$` UDS codec's messages: one large message delivered 256 bytes at a time.
  *
  * Baseline: a faithful TypeScript port of the original Python codec's algorithm (the buffer is
  * re-concatenated on every read and both loops scan from its start: quadratic), run on a 300 KB
@@ -19,7 +19,7 @@ export const name = 'delimited';
 
 const READ = 256;
 
-/** The original algorithm, ported line by line (see seed 002 `Codec._add`). */
+/** The original algorithm, ported line by line (see the UDS codec's `Codec._add`). */
 class OriginalCodec {
   private foundStart = -1;
   private buffer = new Uint8Array(0);

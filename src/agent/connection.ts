@@ -1,6 +1,6 @@
 /**
  * The client's control phase of one connection to the daemon: the control protocol's sans-I/O
- * `ClientSession` (seed 003) over a socket, with the hand-over to a session's raw stream.
+ * `ClientSession` (osctld's control protocol) over a socket, with the hand-over to a session's raw stream.
  */
 import type { Duplex } from 'node:stream';
 import { utf8Encode } from '../bytes/text.js';

@@ -1,6 +1,6 @@
 /**
  * The agent daemon: accepts connections on a Unix socket (mode 0600) and optionally on TCP or TLS
- * with a token, and serves the control protocol (seed 003) through `protocols/control`'s
+ * with a token, and serves osctld's control protocol through `protocols/control`'s
  * `ControlServer`: an authentication step for TCP, the daemon's commands, and one registration per
  * session kind (`sessions/*.ts`), whose daemon half runs on the raw stream after the reply.
  */

@@ -10,7 +10,7 @@
  * ```
  *
  * Terminal data and window-size changes travel in different frame types, so no byte value of the
- * data can ever be taken for a control message (the seed's 0x80 marker collides with UTF-8).
+ * data can ever be taken for a control message (Overlord's 0x80 marker collides with UTF-8).
  */
 import type { ByteQueue } from '../bytes/byte-queue.js';
 import type { ByteWriter } from '../bytes/byte-writer.js';

@@ -44,7 +44,7 @@ export class ByteQueue {
 
   /**
    * Puts bytes back in front of the queue, to be read before anything already buffered
-   * (the seed 000 `UnRecv`).
+   * (Overlord's ghost's `UnRecv`).
    */
   unread(bytes: Uint8Array): void {
     if (bytes.length === 0) return;
@@ -179,7 +179,7 @@ export class ByteQueue {
     return body;
   }
 
-  /** Removes and returns everything buffered as one array (the seed 000 `RecvBuf`). */
+  /** Removes and returns everything buffered as one array (Overlord's ghost's `RecvBuf`). */
   drain(): Uint8Array {
     if (this.size === 0) return new Uint8Array(0);
     return this.read(this.size)!;

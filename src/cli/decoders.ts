@@ -28,11 +28,11 @@ const headerFields = (f: HeaderFrame) =>
 export const DECODERS = new Map<string, DecoderEntry>([
   ['lines', { description: 'LF or CRLF terminated lines', create: (m) => lines({ maxLineLength: m }), format: (f) => showBytes(f as Uint8Array) }],
   ['ndjson', { description: 'one JSON value per line', create: (m) => ndjson({ maxLineLength: m }), format: (f) => JSON.stringify(f) }],
-  ['percent-dollar', { description: '%base64$ messages (seed 002)', create: (m) => percentDollar({ binary: true, maxBodyLength: m }), format: (f) => showBytes(f as Uint8Array) }],
+  ['percent-dollar', { description: '%base64$ messages (the UDS codec)', create: (m) => percentDollar({ binary: true, maxBodyLength: m }), format: (f) => showBytes(f as Uint8Array) }],
   ['u32be', { description: '4-byte big-endian length prefix', create: (m) => u32be({ maxFrameLength: m }), format: (f) => showBytes(f as Uint8Array) }],
   ['varint', { description: 'LEB128 varint length prefix', create: (m) => varint({ maxFrameLength: m }), format: (f) => showBytes(f as Uint8Array) }],
-  ['typed-frame', { description: 'seed 001 frame header (24-bit LE length, type/flags nibbles)', create: (m) => typedFrame({ maxFrameLength: m }), format: (f) => `${headerFields(f as HeaderFrame)} ${showBytes((f as HeaderFrame).payload)}` }],
-  ['packet', { description: 'seed 004 packet header (u64 length, type, u64 id)', create: (m) => packetFrame({ maxFrameLength: m, bigintIds: true }), format: (f) => `${headerFields(f as HeaderFrame)} ${showBytes((f as HeaderFrame).payload)}` }],
+  ['typed-frame', { description: "Mercurial's frame header (24-bit LE length, type/flags nibbles)", create: (m) => typedFrame({ maxFrameLength: m }), format: (f) => `${headerFields(f as HeaderFrame)} ${showBytes((f as HeaderFrame).payload)}` }],
+  ['packet', { description: "Armchair's packet header (u64 length, type, u64 id)", create: (m) => packetFrame({ maxFrameLength: m, bigintIds: true }), format: (f) => `${headerFields(f as HeaderFrame)} ${showBytes((f as HeaderFrame).payload)}` }],
   [
     'agent-session',
     {

@@ -19,7 +19,7 @@ export interface DelimitedOptions<T> {
   /** Maximum body length in bytes, enforced while scanning for the end marker. Default 16 MiB. */
   maxBodyLength?: number;
   /**
-   * What to do with bytes before a start marker: `'skip'` them silently (as the seed 002 codec
+   * What to do with bytes before a start marker: `'skip'` them silently (as the original `%base64$` UDS codec
    * does) or raise `MalformedFrameError` naming them (they are consumed either way). Default 'skip'.
    */
   junk?: 'skip' | 'error';
@@ -175,7 +175,7 @@ export interface PercentDollarOptions {
 }
 
 /**
- * The seed 002 message format: `%`, the base64 of the message's UTF-8 text, `$`.
+ * The `%base64$` UDS codec's message format: `%`, the base64 of the message's UTF-8 text, `$`.
  * `percentDollar()` decodes to strings; `percentDollar({ binary: true })` to bytes.
  */
 export function percentDollar(options?: PercentDollarOptions & { binary?: false }): DelimitedCodec<string>;

@@ -373,7 +373,7 @@ export function varint(options: { maxFrameLength?: number } = {}): LengthPrefixC
 }
 
 /**
- * The seed 001 frame header (Mercurial's first unified framing): 24-bit little-endian payload
+ * The frame header of Mercurial's first unified framing: 24-bit little-endian payload
  * length, then one byte with the frame type in the high nibble and the flags in the low nibble.
  */
 export const FRAME_HEADER_LAYOUT = {
@@ -387,13 +387,13 @@ export const FRAME_HEADER_LAYOUT = {
   name: 'typed frame',
 } as const satisfies LengthFieldLayout;
 
-/** Codec for the seed 001 header; frames carry `fields.type` and `fields.flags`. */
+/** Codec for Mercurial's frame header; frames carry `fields.type` and `fields.flags`. */
 export function typedFrame(options: { maxFrameLength?: number } = {}): LengthFieldCodec<'type' | 'flags'> {
   return new LengthFieldCodec<'type' | 'flags'>({ ...FRAME_HEADER_LAYOUT, maxFrameLength: options.maxFrameLength ?? 0xffffff });
 }
 
 /**
- * The seed 004 packet header (Armchair): 8-byte big-endian payload length, 1-byte packet type,
+ * Armchair's packet header: 8-byte big-endian payload length, 1-byte packet type,
  * 8-byte big-endian command id, then the payload. 17 bytes in all.
  */
 export const PACKET_HEADER_LAYOUT = {
@@ -407,7 +407,7 @@ export const PACKET_HEADER_LAYOUT = {
 } as const satisfies LengthFieldLayout;
 
 /**
- * Codec for the seed 004 header; frames carry `fields.type` and `fields.id`. Ids above 2^53 - 1
+ * Codec for Armchair's packet header; frames carry `fields.type` and `fields.id`. Ids above 2^53 - 1
  * raise `MalformedFrameError` unless `bigintIds` is set, in which case ids are bigints.
  */
 export function packetFrame(options: { maxFrameLength?: number; bigintIds?: boolean } = {}): LengthFieldCodec<'type' | 'id'> {

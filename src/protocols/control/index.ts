@@ -1,5 +1,5 @@
 /**
- * Control protocol (seed 003, osctld): line-JSON commands with progress updates, errors, event
+ * Control protocol (osctld's control protocol): line-JSON commands with progress updates, errors, event
  * streams and connection hijack. See docs/control.md.
  *
  * This entry is sans-I/O (message shapes, the server and client sessions, the console codec,

@@ -1,5 +1,5 @@
 /**
- * Message shapes of the control protocol (seed 003, osctld's generic client handler).
+ * Message shapes of the control protocol (osctld's control protocol, its generic client handler).
  *
  * One JSON object per line, `\n`-terminated:
  *

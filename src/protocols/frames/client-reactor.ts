@@ -33,8 +33,8 @@ export interface ClientReactorOptions {
 }
 
 /**
- * The client side of the seed 001 frame protocol, sans-I/O. Requests are answered in the order
- * they were sent (the seed's framing has no request ids), so the reactor keeps a queue of pending
+ * The client side of Mercurial's frame protocol, sans-I/O. Requests are answered in the order
+ * they were sent (Mercurial's framing has no request ids), so the reactor keeps a queue of pending
  * request ids and attributes each response frame to the oldest one.
  */
 export class ClientReactor {

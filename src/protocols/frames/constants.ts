@@ -1,5 +1,5 @@
 /**
- * Frame types and flags of the seed 001 framing (Mercurial's first unified frame protocol).
+ * Frame types and flags of Mercurial's first unified frame protocol.
  *
  * A frame is a 4-byte header (24-bit little-endian payload length, then one byte holding the
  * frame type in its high nibble and the flags in its low nibble) followed by the payload.
@@ -7,7 +7,7 @@
 
 /** Size of a frame header in bytes. */
 export const FRAME_HEADER_SIZE = 4;
-/** Payload size at which senders split data, as the seed's `DEFAULT_MAX_FRAME_SIZE`. */
+/** Payload size at which senders split data, as Mercurial's `DEFAULT_MAX_FRAME_SIZE`. */
 export const DEFAULT_MAX_FRAME_SIZE = 32768;
 /** Largest payload the 24-bit length field can describe. */
 export const MAX_PAYLOAD_LENGTH = 0xffffff;
@@ -58,5 +58,5 @@ export function frameTypeName(type: number): string {
   return String(type);
 }
 
-/** Media type of a request or response body made of seed 001 frames (HTTP transport). */
+/** Media type of a request or response body made of Mercurial's frames (HTTP transport). */
 export const FRAMES_MEDIA_TYPE = 'application/mercurial-exp-framing-0001';

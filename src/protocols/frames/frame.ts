@@ -7,7 +7,7 @@ import { FRAME_HEADER_SIZE, MAX_PAYLOAD_LENGTH } from './constants.js';
 import { FrameEncodingError } from './errors.js';
 import { parseFrameNotation } from './notation.js';
 
-/** One seed 001 frame: a type (0-15), flags (0-15) and a payload. */
+/** One frame of Mercurial's frame protocol: a type (0-15), flags (0-15) and a payload. */
 export interface Frame {
   type: number;
   flags: number;
@@ -36,7 +36,7 @@ export function encodeHeader(type: number, flags: number, payloadLength: number)
   return new Uint8Array([payloadLength & 0xff, (payloadLength >>> 8) & 0xff, (payloadLength >>> 16) & 0xff, (type << 4) | flags]);
 }
 
-/** Encodes one frame (the seed's `makeframe`), refusing payloads the length field cannot hold. */
+/** Encodes one frame (Mercurial's `makeframe`), refusing payloads the length field cannot hold. */
 export function encodeFrame(f: Frame): Uint8Array {
   const hdr = encodeHeader(f.type, f.flags, f.payload.length);
   const out = new Uint8Array(FRAME_HEADER_SIZE + f.payload.length);
@@ -61,7 +61,7 @@ export function encodeFrames(frames: Iterable<Frame>): Uint8Array {
 }
 
 /**
- * Parses a frame header at the start of `bytes` (at least 4 bytes). Unlike the seed's
+ * Parses a frame header at the start of `bytes` (at least 4 bytes). Unlike Mercurial's
  * `parseheader`, which multiplies the third byte by 16384, the length is correct for every
  * 24-bit value.
  */
@@ -97,11 +97,11 @@ export interface FrameCodecOptions {
 }
 
 /**
- * Sans-I/O codec of seed 001 frames, built on the shared `typedFrame()` header codec. Decoding
+ * Sans-I/O codec of Mercurial's frames, built on the shared `typedFrame()` header codec. Decoding
  * yields `Frame` objects whose payloads are zero-copy views when a frame lies within one chunk.
  */
 export class FrameCodec implements Codec<Frame> {
-  readonly name = 'seed 001 frame';
+  readonly name = 'Mercurial frame';
   private readonly inner: LengthFieldCodec<'type' | 'flags'>;
 
   constructor(options: FrameCodecOptions = {}) {
@@ -131,7 +131,7 @@ export class FrameCodec implements Codec<Frame> {
   }
 }
 
-/** A new seed 001 frame codec. */
+/** A new codec of Mercurial's frames. */
 export function frameCodec(options: FrameCodecOptions = {}): FrameCodec {
   return new FrameCodec(options);
 }

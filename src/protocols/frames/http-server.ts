@@ -19,7 +19,7 @@ export interface HttpServeOptions extends FrameServerOptions {
 }
 
 /**
- * A `node:http` request listener serving the seed 001 frame protocol, half duplex:
+ * A `node:http` request listener serving Mercurial's frame protocol, half duplex:
  *
  * - `POST <path>` with `Content-Type: application/mercurial-exp-framing-0001`; the body is a
  *   sequence of request frames (one or more commands).

@@ -1,5 +1,5 @@
 /**
- * Seed 001, Mercurial's first unified frame protocol, sans-I/O: wire format, codec, text
+ * Mercurial's first unified frame protocol, sans-I/O: wire format, codec, text
  * notation, server and client reactors, errors. Nothing here imports `node:*`; the socket and
  * HTTP drivers are in `./node.js` (`wirekit-js/protocols/frames/node`).
  */

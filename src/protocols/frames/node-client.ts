@@ -42,7 +42,7 @@ interface Pending {
 }
 
 /**
- * The client side of the seed 001 frame protocol over a full-duplex stream. Requests may be
+ * The client side of Mercurial's frame protocol over a full-duplex stream. Requests may be
  * pipelined; responses come back in request order (the framing has no request ids). A connection
  * that closes or breaks, even in the middle of a frame, fails every pending request at once with a
  * `ConnectionClosedError`.

@@ -24,7 +24,7 @@ export interface ServedConnection {
 }
 
 /**
- * Serves the seed 001 frame protocol on one full-duplex stream (a TCP or Unix socket): frames are
+ * Serves Mercurial's frame protocol on one full-duplex stream (a TCP or Unix socket): frames are
  * read and fed to a `ServerReactor`, commands run one at a time through `handler`, and responses
  * are written as soon as they are ready. A protocol error is answered with a protocol
  * error-response frame after the responses already due, then the connection is closed.

@@ -1,5 +1,5 @@
 /**
- * Seed 001 frames for Node: everything of the sans-I/O entry (`./index.js`) plus the drivers:
+ * Mercurial's frame protocol for Node: everything of the sans-I/O entry (`./index.js`) plus the drivers:
  * the socket server and client (TCP and Unix sockets), the half-duplex HTTP server and client,
  * and the glue they share (`CommandRunner`, `ChunkStream`).
  */

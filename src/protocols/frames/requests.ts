@@ -27,7 +27,7 @@ export type CommandArgs = Readonly<Record<string, BytesLike>> | ReadonlyMap<Byte
 
 /** Options of the request builders. */
 export interface RequestOptions {
-  /** Largest payload of a data or argument frame. Default 32768, as the seed. */
+  /** Largest payload of a data or argument frame. Default 32768, as Mercurial. */
   maxFrameSize?: number;
 }
 
@@ -43,7 +43,7 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
-/** Arguments as byte pairs sorted by name (the seed sends `sorted(args)`). */
+/** Arguments as byte pairs sorted by name (Mercurial sends `sorted(args)`). */
 export function normalizeArgs(args: CommandArgs | undefined): [Uint8Array, Uint8Array][] {
   if (args === undefined) return [];
   let entries: Iterable<readonly [BytesLike, BytesLike]>;
@@ -85,7 +85,7 @@ export function encodeArgumentPayload(name: Uint8Array, valueLength: number, val
 
 /**
  * The frames carrying one argument. When the whole payload fits in `maxFrameSize` it is a single
- * frame, byte for byte the seed's. Otherwise the first frame holds the header, the name and as
+ * frame, byte for byte Mercurial's. Otherwise the first frame holds the header, the name and as
  * much of the value as fits, flagged `continuation`; each next frame holds raw value bytes and is
  * flagged `continuation` until the last one. `eoa` goes on the last frame of the last argument.
  */
@@ -123,10 +123,10 @@ function headFrames(name: BytesLike, args: CommandArgs | undefined, haveData: bo
 }
 
 /**
- * The frames of a command request (the seed's `createcommandframes`): a command-name frame,
+ * The frames of a command request (Mercurial's `createcommandframes`): a command-name frame,
  * one argument frame per argument in sorted order, then the data in frames of exactly
  * `maxFrameSize` bytes flagged `continuation` and a final shorter (possibly empty) frame flagged
- * `eos`. Byte-identical to the seed for every request it can build; arguments too large for one
+ * `eos`. Byte-identical to Mercurial's for every request it can build; arguments too large for one
  * frame are split with `continuation` (see `argumentFrames`).
  */
 export function* commandFrames(name: BytesLike, args?: CommandArgs, data?: Uint8Array, options: RequestOptions = {}): Generator<Frame> {

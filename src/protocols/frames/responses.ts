@@ -11,7 +11,7 @@ import type { Frame } from './frame.js';
 import { toBytes, type BytesLike } from './requests.js';
 
 /**
- * The frames of a bytes response (the seed's `createbytesresponseframesfrombytes`): one `eos`
+ * The frames of a bytes response (Mercurial's `createbytesresponseframesfrombytes`): one `eos`
  * frame when the data fits in `maxFrameSize`, otherwise frames of `maxFrameSize` bytes flagged
  * `continuation` and a last one flagged `eos` (never an empty trailing frame).
  */
@@ -40,8 +40,8 @@ export function responseChunkFrames(chunk: Uint8Array, eos: boolean, maxFrameSiz
 }
 
 /**
- * An error-response frame (the seed's `createerrorframe`). The message is cut at `maxFrameSize`
- * bytes, since an error response is a single frame (the seed asserts instead).
+ * An error-response frame (Mercurial's `createerrorframe`). The message is cut at `maxFrameSize`
+ * bytes, since an error response is a single frame (Mercurial asserts instead).
  */
 export function errorFrame(message: BytesLike, kind: { protocol?: boolean; application?: boolean }, maxFrameSize: number = DEFAULT_MAX_FRAME_SIZE): Frame {
   let flags = 0;

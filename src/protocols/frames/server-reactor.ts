@@ -39,7 +39,7 @@ export interface CommandRequest {
 export type ServerState = 'idle' | 'command-receiving-args' | 'command-arg-continuation' | 'command-receiving-data' | 'errored';
 
 /**
- * What the consumer of a `ServerReactor` should do next (the seed's action tuples), discriminated
+ * What the consumer of a `ServerReactor` should do next (Mercurial's action tuples), discriminated
  * by `type`:
  * - `runCommand`: run `command`; with `command.streaming`, its data follows in `commanddata`.
  * - `commandData`: the next chunk of the streamed data of the command being received; `eos` on the last.
@@ -80,12 +80,12 @@ export interface ServerReactorOptions {
 }
 
 /**
- * The server side of the seed 001 frame protocol, as a sans-I/O state machine (the seed's
+ * The server side of Mercurial's frame protocol, as a sans-I/O state machine (Mercurial's
  * `serverreactor`). Tell it what happened (`onFrame`, `onBytesResponseReady`,
  * `onApplicationError`, `onInputEof`); each call returns the action to take. It performs no I/O
  * and runs no commands itself.
  *
- * Beyond the seed: the next command is accepted after one completes, argument values may span
+ * Beyond Mercurial: the next command is accepted after one completes, argument values may span
  * frames (`continuation`), data may be streamed (`streamData`), application errors are deferred
  * like every other output, and sizes are bounded.
  */
