@@ -14,7 +14,8 @@ Options:
   -c, --codec NAME     one of:
 ${[...DECODERS].map(([n, e]) => `                         ${n.padEnd(16)} ${e.description}`).join('\n')}
       --max-frame N    frame size limit in bytes (default: the codec's)
-      --json           one JSON object per frame: {"n", "offset", "frame"}
+      --json           one JSON object per frame: {"n", "offset", "frame"}; frame types are
+                       named as in the text output, text is {"text"}, other bytes {"bytes": base64}
   -h, --help           show this help
 
 A recoverable error (an over-long line, a bad JSON line, junk) is reported and decoding goes on
@@ -44,7 +45,7 @@ export async function run(argv: string[]): Promise<number> {
   const out: string[] = [];
   const emit = (f: unknown) => {
     n++;
-    out.push(json ? JSON.stringify({ n, offset: start, frame: toJson(f) }) : `#${n} ${entry.format(f)}`);
+    out.push(json ? JSON.stringify({ n, offset: start, frame: entry.json ? entry.json(f) : toJson(f) }) : `#${n} ${entry.format(f)}`);
     start = total - reader.bufferedBytes;
   };
   const flush = async () => {
