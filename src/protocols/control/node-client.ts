@@ -334,10 +334,11 @@ export class ControlClient {
   async subscribe<E = unknown>(cmd: string, opts?: unknown, options: CallOptions = {}): Promise<EventSubscription<E>> {
     const rec = (await this.send(cmd, opts, 'stream', options)) as CallRecord;
     const events = rec.events!;
+    const close = () => this.close();
     return {
       response: rec.response,
       next: (o?: WaitOptions) => events.next(o) as Promise<E | null>,
-      close: () => this.close(),
+      close,
       async *[Symbol.asyncIterator]() {
         try {
           for (;;) {
@@ -346,8 +347,10 @@ export class ControlClient {
             yield e as E;
           }
         } finally {
-          // Leaving the loop early unsubscribes.
+          // Leaving the loop early unsubscribes: the connection is closed, so the server's
+          // handler sees its signal fire (it used to go on sending to a client that had left).
           events.end();
+          close();
         }
       },
     };

@@ -212,6 +212,29 @@ test('subscribe: events until the client closes', async () => {
   );
 });
 
+test('subscribe: leaving the loop early closes the connection (the handler sees its signal)', async () => {
+  let gone!: () => void;
+  const goneP = new Promise<void>((r) => (gone = r));
+  await withServer(
+    (s) => {
+      s.command('events', async (_o, ctx) => {
+        await ctx.reply(true);
+        ctx.signal.addEventListener('abort', () => gone());
+        for (let i = 0; !ctx.signal.aborted; i++) {
+          await ctx.send({ i }).catch(() => {});
+          await new Promise((r) => setImmediate(r));
+        }
+      });
+    },
+    async (path) => {
+      const c = await ControlClient.connect(path);
+      const sub = await c.subscribe<{ i: number }>('events');
+      for await (const ev of sub) if (ev.i === 2) break;
+      await goneP; // without sub.close(): the loop's end unsubscribed
+    },
+  );
+});
+
 test('listen: socket is 0600, a live socket is refused, a stale one replaced, a non-socket kept', async () => {
   const tmp = tmpSocketPath();
   try {
