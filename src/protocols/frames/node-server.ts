@@ -100,6 +100,9 @@ export class FrameSocketServer {
    * Starts listening on a TCP address (`{ host, port }`, port 0 for any) or a Unix socket
    * (`{ path }`); resolves with the bound address (`AddressInfo` or the socket path).
    */
+  listen(address: { readonly host: string; readonly port: number }): Promise<net.AddressInfo>;
+  listen(address: { readonly path: string }): Promise<string>;
+  listen(address: SocketAddress): Promise<net.AddressInfo | string>;
   listen(address: SocketAddress): Promise<net.AddressInfo | string> {
     return listenOn(this.server, address);
   }
