@@ -26,3 +26,5 @@ export { connectSocket, ConnectError, describeAddress } from './connect.js';
 export { AddressInUseError } from './errors.js';
 export type { SocketAddress, ConnectSocketOptions } from './connect.js';
 export { handOff } from './hand-off.js';
+/** The core errors reads, writes and connects reject with. */
+export { WirekitError, TimeoutError, AbortedError, ConnectionClosedError } from '../errors.js';

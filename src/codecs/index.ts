@@ -1,6 +1,7 @@
 export { FrameReader, decodeEofDefault, encodeToBytes, encodeParts } from './codec.js';
 export type { Decoder, Encoder, Codec } from './codec.js';
 export { CodecError, FrameTooLargeError, TruncatedFrameError, MalformedFrameError, EncodeError, CodecUsageError, isFatal, isRecoverable } from './errors.js';
+export { WirekitError } from '../errors.js';
 export type { CodecErrorOptions } from './errors.js';
 export { LinesCodec, lines, textLines, ndjson, DEFAULT_MAX_LINE_LENGTH } from './lines.js';
 export type { LinesOptions, NdjsonOptions } from './lines.js';

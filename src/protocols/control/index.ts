@@ -36,3 +36,6 @@ export type { CallMode, ClientEvent, ClientSessionOptions } from './client-sessi
 export { encodeConsoleKeys, encodeConsoleResize, consoleInputCodec } from './console.js';
 export type { ConsoleInput } from './console.js';
 export { satisfiesVersion } from './version.js';
+
+/** The core errors this module's calls reject with, exported here too so callers import them from the module they use. */
+export { WirekitError, TimeoutError, AbortedError, ConnectionClosedError } from '../../errors.js';

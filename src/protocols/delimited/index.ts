@@ -9,3 +9,7 @@ export type { HandshakeRole, HandshakeState, HandshakeAction, HandshakeWords } f
 export { HandshakeError, SocketPathError, ChildExitedError, ServerClosedError, DelimitedUsageError } from './errors.js';
 export { messageCodec } from './codec.js';
 export type { MessageCodec, MessageCodecOptions } from './codec.js';
+
+/** The core errors this module's calls reject with, exported here too so callers import them from the module they use. */
+export { WirekitError, TimeoutError, AbortedError, ConnectionClosedError } from '../../errors.js';
+export { FrameTooLargeError, TruncatedFrameError, MalformedFrameError } from '../../codecs/errors.js';

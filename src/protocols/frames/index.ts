@@ -33,3 +33,7 @@ export { ServerReactor } from './server-reactor.js';
 export type { CommandRequest, ServerAction, ServerReactorOptions, ServerState } from './server-reactor.js';
 export { ClientReactor } from './client-reactor.js';
 export type { ClientEvent, ClientReactorOptions } from './client-reactor.js';
+
+/** The core errors this module's calls reject with, exported here too so callers import them from the module they use. */
+export { WirekitError, TimeoutError, AbortedError, ConnectionClosedError } from '../../errors.js';
+export { ConnectError } from '../../channels/errors.js';

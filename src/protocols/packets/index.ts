@@ -45,3 +45,7 @@ export const isTuple = pickleFormat.isTuple;
 export type PickleOptions = pickleFormat.PickleOptions;
 /** @deprecated import from `wirekit-js/formats/pickle` */
 export type UnpickleOptions = pickleFormat.UnpickleOptions;
+
+/** The core errors this module's calls reject with, exported here too so callers import them from the module they use. */
+export { WirekitError, TimeoutError, AbortedError, ConnectionClosedError } from '../../errors.js';
+export { FrameTooLargeError } from '../../codecs/errors.js';
