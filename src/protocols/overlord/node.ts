@@ -1,5 +1,5 @@
 /**
- * Overlord's ghost protocol for Node: everything of `wirekit/protocols/overlord` plus what needs
+ * Overlord's ghost protocol for Node: everything of `wirekit-js/protocols/overlord` plus what needs
  * Node: the `/connect` handshake reply (SHA-1 of the key) and `messageStream`, a driver that reads
  * RPC messages from a socket with the line framing of the core.
  */
