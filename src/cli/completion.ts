@@ -85,7 +85,11 @@ ${cmds.map((c) => `    '${c.name}:${zq(c.summary)}'`).join('\n')}
     _describe 'command' commands
     return
   fi
-  case $words[2] in
+  # From here on the subcommand is the command word: _arguments counts positionals after it.
+  local cmd=$words[2]
+  shift words
+  (( CURRENT-- ))
+  case $cmd in
 ${cmds.map((c) => `    ${c.name}) _arguments ${[...args(c.spec), c.name === 'completion' ? `'1:shell:(bash zsh)'` : `'*:file:_files'`].join(' ')} ;;`).join('\n')}
     help) _values 'command' ${[...cmds.map((c) => c.name), ...Object.keys(TOPICS)].join(' ')} ;;
   esac

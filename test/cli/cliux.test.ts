@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import pty from 'node-pty';
 import path from 'node:path';
 import { MAIN, cliRunner, waitLine } from '../helpers/cli.js';
 import { parseDaemonConfig } from '../../src/cli/daemon-config.js';
@@ -161,4 +162,31 @@ test('wirekit completion zsh prints a #compdef script with every command', async
   if (spawnSync('zsh', ['--version']).status !== 0) return t.skip('no zsh to check the syntax with');
   const check = spawnSync('zsh', ['-n', '-c', script], { encoding: 'utf8' });
   assert.equal(check.status, 0, check.stderr);
+  // In a real zsh on a pty: what Tab gives after each typed line.
+  const file = path.join(dir, '_wirekit');
+  writeFileSync(file, script);
+  const term = pty.spawn('zsh', ['-f', '-i'], { cols: 200, rows: 30, cwd: dir, env: { ...process.env, HOME: dir, PS1: '> ' } as Record<string, string> });
+  let out = '';
+  term.onData((d) => (out += d));
+  const until = async (re: RegExp) => {
+    for (let i = 0; i < 100 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+    return re.test(out);
+  };
+  try {
+    term.write(`autoload -U compinit; compinit -u; source ${file}; echo READY\r`);
+    assert.ok(await until(/READY\r?\n/), out);
+    const tab = async (typed: string, re: RegExp) => {
+      out = '';
+      term.write(`${typed}\t`);
+      assert.ok(await until(re), `${typed}<TAB>: ${JSON.stringify(out)}`);
+      term.write('\x15'); // kill the line
+    };
+    await tab('wirekit pi', /wirekit ping/);
+    await tab('wirekit exec --no-', /--no-stdin/);
+    await tab('wirekit serve --tls-c', /--tls-cert/);
+    await tab('wirekit completion ', /bash\s+zsh/);
+    await tab('wirekit help con', /help config/);
+  } finally {
+    term.kill();
+  }
 });
