@@ -33,6 +33,10 @@ const words = (spec: Spec) => Object.entries(spec).flatMap(([n, s]) => [`--${n}`
 export function bashScript(cmds: CommandOptions[]): string {
   const valued = [...new Set(cmds.flatMap((c) => Object.entries(c.spec).filter(([, s]) => s.type === 'string').flatMap(([n, s]) => [`--${n}`, ...(s.short ? [`-${s.short}`] : [])])))];
   return `# bash completion for wirekit (wirekit completion bash)
+# The named daemons of ~/.config/wirekit/config (wirekit help config), for -a.
+_wirekit_daemons() {
+  awk '$1 == "daemon" { print $2 }' "\${XDG_CONFIG_HOME:-$HOME/.config}/wirekit/config" 2>/dev/null
+}
 _wirekit() {
   local cur prev cmd opts
   cur="\${COMP_WORDS[COMP_CWORD]}"
@@ -52,6 +56,7 @@ ${cmds.map((c) => `    ${c.name}) opts="${words(c.spec).join(' ')}" ;;`).join('\
     return
   fi
   case "$prev" in
+    -a|--address) COMPREPLY=( $(compgen -W "$(_wirekit_daemons)" -- "$cur") $(compgen -f -- "$cur") ); return ;;
     ${valued.join('|')}) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
   esac
   if [[ "$cur" == -* ]]; then
@@ -70,11 +75,17 @@ export function zshScript(cmds: CommandOptions[]): string {
   const args = (spec: Spec) =>
     Object.entries(spec).flatMap(([n, s]) => {
       const rep = s.multiple ? '*' : '';
-      const value = s.type === 'string' ? `:${n}:_files` : '';
+      const value = s.type !== 'string' ? '' : n === 'address' ? `:${n}:_wirekit_addresses` : `:${n}:_files`;
       return [`'${rep}--${n}${value}'`, ...(s.short ? [`'${rep}-${s.short}${value}'`] : [])];
     });
   return `#compdef wirekit
 # zsh completion for wirekit (wirekit completion zsh)
+# -a: the named daemons of ~/.config/wirekit/config (wirekit help config), or a socket file.
+_wirekit_addresses() {
+  local -a names
+  names=(\${(f)"$(awk '$1 == "daemon" { print $2 }' "\${XDG_CONFIG_HOME:-$HOME/.config}/wirekit/config" 2>/dev/null)"})
+  _alternative 'daemons:named daemon:compadd -a names' 'files:socket file:_files'
+}
 _wirekit() {
   local -a commands
   commands=(

@@ -127,7 +127,7 @@ test('named daemons: -a NAME uses the address and token file from ~/.config/wire
 /** Completions bash offers for `words` (the last one being completed). */
 function bashComplete(script: string, words: string[]): string[] {
   const line = `${script}\nCOMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _wirekit; printf '%s\\n' "\${COMPREPLY[@]}"`;
-  const r = spawnSync('bash', ['--norc', '-c', line], { encoding: 'utf8', cwd: dir });
+  const r = spawnSync('bash', ['--norc', '-c', line], { encoding: 'utf8', cwd: dir, env: { ...process.env, XDG_CONFIG_HOME: config } });
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.split('\n').filter(Boolean);
 }
@@ -145,6 +145,9 @@ test('wirekit completion bash completes commands and each command\'s own options
   assert.deepEqual(bashComplete(script, ['wirekit', 'decode', '--co']), ['--codec']);
   assert.deepEqual(bashComplete(script, ['wirekit', 'help', 'con']), ['config']);
   assert.deepEqual(bashComplete(script, ['wirekit', 'completion', '']).sort(), ['bash', 'zsh']);
+  writeFileSync(path.join(config, 'wirekit', 'config'), `daemon build1\n  address ${tcpAddr}\ndaemon build2\n  address ${tcpAddr}\n`);
+  const forA = bashComplete(script, ['wirekit', 'ping', '-a', 'bui']);
+  assert.ok(forA.includes('build1') && forA.includes('build2'), `named daemons (and socket files) for -a: ${forA.join(' ')}`);
   // Options come from the spec the command parses with: each one offered is accepted.
   for (const opt of bashComplete(script, ['wirekit', 'cp', '--'])) {
     const h = await cli(['cp', opt, ...(['--json', '--no-progress', '--insecure', '--help'].includes(opt) ? [] : ['x']), '--help']);
@@ -165,7 +168,7 @@ test('wirekit completion zsh prints a #compdef script with every command', async
   // In a real zsh on a pty: what Tab gives after each typed line.
   const file = path.join(dir, '_wirekit');
   writeFileSync(file, script);
-  const term = pty.spawn('zsh', ['-f', '-i'], { cols: 200, rows: 30, cwd: dir, env: { ...process.env, HOME: dir, PS1: '> ' } as Record<string, string> });
+  const term = pty.spawn('zsh', ['-f', '-i'], { cols: 200, rows: 30, cwd: dir, env: { ...process.env, HOME: dir, XDG_CONFIG_HOME: config, PS1: '> ' } as Record<string, string> });
   let out = '';
   term.onData((d) => (out += d));
   const until = async (re: RegExp) => {
@@ -186,6 +189,8 @@ test('wirekit completion zsh prints a #compdef script with every command', async
     await tab('wirekit serve --tls-c', /--tls-cert/);
     await tab('wirekit completion ', /bash\s+zsh/);
     await tab('wirekit help con', /help config/);
+    writeFileSync(path.join(config, 'wirekit', 'config'), `daemon lab7\n  address ${tcpAddr}\n`);
+    await tab('wirekit ping -a la', /-a lab7/);
   } finally {
     term.kill();
   }
