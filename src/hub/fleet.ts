@@ -15,8 +15,12 @@ import type { AgentEntry } from './registry.js';
 export interface FleetBackend {
   /** Called once the hub's listeners are up; `agentAddress` is where agents reach it (`HOST:PORT`). */
   start(hub: Hub, self: { agentAddress: string }): Promise<void>;
-  /** An agent passed this hub's own checks: claim its id fleet-wide. Rejects with `DuplicateAgentError`. */
-  claim(agent: AgentEntry<AgentLinkHandle>): Promise<void>;
+  /**
+   * An agent passed this hub's own checks: claim its id fleet-wide, with the SHA-256 (hex) of the
+   * token it uses from now on (other hubs check its dial-backs against it). Rejects with
+   * `DuplicateAgentError`.
+   */
+  claim(agent: AgentEntry<AgentLinkHandle>, tokenHash: string): Promise<void>;
   /** The agent's link on this hub ended: drop this hub's claim (never another hub's). */
   release(id: string): void;
   /** Agents connected to other hubs, matching every filter, sorted by id. Their `owner` routes a dial-back. */

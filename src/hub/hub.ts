@@ -212,13 +212,13 @@ export class Hub extends EventEmitter<HubEvents> {
       link,
       Date.now(),
     );
+    const hash = sha256(issued ?? msg.token);
     try {
-      await this.fleet.claim(event.agent);
+      await this.fleet.claim(event.agent, hash);
     } catch (err) {
       this.registry.remove(msg.id, link);
       throw err;
     }
-    const hash = issued !== undefined ? sha256(issued) : sha256(msg.token);
     if (issued !== undefined) {
       this.agentTokens[msg.id] = hash;
       await this.saveAgentTokens();

@@ -174,8 +174,8 @@ export class NatsFleet implements FleetBackend {
     for (const t of this.timers) t.unref();
   }
 
-  async claim(agent: AgentEntry<AgentLinkHandle>): Promise<void> {
-    this.held.set(agent.id, { rev: 0, value: this.recordOf(agent) });
+  async claim(agent: AgentEntry<AgentLinkHandle>, tokenHash: string): Promise<void> {
+    this.held.set(agent.id, { rev: 0, value: this.recordOf(agent, tokenHash) });
     if (!this.ready) return;
     try {
       await this.enqueue(agent.id, () => this.claimHeld(agent.id));
@@ -209,7 +209,9 @@ export class NatsFleet implements FleetBackend {
   }
 
   agentTokenHash(id: string): string | undefined {
-    return this.tokenHashes.get(id);
+    // The claim's own hash first: it arrives with the entry, before any dial-back can.
+    const owner = this.remote.get(id)?.owner;
+    return (owner instanceof RemoteLink ? owner.record.tokenSha256 : undefined) ?? this.tokenHashes.get(id);
   }
 
   async shareAgentToken(id: string, hash: string): Promise<void> {
@@ -440,7 +442,7 @@ export class NatsFleet implements FleetBackend {
 
   // ---- claims ----
 
-  private recordOf(agent: AgentEntry<unknown>): Uint8Array {
+  private recordOf(agent: AgentEntry<unknown>, tokenSha256: string): Uint8Array {
     const rec: AgentRecord = {
       v: 1,
       id: agent.id,
@@ -453,6 +455,7 @@ export class NatsFleet implements FleetBackend {
       properties: agent.properties,
       since: agent.since,
       authenticated: agent.authenticated,
+      tokenSha256,
     };
     return encodeJson(rec);
   }

@@ -59,6 +59,8 @@ export interface AgentRecord {
   /** When it registered on that hub, ms since the epoch. */
   readonly since: number;
   readonly authenticated: boolean;
+  /** SHA-256 (hex) of the agent's token: the hub a user is on checks the agent's dial-back with it. */
+  readonly tokenSha256?: string;
 }
 
 /** One agent's token, as SHA-256 hex (never the token itself). */
@@ -134,6 +136,8 @@ export function parseAgentRecord(bytes: Uint8Array): AgentRecord {
   if (typeof props !== 'object' || props === null || Array.isArray(props)) throw new FleetRecordError('agent record: "properties" must be an object');
   if (typeof o.since !== 'number' || !Number.isSafeInteger(o.since) || o.since < 0) throw new FleetRecordError('agent record: bad "since"');
   if (typeof o.authenticated !== 'boolean') throw new FleetRecordError('agent record: bad "authenticated"');
+  const tokenSha256 = o.tokenSha256 === undefined ? undefined : str(o, 'tokenSha256', 'agent record', 64);
+  if (tokenSha256 !== undefined && !/^[0-9a-f]{64}$/.test(tokenSha256)) throw new FleetRecordError('agent record: bad "tokenSha256"');
   return {
     v: 1,
     id,
@@ -146,6 +150,7 @@ export function parseAgentRecord(bytes: Uint8Array): AgentRecord {
     properties: props as Obj,
     since: o.since,
     authenticated: o.authenticated,
+    ...(tokenSha256 === undefined ? {} : { tokenSha256 }),
   };
 }
 
