@@ -20,7 +20,7 @@ import { FrameReader } from '../codecs/codec.js';
 import { ndjson } from '../codecs/lines.js';
 import { WirekitError } from '../errors.js';
 import { AgentLinkSession, type AgentLinkAction } from '../hub/link-session.js';
-import { MAX_LINK_LINE, parseLinkMessage, type LinkMessage, type RegisterMessage } from '../hub/link-messages.js';
+import { MAX_LINK_LINE, parseHubAddress, parseLinkMessage, type LinkMessage, type RegisterMessage } from '../hub/link-messages.js';
 import type { Logger } from './log.js';
 
 export interface HubTlsOptions {
@@ -33,8 +33,11 @@ export interface HubTlsOptions {
 }
 
 export interface DialOutOptions {
-  /** The hub's agent port. */
-  hub: SocketAddress;
+  /**
+   * The hub's agent port, or several hubs of one fleet: the agent tries them in turn, moving to the
+   * next after each failure (with the same backoff and jitter).
+   */
+  hub: SocketAddress | readonly SocketAddress[];
   /** TLS to the hub (`false` or omitted: plain TCP, for loopback and tests). */
   tls?: HubTlsOptions | false;
   /** What the agent registers as. */
@@ -68,6 +71,8 @@ export class HubDialer {
   private failures = 0;
   private stopped = false;
   private agentToken: string | undefined;
+  /** Which of the hubs the next connect tries. */
+  private hubIndex = 0;
   private readonly listeners = new Set<(state: DialOutState, detail?: string) => void>();
 
   constructor(private readonly options: DialOutOptions) {}
@@ -108,9 +113,15 @@ export class HubDialer {
     this.setState('stopped');
   }
 
-  private async dialHub(): Promise<net.Socket> {
+  /** The hubs, in the order they are tried. */
+  get hubs(): readonly SocketAddress[] {
+    const h = this.options.hub;
+    return Array.isArray(h) ? h : [h as SocketAddress];
+  }
+
+  private async dialHub(address: SocketAddress = this.hubs[this.hubIndex % this.hubs.length]!): Promise<net.Socket> {
     const t = this.options.tls;
-    const socket = await connectSocket(this.options.hub, {
+    const socket = await connectSocket(address, {
       timeout: this.options.connectTimeoutMs ?? 10_000,
       tls: t ? tlsOptions(t) : false,
     });
@@ -161,7 +172,7 @@ export class HubDialer {
             this.setState('registered', a.hub);
             break;
           case 'dial':
-            void this.dialBack(a.sid, session, apply);
+            void this.dialBack(a.sid, a.hub, session, apply);
             break;
           case 'move':
             closedWhy = 'the hub is draining';
@@ -207,6 +218,8 @@ export class HubDialer {
     if (this.stopped) return;
     if (this.retryTimer !== undefined) return;
     this.failures++;
+    // The next attempt goes to the next hub (in a fleet, another hub takes this agent over).
+    this.hubIndex = (this.hubIndex + 1) % this.hubs.length;
     const min = this.options.backoffMinMs ?? 500;
     const max = this.options.backoffMaxMs ?? 30_000;
     // Full jitter: a random delay up to the exponential bound, so a fleet does not return at once.
@@ -220,11 +233,15 @@ export class HubDialer {
     }, delay);
   }
 
-  /** Opens the connection for session `sid` and hands it to `serve` once the hub paired it. */
-  private async dialBack(sid: string, session: AgentLinkSession, apply: (a: readonly AgentLinkAction[]) => void): Promise<void> {
+  /**
+   * Opens the connection for session `sid` (to this hub, or to fleet hub `hub` where the user is) and
+   * hands it to `serve` once the hub paired it.
+   */
+  private async dialBack(sid: string, hub: string | undefined, session: AgentLinkSession, apply: (a: readonly AgentLinkAction[]) => void): Promise<void> {
     let socket: net.Socket;
     try {
-      socket = await this.dialHub();
+      const other = hub === undefined ? undefined : parseHubAddress(hub);
+      socket = await this.dialHub(other);
     } catch (err) {
       apply(session.dialFailed(sid, (err as Error).message));
       return;

@@ -5,6 +5,8 @@ import { createLogger, isLogLevel, type LogLevel } from '../agent/log.js';
 import { Hub } from '../hub/hub.js';
 import { startHub, type ListenSpec } from '../hub/server.js';
 import { allowList } from '../hub/overlord/ghost-port.js';
+import { NatsFleet } from '../hub/nats-fleet.js';
+import { hubIdFrom } from '../hub/nats-records.js';
 import { parseArgs, parseDuration, parseIntArg, UsageError } from './args.js';
 
 const defaultState = () => path.join(process.env.XDG_STATE_HOME && path.isAbsolute(process.env.XDG_STATE_HOME) ? process.env.XDG_STATE_HOME : path.join(os.homedir(), '.local', 'state'), 'wirekit', 'hub');
@@ -28,6 +30,19 @@ Options:
       --max-agents N       agents at once (default 20000)
       --keepalive DUR      agents ping this often; one silent for 3 times as long is dropped
                            (default 10s)
+      --nats URL           join a fleet of hubs on NATS (nats://HOST:PORT or tls://HOST:PORT;
+                           repeat it for the servers of a NATS cluster); see docs/scale-out.md
+      --advertise HOST:PORT  with --nats: this hub's agent port as agents reach it (dial-backs
+                           for users on this hub; default: the --agents address)
+      --fleet-ttl DUR      with --nats: an agent's entry lives this long without a refresh
+                           (the KV bucket's max_age; default 30s)
+      --nats-creds FILE    NATS credentials file (JWT and NKey seed)
+      --nats-user NAME     NATS user (password from $WIREKIT_NATS_PASS or --nats-pass-file)
+      --nats-pass-file F   the NATS user's password
+      --nats-token-file F  a NATS token
+      --nats-ca FILE       TLS to NATS: CA certificate (PEM)
+      --nats-cert FILE     TLS to NATS: client certificate (PEM)
+      --nats-key FILE      TLS to NATS: its private key (PEM)
       --log-level LEVEL    silent, error, warn, info (default), debug
       --overlord           accept Overlord ghosts of the current generation (GET /connect on
                            the HTTP port); they cannot authenticate: see docs/overlord.md
@@ -79,6 +94,16 @@ export async function run(argv: string[]): Promise<number> {
     overlord: { type: 'boolean' },
     'overlord-classic': { type: 'string' },
     'overlord-allow': { type: 'string', multiple: true },
+    nats: { type: 'string', multiple: true },
+    advertise: { type: 'string' },
+    'fleet-ttl': { type: 'string' },
+    'nats-creds': { type: 'string' },
+    'nats-user': { type: 'string' },
+    'nats-pass-file': { type: 'string' },
+    'nats-token-file': { type: 'string' },
+    'nats-ca': { type: 'string' },
+    'nats-cert': { type: 'string' },
+    'nats-key': { type: 'string' },
     init: { type: 'boolean' },
     'admin-user': { type: 'string' },
     'admin-pass': { type: 'string' },
@@ -121,10 +146,14 @@ export async function run(argv: string[]): Promise<number> {
       throw new UsageError((err as Error).message);
     }
   }
+  const name = (p.flags.name as string | undefined) ?? os.hostname();
+  const fleet = natsFleetFrom(p.flags, name);
   const running = await startHub({
+    ...(fleet ? { fleet } : {}),
+    ...(typeof p.flags.advertise === 'string' ? { advertise: advertiseSpec(p.flags.advertise) } : {}),
     stateDir,
     logger,
-    name: (p.flags.name as string | undefined) ?? os.hostname(),
+    name,
     maxAgents: p.flags['max-agents'] ? parseIntArg(p.flags['max-agents'] as string, '--max-agents', 1) : undefined,
     keepaliveMs: p.flags.keepalive ? parseDuration(p.flags.keepalive as string, '--keepalive') : undefined,
     agents: p.flags.agents ? listenSpec(p.flags.agents as string, '--agents') : undefined,
@@ -163,6 +192,38 @@ export async function run(argv: string[]): Promise<number> {
   });
   await running.close();
   return 0;
+}
+
+/** The NATS fleet the flags ask for, or undefined for a hub alone. */
+function natsFleetFrom(flags: Record<string, unknown>, name: string): NatsFleet | undefined {
+  const servers = (flags.nats as string[] | undefined) ?? [];
+  const natsOnly = ['advertise', 'fleet-ttl', 'nats-creds', 'nats-user', 'nats-pass-file', 'nats-token-file', 'nats-ca', 'nats-cert', 'nats-key'].filter((f) => flags[f] !== undefined);
+  if (servers.length === 0) {
+    if (natsOnly.length > 0) throw new UsageError(`--${natsOnly[0]} needs --nats`);
+    return undefined;
+  }
+  for (const s of servers) if (!/^(nats|tls):\/\/[^\s/]+(:\d{1,5})?\/?$/.test(s)) throw new UsageError(`invalid NATS URL ${JSON.stringify(s)} (expected nats://HOST:PORT or tls://HOST:PORT)`);
+  const file = (f: string) => readFileSync(flags[f] as string, 'utf8').replace(/\r?\n$/, '');
+  const user = flags['nats-user'] as string | undefined;
+  const pass = flags['nats-pass-file'] !== undefined ? file('nats-pass-file') : process.env.WIREKIT_NATS_PASS;
+  if (pass !== undefined && user === undefined && flags['nats-pass-file'] !== undefined) throw new UsageError('--nats-pass-file needs --nats-user');
+  if (!!flags['nats-cert'] !== !!flags['nats-key']) throw new UsageError('--nats-cert and --nats-key go together');
+  const tlsFiles = { caFile: flags['nats-ca'] as string | undefined, certFile: flags['nats-cert'] as string | undefined, keyFile: flags['nats-key'] as string | undefined };
+  return new NatsFleet({
+    servers,
+    hubId: hubIdFrom(name),
+    ...(flags['fleet-ttl'] !== undefined ? { ttlMs: parseDuration(flags['fleet-ttl'] as string, '--fleet-ttl') } : {}),
+    ...(user !== undefined ? { user, pass } : {}),
+    ...(flags['nats-token-file'] !== undefined ? { token: file('nats-token-file') } : {}),
+    ...(flags['nats-creds'] !== undefined ? { credsFile: flags['nats-creds'] as string } : {}),
+    ...(tlsFiles.caFile || tlsFiles.certFile ? { tls: Object.fromEntries(Object.entries(tlsFiles).filter(([, v]) => v !== undefined)) } : {}),
+  });
+}
+
+function advertiseSpec(text: string): string {
+  const spec = listenSpec(text, '--advertise');
+  if (spec.port === 0) throw new UsageError('--advertise needs a port');
+  return spec.host.includes(':') ? `[${spec.host}]:${spec.port}` : `${spec.host}:${spec.port}`;
 }
 
 async function userCommand(stateDir: string, args: string[], admin: boolean): Promise<number> {

@@ -37,7 +37,9 @@ Options:
       --ping-interval DUR  session keepalive ping interval (default 15s)
       --ping-timeout DUR   a session silent this long is ended (default 45s)
       --hub URL            also dial out to a fleet hub's agent port (tcp://host:port or
-                           tls://host:port) and serve sessions routed through it
+                           tls://host:port) and serve sessions routed through it; repeat it
+                           for the hubs of one fleet: the agent moves to the next when its
+                           hub is gone
       --enroll-token-file F  the hub's enrollment token (first registration; afterwards
                            the hub's own token for this agent, kept in --hub-token-file)
       --hub-token-file F   where this agent's hub token is kept, mode 0600
@@ -68,7 +70,7 @@ export async function run(argv: string[]): Promise<number> {
     'ping-interval': { type: 'string' },
     'ping-timeout': { type: 'string' },
     'log-level': { type: 'string' },
-    hub: { type: 'string' },
+    hub: { type: 'string', multiple: true },
     'enroll-token-file': { type: 'string' },
     'hub-token-file': { type: 'string' },
     'hub-ca': { type: 'string' },
@@ -93,7 +95,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   const log = createLogger(level);
   const addrs: AgentAddress[] = ((p.flags.listen as string[] | undefined) ?? []).map((a) => parseAddress(a));
-  const hubUrl = p.flags.hub as string | undefined;
+  const hubUrls = (p.flags.hub as string[] | undefined) ?? [];
+  const hubUrl = hubUrls.length > 0 ? hubUrls.join(' ') : undefined;
   if (p.flags['no-local'] && !hubUrl) throw new UsageError('--no-local needs --hub');
   if (p.flags['no-local'] && addrs.length) throw new UsageError('--no-local and --listen do not go together');
   if (addrs.length === 0 && !p.flags['no-local']) {
@@ -140,7 +143,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   let dialer: (HubDialer & { agentId: string }) | undefined;
   if (hubUrl) {
-    dialer = await startDialOut(p.flags, hubUrl, daemon, log);
+    dialer = await startDialOut(p.flags, hubUrls, daemon, log);
     lines.push(`dialing out to hub ${hubUrl} as agent ${dialer.agentId}`);
   }
   if (daemon.listeners.length > 0) {
@@ -162,8 +165,10 @@ export async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
-async function startDialOut(flags: Record<string, unknown>, hubUrl: string, daemon: AgentDaemon, log: Logger): Promise<HubDialer & { agentId: string }> {
-  const url = parseHubUrl(hubUrl);
+async function startDialOut(flags: Record<string, unknown>, hubUrls: readonly string[], daemon: AgentDaemon, log: Logger): Promise<HubDialer & { agentId: string }> {
+  const urls = hubUrls.map(parseHubUrl);
+  const url = urls[0]!;
+  if (urls.some((u) => u.tls !== url.tls)) throw new UsageError('the hubs of one fleet are all tcp:// or all tls://');
   const properties: Record<string, unknown> = {};
   if (typeof flags['labels-file'] === 'string') {
     const v = JSON.parse(readFileSync(flags['labels-file'], 'utf8')) as unknown;
@@ -184,7 +189,7 @@ async function startDialOut(flags: Record<string, unknown>, hubUrl: string, daem
   const ca = flags['hub-ca'] as string | undefined;
   if ((fingerprint || ca) && !url.tls) throw new UsageError('--hub-ca and --hub-fingerprint need a tls:// hub');
   const dialer = new HubDialer({
-    hub: url.address,
+    hub: urls.map((u) => u.address),
     tls: url.tls ? { ...(ca ? { ca: readFileSync(ca) } : {}), ...(fingerprint ? { fingerprint } : {}) } : false,
     register: { id, hostname: os.hostname(), version: VERSION, capabilities: ['exec', 'terminal', 'upload', 'download', 'forward'], properties },
     enrollmentToken,

@@ -160,8 +160,8 @@ class AgentLinkDriver implements AgentLinkHandle {
     }
   }
 
-  dial(sid: string): void {
-    this.apply(this.session.dial(sid));
+  dial(sid: string, hub?: string): void {
+    this.apply(this.session.dial(sid, hub));
   }
 
   move(delayMs: number): void {

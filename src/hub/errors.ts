@@ -88,3 +88,10 @@ export class HttpError extends WirekitError {
     super(code, message, { origin: 'remote' });
   }
 }
+
+/** A fleet record or message from NATS that is not what a wirekit hub writes. Code `WK_MALFORMED`. */
+export class FleetRecordError extends WirekitError {
+  constructor(message: string) {
+    super('WK_MALFORMED', message, { origin: 'remote' });
+  }
+}

@@ -3,7 +3,7 @@
  * agent's dial-back. The listeners (agent port, user port, HTTP API) are thin drivers that call
  * into it. Everything the hub keeps on disk is in its state directory.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { TimeoutError, AbortedError } from '../errors.js';
@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../agent/log.js';
 import { mayOpen, type Principal } from './allowlist.js';
 import { HubAuthError, HubLimitError, HubNotFoundError, HubPermissionError, HubUsageError, LockedOutError } from './errors.js';
 import type { AgentFilter } from './filter.js';
+import { LocalFleet, type FleetBackend } from './fleet.js';
 import type { AttachMessage, RegisterMessage } from './link-messages.js';
 import { LoginThrottle } from './login-throttle.js';
 import { hashPassword, verifyPassword, DEFAULT_SCRYPT_COST, type ScryptCost } from './passwords.js';
@@ -29,7 +30,8 @@ import { Users, type UsersDocument } from './users.js';
  *   ghost's), and the hub uses it instead of a dial-back.
  */
 export interface AgentLinkHandle {
-  dial(sid: string): void;
+  /** `hub`: a fleet hub's agent port to dial back to instead of this hub's. */
+  dial(sid: string, hub?: string): void;
   close(reason: string): void;
   /** Opens a daemon-protocol connection to the agent without a dial-back (Overlord ghosts). */
   connect?(sid: string, signal?: AbortSignal): Promise<{ stream: Duplex; leftover: Uint8Array }>;
@@ -53,6 +55,8 @@ export interface HubOptions {
   tokenLifetimeS?: number;
   /** scrypt cost for new password hashes (tests lower it). */
   scryptCost?: ScryptCost;
+  /** The other hubs of a fleet (nats-fleet.ts). Default: none, a hub alone. */
+  fleet?: FleetBackend;
 }
 
 interface HubSecrets {
@@ -87,6 +91,7 @@ export class Hub extends EventEmitter<HubEvents> {
   readonly logger: Logger;
   readonly name: string;
   readonly keepaliveMs: number;
+  readonly fleet: FleetBackend;
   private readonly pending = new Map<string, Pending>();
   /** The agent-side streams of running sessions, per agent: ended when the agent goes. */
   private readonly running = new Map<string, Set<Duplex>>();
@@ -111,6 +116,7 @@ export class Hub extends EventEmitter<HubEvents> {
     this.name = options.name ?? 'hub';
     this.logger = options.logger ?? createLogger('warn');
     this.keepaliveMs = options.keepaliveMs ?? 10_000;
+    this.fleet = options.fleet ?? new LocalFleet();
     this.registry = new AgentRegistry({ maxAgents: options.maxAgents, keepaliveTimeoutMs: 3 * this.keepaliveMs });
     this.signer = new TokenSigner(Buffer.from(secrets.tokenSecret, 'base64'), options.tokenLifetimeS);
   }
@@ -190,9 +196,8 @@ export class Hub extends EventEmitter<HubEvents> {
   /** Checks an agent's registration and adds it; throws the error the agent is refused with. */
   async registerAgent(msg: RegisterMessage, address: string, link: AgentLinkHandle): Promise<string | undefined> {
     if (!isValidAgentId(msg.id)) throw new HubUsageError(`invalid agent id ${JSON.stringify(msg.id.slice(0, 64))}`);
-    const known = this.agentTokens[msg.id];
     let issued: string | undefined;
-    if (known !== undefined && sameSecret(sha256(msg.token), known)) {
+    if (this.knownAgentToken(msg.id, msg.token)) {
       // A returning agent with its own token.
     } else if (sameSecret(msg.token, this.secrets.enrollmentToken)) {
       if (this.registry.get(msg.id) === undefined) {
@@ -207,13 +212,29 @@ export class Hub extends EventEmitter<HubEvents> {
       link,
       Date.now(),
     );
+    const hash = sha256(issued ?? msg.token);
+    try {
+      await this.fleet.claim(event.agent, hash);
+    } catch (err) {
+      this.registry.remove(msg.id, link);
+      throw err;
+    }
     if (issued !== undefined) {
-      this.agentTokens[msg.id] = sha256(issued);
+      this.agentTokens[msg.id] = hash;
       await this.saveAgentTokens();
     }
+    await this.fleet.shareAgentToken(msg.id, hash);
     this.logger.info(`hub: agent ${msg.id} joined from ${address}`);
     this.emitRegistry(event);
     return issued;
+  }
+
+  /** Whether `token` is agent `id`'s own token, as this hub or (an agent enrolled elsewhere) the fleet knows it. */
+  private knownAgentToken(id: string, token: string): boolean {
+    const local = this.agentTokens[id];
+    if (local !== undefined && sameSecret(sha256(token), local)) return true;
+    const shared = this.fleet.agentTokenHash(id);
+    return shared !== undefined && sameSecret(sha256(token), shared);
   }
 
   /**
@@ -263,6 +284,7 @@ export class Hub extends EventEmitter<HubEvents> {
     const event = this.registry.remove(id, link);
     if (!event) return;
     this.logger.info(`hub: agent ${id} left`);
+    this.fleet.release(id);
     this.endSessions(id);
     for (const [sid, p] of this.pending) {
       if (p.agentId === id) {
@@ -278,6 +300,7 @@ export class Hub extends EventEmitter<HubEvents> {
     for (const event of this.registry.expire(Date.now())) {
       if (event.type === 'left') {
         event.agent.owner.close('keepalive timeout');
+        this.fleet.release(event.agent.id);
         this.endSessions(event.agent.id);
       }
       this.emitRegistry(event);
@@ -297,14 +320,17 @@ export class Hub extends EventEmitter<HubEvents> {
     else this.emit('left', event.agent, event.reason);
   }
 
-  /** Agents `user` may see, filtered, sorted by id. */
+  /** Agents `user` may see (this hub's and, in a fleet, the other hubs'), filtered, sorted by id. */
   listAgents(user: Principal, filters: readonly AgentFilter[] = []): AgentEntry<AgentLinkHandle>[] {
-    return this.registry.list(filters).filter((a) => mayOpen(user, a.properties));
+    const local = this.registry.list(filters);
+    const remote = this.fleet.listRemote(filters).filter((a) => this.registry.get(a.id) === undefined);
+    const all = remote.length === 0 ? local : [...local, ...remote].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return all.filter((a) => mayOpen(user, a.properties));
   }
 
   /** The agent `id` if `user` may open it; `HubNotFoundError` / `HubPermissionError` otherwise. */
   agentFor(user: Principal, id: string): AgentEntry<AgentLinkHandle> {
-    const agent = this.registry.get(id);
+    const agent = this.registry.get(id) ?? this.fleet.getRemote(id);
     if (!agent) throw new HubNotFoundError(`no agent ${id}`);
     if (!mayOpen(user, agent.properties)) throw new HubPermissionError(`${user.username} may not open agent ${id}`);
     return agent;
@@ -323,7 +349,7 @@ export class Hub extends EventEmitter<HubEvents> {
     const perUser = this.options.maxSessionsPerUser ?? 64;
     if ((this.sessionsByAgent.get(id) ?? 0) >= perAgent) return Promise.reject(new HubLimitError(`agent ${id} has ${perAgent} sessions open`));
     if ((this.sessionsByUser.get(user.username) ?? 0) >= perUser) return Promise.reject(new HubLimitError(`${user.username} has ${perUser} sessions open`));
-    const sid = randomUUID();
+    const sid = this.fleet.newSessionId();
     const count = (m: Map<string, number>, k: string, d: number) => {
       const n = (m.get(k) ?? 0) + d;
       if (n <= 0) m.delete(k);
@@ -395,6 +421,7 @@ export class Hub extends EventEmitter<HubEvents> {
   dialFailed(agentId: string, sid: string, message: string): void {
     const p = this.pending.get(sid);
     if (p && p.agentId === agentId) p.reject(new HubNotFoundError(`agent ${agentId} could not dial back: ${message}`));
+    else if (!p) this.fleet.dialFailed(agentId, sid, message);
   }
 
   /**
@@ -403,8 +430,7 @@ export class Hub extends EventEmitter<HubEvents> {
    */
   attach(msg: AttachMessage, stream: Duplex, leftover: Uint8Array): string {
     const p = this.pending.get(msg.sid);
-    const known = this.agentTokens[msg.id];
-    if (!p || p.agentId !== msg.id || known === undefined || !sameSecret(sha256(msg.token), known)) {
+    if (!p || p.agentId !== msg.id || !this.knownAgentToken(msg.id, msg.token)) {
       throw new HubAuthError('no session waits for this dial-back');
     }
     p.resolve({ stream, leftover });

@@ -54,6 +54,11 @@ export interface PongMessage {
 export interface DialMessage {
   readonly type: 'dial';
   readonly sid: string;
+  /**
+   * Fleet hubs: the agent port (`HOST:PORT`, IPv6 in brackets) of the hub the user is on, when it is
+   * not this hub; the agent dials back there (with the same TLS checks) instead of to this hub.
+   */
+  readonly hub?: string;
 }
 
 /** agent → hub: the dial-back for `sid` could not be made. */
@@ -113,6 +118,13 @@ function int(o: Obj, key: string): number {
   return v;
 }
 
+/** `HOST:PORT` (IPv6 as `[::1]:7701`) → host and port; undefined when it is not one. */
+export function parseHubAddress(text: string): { host: string; port: number } | undefined {
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) return undefined;
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+}
+
 /** Checks a decoded JSON value and returns it as a typed message. */
 export function parseLinkMessage(value: unknown): LinkMessage {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new LinkProtocolError('a link message is a JSON object');
@@ -136,8 +148,12 @@ export function parseLinkMessage(value: unknown): LinkMessage {
     case 'ping':
     case 'pong':
       return { type: o.type, seq: int(o, 'seq') };
-    case 'dial':
-      return { type: 'dial', sid: str(o, 'sid', 128) };
+    case 'dial': {
+      if (o.hub === undefined) return { type: 'dial', sid: str(o, 'sid', 128) };
+      const hub = str(o, 'hub', 300);
+      if (parseHubAddress(hub) === undefined) throw new LinkProtocolError(`dial: "hub" must be HOST:PORT, got ${JSON.stringify(hub.slice(0, 64))}`);
+      return { type: 'dial', sid: str(o, 'sid', 128), hub };
+    }
     case 'dialFailed':
       return { type: 'dialFailed', sid: str(o, 'sid', 128), message: str(o, 'message') };
     case 'move':

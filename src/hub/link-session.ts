@@ -90,10 +90,10 @@ export class HubLinkSession {
     return this.fail('refused', error);
   }
 
-  /** Asks the agent to dial back for session `sid`. */
-  dial(sid: string): HubLinkAction[] {
+  /** Asks the agent to dial back for session `sid` (to fleet hub `hub`'s agent port, when given). */
+  dial(sid: string, hub?: string): HubLinkAction[] {
     if (this.state !== 'registered') return [];
-    return [{ type: 'send', message: { type: 'dial', sid } }];
+    return [{ type: 'send', message: { type: 'dial', sid, ...(hub === undefined ? {} : { hub }) } }];
   }
 
   /** Tells the agent to reconnect elsewhere after `delayMs` (draining), then closes. */
@@ -125,7 +125,7 @@ export class HubLinkSession {
 export type AgentLinkAction =
   | { readonly type: 'send'; readonly message: LinkMessage }
   | { readonly type: 'registered'; readonly agentToken?: string; readonly hub: string }
-  | { readonly type: 'dial'; readonly sid: string }
+  | { readonly type: 'dial'; readonly sid: string; readonly hub?: string }
   | { readonly type: 'move'; readonly delayMs: number }
   | { readonly type: 'close'; readonly reason: LinkCloseReason; readonly code: string; readonly message: string };
 
@@ -191,7 +191,7 @@ export class AgentLinkSession {
       case 'ping':
         return [{ type: 'send', message: { type: 'pong', seq: msg.seq } }];
       case 'dial':
-        return [{ type: 'dial', sid: msg.sid }];
+        return [{ type: 'dial', sid: msg.sid, ...(msg.hub === undefined ? {} : { hub: msg.hub }) }];
       case 'move':
         this.state = 'closed';
         return [{ type: 'move', delayMs: msg.delayMs }];

@@ -40,6 +40,8 @@ export interface HubServerOptions extends HubOptions {
    * (default true): `GET /connect` on the HTTP server.
    */
   overlord?: OverlordOptions & { classic?: ListenSpec | number; current?: boolean };
+  /** Fleet hubs: this hub's agent port as agents of other hubs reach it (`HOST:PORT`). Default: where it listens. */
+  advertise?: string;
   /** Called with the HTTP API before the HTTP server starts (the console adds its routes here). */
   extendHttp?: (api: HubHttpApi) => void;
 }
@@ -132,6 +134,7 @@ export async function startHub(options: HubServerOptions): Promise<RunningHub> {
       const spec = typeof c === 'number' ? { host: (options.agents ?? { host: '127.0.0.1' }).host, port: c } : c;
       overlordClassicAddress = await listenOn(classicServer, spec, 'Overlord ghosts');
     }
+    await hub.fleet.start(hub, { agentAddress: options.advertise ?? (agentAddress.host.includes(':') ? `[${agentAddress.host}]:${agentAddress.port}` : `${agentAddress.host}:${agentAddress.port}`) });
     return {
       hub,
       api,
@@ -145,6 +148,7 @@ export async function startHub(options: HubServerOptions): Promise<RunningHub> {
       async close() {
         clearInterval(expiry);
         ghosts?.close();
+        await hub.fleet.close();
         hub.close();
         for (const ws of api?.wss.clients ?? []) ws.terminate();
         for (const s of sockets) s.destroy();
@@ -161,6 +165,7 @@ export async function startHub(options: HubServerOptions): Promise<RunningHub> {
     };
   } catch (err) {
     clearInterval(expiry);
+    await hub.fleet.close().catch(() => {});
     hub.close();
     for (const s of servers) s.close();
     throw err;

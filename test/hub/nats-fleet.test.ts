@@ -1,0 +1,347 @@
+/**
+ * Several hubs, one fleet, on a real nats-server: three `wirekit hub --nats` children sharing one
+ * NATS, thirty agents (HubDialer, one AgentDaemon serving them all) spread over them. Every hub
+ * lists the whole fleet; sessions to an agent on another hub behave as direct ones; the allowlist
+ * holds across hubs; two agents claiming one id on two hubs: one wins; NATS restarted: the hubs
+ * resync; a hub killed: its agents reappear on the others and no stale entry survives the TTL.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { once } from 'node:events';
+import type { Duplex } from 'node:stream';
+import { connect as natsConnect } from 'nats';
+import { AgentClient } from '../../src/agent/client.js';
+import { AgentDaemon } from '../../src/agent/daemon.js';
+import { HubDialer, type DialOutState } from '../../src/agent/dial-out.js';
+import { createLogger } from '../../src/agent/log.js';
+import { connectHub, type HubCredentials } from '../../src/hub/hub-client.js';
+import { AGENTS_BUCKET, parseAgentRecord } from '../../src/hub/nats-records.js';
+import { MAIN, cliRunner, waitLine } from '../helpers/cli.js';
+import { NatsServer } from '../helpers/nats-server.js';
+import { PEERS, skipWithout } from '../helpers/peers.js';
+
+const skip = skipWithout(PEERS.natsServer);
+const quiet = createLogger('silent');
+const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'wk-fleet-')));
+const children = new Set<ChildProcess>();
+const cli = cliRunner(() => ({ ...process.env, WIREKIT_TOKEN: '', WIREKIT_ADDRESS: '', WIREKIT_HUB: '' }), children);
+const TTL = '3s';
+const ROOT: HubCredentials = { username: 'root', password: 'rootpass' };
+const ANN: HubCredentials = { username: 'ann', password: 'annpass' };
+
+interface HubChild {
+  name: string;
+  child: ChildProcess;
+  agents: { host: string; port: number };
+  users: { host: string; port: number };
+  log: string[];
+}
+
+let nats: NatsServer;
+const hubs: HubChild[] = [];
+let enrollment = '';
+const daemon = new AgentDaemon({ logger: quiet });
+const dialers = new Map<string, HubDialer>();
+const ids = Array.from({ length: 30 }, (_, i) => `a${String(i).padStart(2, '0')}`);
+
+function stateDir(i: number): string {
+  return path.join(dir, `state${i}`);
+}
+
+async function startHubChild(i: number): Promise<HubChild> {
+  const name = `h${i}`;
+  const child = spawn(
+    process.execPath,
+    [MAIN, 'hub', '--state', stateDir(i), '--name', name, '--nats', nats.url, '--fleet-ttl', TTL, '--agents', '127.0.0.1:0', '--users', '127.0.0.1:0', '--http', 'off', '--keepalive', '300ms', '--log-level', 'info'],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } },
+  );
+  children.add(child);
+  const log: string[] = [];
+  child.stderr!.on('data', (d: Buffer) => log.push(String(d)));
+  const m = await waitLine(child.stderr!, /agents on tcp:\/\/(127\.0\.0\.1):(\d+), users on tcp:\/\/(127\.0\.0\.1):(\d+)/);
+  return { name, child, log, agents: { host: m[1]!, port: Number(m[2]) }, users: { host: m[3]!, port: Number(m[4]) } };
+}
+
+function startAgent(id: string, order: readonly HubChild[], properties: Record<string, unknown>): HubDialer {
+  const d = new HubDialer({
+    hub: order.map((h) => h.agents),
+    register: { id, hostname: `${id}.test`, version: 'test', capabilities: ['exec', 'terminal', 'upload', 'download', 'forward'], properties },
+    enrollmentToken: enrollment,
+    tokenFile: path.join(dir, `${id}.token`),
+    logger: quiet,
+    backoffMinMs: 100,
+    backoffMaxMs: 1000,
+    serve: (stream, leftover, info) => daemon.serveConnection(stream, { peer: `hub user ${info.user}`, leftover }),
+  });
+  dialers.set(id, d);
+  void d.start();
+  return d;
+}
+
+function waitState(d: HubDialer, want: DialOutState): Promise<string | undefined> {
+  if (d.state === want) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    const off = d.onState((s, detail) => {
+      if (s === want) {
+        off();
+        resolve(detail);
+      }
+    });
+  });
+}
+
+async function listing(h: HubChild, who: HubCredentials = ROOT): Promise<string[]> {
+  const s = await connectHub(h.users, who, { timeoutMs: 5000 });
+  try {
+    return (await s.agents()).map((a) => a.id);
+  } finally {
+    s.close();
+  }
+}
+
+/** Waits until `cond` holds for the listing of every hub in `on` (polling the hubs, as a user would). */
+async function waitListings(on: readonly HubChild[], cond: (ids: string[]) => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: string[][] = [];
+  for (;;) {
+    last = await Promise.all(on.map((h) => listing(h).catch(() => [] as string[])));
+    if (last.every(cond)) return;
+    if (Date.now() > deadline) throw new Error(`${what}: listings ${JSON.stringify(last.map((l) => `${l.length}: ${l.join(',')}`))}\n${on.map((h) => h.log.join('')).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const exactly = (want: readonly string[]) => (got: string[]) => got.length === want.length && want.every((w, i) => got[i] === w);
+
+/** A client for `agent` through hub `h`'s user port, as `wirekit -A agent` builds it. */
+function through(h: HubChild, agent: string, who: HubCredentials = ROOT): AgentClient {
+  return new AgentClient({
+    address: { kind: 'tcp', host: h.users.host, port: h.users.port, tls: false },
+    label: `agent ${agent} via hub ${h.name}`,
+    timeoutMs: 10_000,
+    dial: async () => {
+      const s = await connectHub(h.users, who, { timeoutMs: 10_000 });
+      try {
+        return await s.route(agent);
+      } catch (err) {
+        s.close();
+        throw err;
+      }
+    },
+  });
+}
+
+/** The hub an agent is on, from the KV. */
+async function holders(): Promise<Map<string, string>> {
+  const nc = await natsConnect({ servers: nats.url });
+  try {
+    const kv = await nc.jetstream().views.kv(AGENTS_BUCKET, { bindOnly: true });
+    const out = new Map<string, string>();
+    let done!: () => void;
+    const initialized = new Promise<void>((r) => (done = r));
+    const w = await kv.watch({ initializedFn: () => done() });
+    void (async () => {
+      for await (const e of w) {
+        if (e.operation === 'PUT') {
+          const r = parseAgentRecord(e.value);
+          out.set(r.id, r.hub);
+        } else out.delete(Buffer.from(e.key, 'base64url').toString());
+      }
+    })();
+    await initialized;
+    w.stop();
+    return out;
+  } finally {
+    await nc.close();
+  }
+}
+
+async function collect(stream: NodeJS.ReadableStream): Promise<string> {
+  let s = '';
+  for await (const c of stream) s += String(c);
+  return s;
+}
+
+async function readUntil(stream: Duplex | NodeJS.ReadableStream, text: string): Promise<string> {
+  let got = '';
+  for await (const chunk of stream) {
+    got += String(chunk);
+    if (got.includes(text)) return got;
+  }
+  return got;
+}
+
+before(async () => {
+  if (skip) return;
+  nats = await NatsServer.start();
+  const init = await cli(['hub', '--init', '--admin-user', 'root', '--state', stateDir(1)], { env: { WIREKIT_ADMIN_PASS: 'rootpass' } });
+  assert.equal(init.code, 0, init.stderr);
+  const add = await cli(['hub', 'user', 'add', 'ann', '--state', stateDir(1)], { env: { WIREKIT_PASSWORD: 'annpass' } });
+  assert.equal(add.code, 0, add.stderr);
+  // The hubs of one fleet share their secrets and users (docs/scale-out.md): copy them.
+  for (const i of [2, 3]) {
+    mkdirSync(stateDir(i), { mode: 0o700 });
+    for (const f of ['hub.json', 'users.json']) {
+      copyFileSync(path.join(stateDir(1), f), path.join(stateDir(i), f));
+      chmodSync(path.join(stateDir(i), f), 0o600);
+    }
+  }
+  hubs.push(...(await Promise.all([1, 2, 3].map(startHubChild))));
+  enrollment = readFileSync(path.join(stateDir(1), 'enrollment-token'), 'utf8').trim();
+  ids.forEach((id, i) => {
+    const order = [0, 1, 2].map((k) => hubs[(i + k) % 3]!);
+    startAgent(id, order, { n: i, allowlist: i % 2 === 0 ? ['u/ann'] : ['u/bob'] });
+  });
+  await waitListings(hubs, exactly(ids), 'thirty agents on every hub');
+});
+
+after(async () => {
+  for (const d of dialers.values()) d.stop();
+  for (const c of children) c.kill('SIGKILL');
+  await daemon.close();
+  await nats?.close();
+});
+
+test('every hub lists all thirty agents, wherever each is connected', { skip }, async () => {
+  for (const h of hubs) assert.deepEqual(await listing(h), ids);
+  const where = await holders();
+  assert.equal(where.size, 30);
+  // Spread: agent i started on hub i % 3.
+  assert.deepEqual(ids.map((id) => where.get(id)), ids.map((_, i) => `h${(i % 3) + 1}`));
+});
+
+test('exec, shell, cp and forward to an agent on another hub, with the same assertions as direct', { skip }, async () => {
+  // a01 is on h2; the user is on h1.
+  const client = through(hubs[0]!, 'a01');
+  const run = await client.exec(['sh', '-c', 'read x; echo "out $x"; echo err >&2; exit 7']);
+  run.stdin.end('typed\n');
+  const [out, err, status] = await Promise.all([collect(run.stdout), collect(run.stderr), run.exit]);
+  assert.equal(out, 'out typed\n');
+  assert.equal(err, 'err\n');
+  assert.equal(status.code, 7);
+
+  const term = await client.terminal({ argv: ['sh'], cols: 80, rows: 24 });
+  term.write('echo "sum $((40+2))"\n');
+  assert.match(await readUntil(term.output, 'sum 42'), /sum 42/);
+  term.write('exit 3\n');
+  assert.equal((await term.exit).code, 3);
+
+  const data = randomBytes(2 * 1024 * 1024 + 5);
+  const src = path.join(dir, 'up.bin');
+  writeFileSync(src, data);
+  const remote = path.join(dir, 'remote.bin');
+  const up = await client.upload(src, remote);
+  const sha = createHash('sha256').update(data).digest('hex');
+  assert.equal(up.sha256, sha);
+  assert.deepEqual(readFileSync(remote), data);
+  const back = path.join(dir, 'down.bin');
+  const down = await through(hubs[2]!, 'a01').download(remote, back);
+  assert.equal(down.sha256, sha);
+  assert.deepEqual(readFileSync(back), data);
+
+  const server = http.createServer((req, res) => res.end(`hello from ${req.url}`));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const tunnel = await client.forward('127.0.0.1', (server.address() as net.AddressInfo).port);
+  tunnel.write('GET /fleet HTTP/1.0\r\nHost: x\r\n\r\n');
+  assert.match(await collect(tunnel), /hello from \/fleet$/);
+  server.close();
+
+  const missing = through(hubs[0]!, 'nope');
+  await assert.rejects(missing.exec(['true']), /no agent nope/);
+});
+
+test("a user's allowlist holds across hubs", { skip }, async () => {
+  const even = ids.filter((_, i) => i % 2 === 0);
+  for (const h of hubs) assert.deepEqual(await listing(h, ANN), even);
+  // a03 (h1, bob's) through h3: refused; a04 (h2, ann's) through h3: served.
+  await assert.rejects(through(hubs[2]!, 'a03', ANN).exec(['true']), /may not open agent a03/);
+  const run = await through(hubs[2]!, 'a04', ANN).exec(['echo', 'ann']);
+  assert.equal(await collect(run.stdout), 'ann\n');
+  assert.equal((await run.exit).code, 0);
+});
+
+test('two agents claiming one id on two hubs at once: exactly one wins', { skip }, async () => {
+  const first = startAgent('dup', [hubs[0]!], { allowlist: ['anyone'], which: 'one' });
+  const second = new HubDialer({
+    hub: [hubs[1]!.agents],
+    register: { id: 'dup', hostname: 'dup2.test', version: 'test', capabilities: ['exec'], properties: { allowlist: ['anyone'], which: 'two' } },
+    enrollmentToken: enrollment,
+    tokenFile: path.join(dir, 'dup2.token'),
+    logger: quiet,
+    backoffMinMs: 100,
+    backoffMaxMs: 1000,
+    serve: (stream, leftover, info) => daemon.serveConnection(stream, { peer: `hub user ${info.user}`, leftover }),
+  });
+  void second.start();
+  const outcome = (d: HubDialer) =>
+    new Promise<'won' | 'lost'>((resolve) => {
+      const off = d.onState((s, detail) => {
+        if (s === 'registered') resolve('won');
+        if (s === 'waiting' && /duplicate agent id: dup/.test(detail ?? '')) resolve('lost');
+        if (s === 'registered' || s === 'waiting') off();
+      });
+    });
+  const results = await Promise.all([outcome(first), outcome(second)]);
+  assert.deepEqual([...results].sort(), ['lost', 'won']);
+  const winner = results[0] === 'won' ? first : second;
+  const loser = winner === first ? second : first;
+  await waitListings(hubs, (l) => l.filter((x) => x === 'dup').length === 1, 'dup listed once on every hub');
+  // The loser keeps being refused while the winner holds the id.
+  await waitState(loser, 'connecting');
+  assert.match((await waitState(loser, 'waiting')) ?? '', /duplicate agent id: dup/);
+  loser.stop();
+  winner.stop();
+  dialers.delete('dup');
+  await waitListings(hubs, exactly(ids), 'dup gone from every hub');
+});
+
+test('NATS restarted: each hub serves its own agents meanwhile, then the hubs resync', { skip }, async () => {
+  await nats.stop(true);
+  // h1's own agent a00, through h1: served without NATS.
+  const run = await through(hubs[0]!, 'a00').exec(['echo', 'alone']);
+  assert.equal(await collect(run.stdout), 'alone\n');
+  // An agent joins h2 while NATS is away: only h2 has it.
+  const late = startAgent('late', [hubs[1]!], { allowlist: ['anyone'] });
+  await waitState(late, 'registered');
+  assert.ok((await listing(hubs[1]!)).includes('late'));
+  await nats.start();
+  const all = [...ids, 'late'].sort();
+  await waitListings(hubs, exactly(all), 'every hub resynced after the NATS restart');
+  const r = await through(hubs[2]!, 'late').exec(['echo', 'resynced']);
+  assert.equal(await collect(r.stdout), 'resynced\n');
+});
+
+test('a hub killed: its agents reappear on the others, sessions elsewhere go on, no stale entry survives the TTL', { skip }, async () => {
+  // A session through h1 to a01 (on h2) stays open across the kill of h3.
+  const server = http.createServer((req, res) => res.end(`still ${req.url}`));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const term = await through(hubs[0]!, 'a01').terminal({ argv: ['sh'] });
+  const dead = hubs[2]!;
+  const onDead = ids.filter((_, i) => i % 3 === 2);
+  dead.child.kill('SIGKILL');
+  // a02 dies with its hub: its entry must go by the TTL, on every hub and in the KV.
+  dialers.get('a02')!.stop();
+  const survivors = [...ids.filter((id) => id !== 'a02'), 'late'].sort();
+  await waitListings([hubs[0]!, hubs[1]!], exactly(survivors), 'h3 agents moved to h1/h2 and a02 expired');
+  const where = await holders();
+  for (const id of onDead.filter((x) => x !== 'a02')) assert.match(where.get(id) ?? '', /^h[12]$/, `${id} is on ${where.get(id)}`);
+  assert.equal([...where.values()].filter((h) => h === 'h3').length, 0);
+  assert.equal(where.has('a02'), false);
+  // The moved agents are usable through either hub.
+  const r = await through(hubs[1]!, 'a05').exec(['echo', 'moved']);
+  assert.equal(await collect(r.stdout), 'moved\n');
+  term.write('echo "after $((1+1))"\n');
+  assert.match(await readUntil(term.output, 'after 2'), /after 2/);
+  term.write('exit\n');
+  await term.exit;
+  server.close();
+});
