@@ -208,7 +208,7 @@ export class HubHttpApi {
   }
 
   private agentFor(user: Principal, id: string | undefined): AgentEntry<unknown> {
-    const agent = id === undefined ? undefined : this.hub.registry.get(id);
+    const agent = id === undefined ? undefined : (this.hub.registry.get(id) ?? this.hub.fleet.getRemote(id));
     if (!agent) throw new HttpError(404, `No client with mid ${id}`);
     if (!mayOpen(user, agent.properties)) throw new HttpError(401, 'Unauthorized', 'WK_PERMISSION');
     return agent;
