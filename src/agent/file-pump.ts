@@ -101,7 +101,9 @@ export async function sendFile(fh: FileSource, size: number, out: Duplex, opts: 
       out.write(view, (err) => {
         inFlight -= n;
         if (err) failure ??= err;
+        // Once the transfer failed, a late completion only gives its block back.
         else if (!failure) hash.update([view], recycle);
+        else recycle(view.buffer as ArrayBuffer);
         wake?.();
       });
       sent += n;
@@ -115,6 +117,8 @@ export async function sendFile(fh: FileSource, size: number, out: Duplex, opts: 
     if (failure) throw failure;
     return await hash.digest();
   } catch (err) {
+    // Every write still in flight sees the failure when it completes and leaves the hash alone.
+    failure ??= err as Error;
     hash.abort();
     throw err;
   } finally {
@@ -235,16 +239,21 @@ export function receiveFile(io: Duplex, rx: TransferReceiver, fh: FileSink, opts
         return;
       }
       writing = true;
-      writeAll(fh, [block], block.length, position).then(
-        () => {
-          position += block.length;
-          writing = false;
-          // On disk: the block moves to the hash (and comes back through recycle).
-          hash.update([block], recycle);
-          writeNext();
-        },
-        (err: unknown) => finish(err),
-      );
+      writeAll(fh, [block], block.length, position)
+        .then(
+          () => {
+            writing = false;
+            // A write that completes after the transfer failed (connection closed, bad digest)
+            // is ignored: the hash is aborted and the file is being removed.
+            if (settled) return;
+            position += block.length;
+            // On disk: the block moves to the hash (and comes back through recycle).
+            hash.update([block], recycle);
+            writeNext();
+          },
+          (err: unknown) => finish(err),
+        )
+        .catch((err: unknown) => finish(err));
     };
     /** Copies file data into blocks; returns what did not fit because no block was free. */
     const store = (data: Uint8Array): Uint8Array | undefined => {
