@@ -37,6 +37,9 @@ export function processAlive(pid: number): boolean {
 }
 
 
+/** Entries this process has open (a sweep in the same process leaves them alone). */
+const ours = new Set<string>();
+
 export class TempJournal {
   constructor(readonly dir: string) {}
 
@@ -45,17 +48,20 @@ export class TempJournal {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const entry = path.join(this.dir, `${process.pid}-${randomBytes(6).toString('hex')}`);
     await writeFile(entry, tempPath, { mode: 0o600, flag: 'wx' });
+    ours.add(entry);
     let dropped = false;
     return () => {
       if (dropped) return;
       dropped = true;
+      ours.delete(entry);
       void unlink(entry).catch(() => {});
     };
   }
 
   /**
    * Removes the temporary files of daemons that are gone (their pid no longer exists, or is this
-   * process's: a daemon restarted with the same pid) and their records. Only files whose name is
+   * process's but the record is not one of its own: a daemon restarted with the same pid) and
+   * their records. Only files whose name is
    * a transfer's temporary name are removed. Resolves with the paths removed.
    */
   async sweep(): Promise<string[]> {
@@ -71,8 +77,8 @@ export class TempJournal {
       const m = /^(\d+)-[0-9a-f]{12}$/.exec(name);
       if (!m) continue;
       const pid = Number(m[1]);
-      if (pid !== process.pid && processAlive(pid)) continue;
       const entry = path.join(this.dir, name);
+      if (ours.has(entry) || (pid !== process.pid && processAlive(pid))) continue;
       const temp = await readFile(entry, 'utf8').catch(() => '');
       if (path.isAbsolute(temp) && tempFileWriter(temp) !== undefined) {
         const st = await lstat(temp).catch(() => undefined);

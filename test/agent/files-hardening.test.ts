@@ -103,8 +103,9 @@ test('sessions switched off are refused with WK_PERMISSION; files still work', a
 });
 
 /** Sends `cmd` on a raw connection and resolves with the socket once the reply line arrived. */
-async function rawRequest(sock: string, cmd: string, opts: Record<string, unknown>): Promise<{ s: net.Socket; reply: unknown; rest: () => string }> {
+async function rawRequest(sock: string, cmd: string, opts: Record<string, unknown>): Promise<{ s: net.Socket; reply: unknown; rest: () => string; closed: Promise<unknown> }> {
   const s = net.connect(sock);
+  const closed = new Promise((r) => s.once('close', r));
   let buf = '';
   s.on('data', (d: Buffer) => (buf += d.toString('latin1')));
   s.on('error', () => {});
@@ -114,48 +115,57 @@ async function rawRequest(sock: string, cmd: string, opts: Record<string, unknow
   await lines(1); // greeting
   s.write(JSON.stringify({ cmd, opts }) + '\n');
   await lines(2);
-  return { s, reply: JSON.parse(buf.split('\n')[1]!), rest: () => buf.split('\n').slice(2).join('\n') };
+  return { s, reply: JSON.parse(buf.split('\n')[1]!), rest: () => buf.split('\n').slice(2).join('\n'), closed };
 }
 
 test('a stalled upload and an unread download end after the transfer timeout: slots and temporary files freed', async () => {
   const root = path.join(dir, 'stall');
   mkdirSync(root);
   writeFileSync(path.join(root, 'big'), randomBytes(32 * 1024 * 1024));
-  const { daemon, sock } = await start({ root, maxSessions: 2, transferTimeoutMs: 300 });
+  const { daemon, sock } = await start({ root, maxSessions: 2, transferTimeoutMs: 1000 });
   const up = await rawRequest(sock, 'upload', { path: 'f', size: 1000 });
   up.s.write(randomBytes(10)); // then nothing
   const down = await rawRequest(sock, 'download', { path: 'big' });
   down.s.pause(); // never read
-  assert.equal(daemon.sessions, 2);
   assert.ok(readdirSync(root).some((f) => f.endsWith('.part')));
   // The upload's error reply, then both connections end.
-  await new Promise((r) => up.s.once('close', r));
+  await up.closed;
   assert.match(up.rest(), /WK_TIMEOUT/);
-  await new Promise((r) => down.s.once('close', r));
+  // Both sessions end on the daemon's side (the download's reader never read a byte)...
   while (daemon.sessions > 0) await new Promise((r) => setImmediate(r));
+  // ...and the download's connection was closed by the daemon (seen once its buffered bytes are read).
+  down.s.resume();
+  await down.closed;
   assert.deepEqual(readdirSync(root).sort(), ['big']);
+  // The slots are free again.
+  const again = await rawRequest(sock, 'download', { path: 'big' });
+  assert.equal((again.reply as { status: boolean }).status, true);
+  again.s.destroy();
 });
 
-test('TempJournal: the temporary files of a daemon that is gone are removed at the next start; a live one keeps its own', async () => {
+test('TempJournal: the temporary files of a daemon that is gone are removed at the next start; live ones stay', async () => {
   const work = path.join(dir, 'journal-work');
   mkdirSync(work);
-  const journal = new TempJournal(path.join(dir, 'journal'));
-  const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString();
-  const stale = tempNameFor(path.join(work, 'a.bin')).replace(`-${process.pid}-`, `-${dead}-`);
-  writeFileSync(stale, 'partial');
-  writeFileSync(path.join(dir, 'journal', `${dead}-0123456789ab`), stale);
+  const jdir = path.join(dir, 'journal');
+  const journal = new TempJournal(jdir);
   const live = tempNameFor(path.join(work, 'b.bin'));
   writeFileSync(live, 'partial');
   const drop = await journal.add(live);
-  const other = new TempJournal(path.join(dir, 'journal'));
-  // Our own entries count as left over only after a restart with the same pid; here the live
-  // entry is ours, so a sweep from this process removes it too: check the dead one first.
-  assert.deepEqual(readdirSync(path.join(dir, 'journal')).length, 2);
-  drop();
-  assert.deepEqual(await other.sweep(), [stale]);
+  // A daemon that was killed: its pid is gone, its temporary file and record remain.
+  const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString();
+  const stale = tempNameFor(path.join(work, 'a.bin')).replace(`-${process.pid}-`, `-${dead}-`);
+  writeFileSync(stale, 'partial');
+  writeFileSync(path.join(jdir, `${dead}-0123456789ab`), stale);
+  // A record pointing at a file that is not a temporary file is dropped, the file left alone.
+  writeFileSync(path.join(work, 'precious'), 'x');
+  writeFileSync(path.join(jdir, `${dead}-ba9876543210`), path.join(work, 'precious'));
+  assert.deepEqual(await new TempJournal(jdir).sweep(), [stale]);
   assert.equal(existsSync(stale), false);
   assert.equal(existsSync(live), true);
-  assert.deepEqual(readdirSync(path.join(dir, 'journal')), []);
+  assert.equal(existsSync(path.join(work, 'precious')), true);
+  assert.equal(readdirSync(jdir).length, 1);
+  drop();
+  while (readdirSync(jdir).length > 0) await new Promise((r) => setImmediate(r));
 });
 
 test('TCP: wrong tokens are answered late and lock the address out after the cap, even for the right token', async () => {
