@@ -14,7 +14,7 @@ import type { KeepaliveOptions } from './keepalive.js';
 import { sessionCodec, type SessionCodec } from './session-frames.js';
 import type { ClientContext } from './sessions/context.js';
 import { clientExec, type ClientExecOptions, type ExecSession } from './sessions/exec.js';
-import { clientDownload, clientUpload, type ClientDownloadOptions, type TransferProgress, type TransferResult } from './sessions/files.js';
+import { clientDownload, clientUpload, type ClientDownloadOptions, type ClientUploadOptions, type TransferResult } from './sessions/files.js';
 import { frameStream } from './sessions/frames.js';
 import { clientForward } from './sessions/forward.js';
 import { clientTerminal, type ClientTerminalOptions, type TerminalSession } from './sessions/terminal.js';
@@ -140,7 +140,7 @@ export class AgentClient {
   }
 
   /** Uploads a local file to `remotePath` (size, mode and SHA-256 checked by the daemon). See `sessions/files.ts`. */
-  upload(localPath: string, remotePath: string, opts: { mode?: number; onProgress?: (p: TransferProgress) => void } = {}): Promise<TransferResult> {
+  upload(localPath: string, remotePath: string, opts: ClientUploadOptions = {}): Promise<TransferResult> {
     return clientUpload(this.sessions, localPath, remotePath, opts);
   }
 

@@ -4,6 +4,7 @@
  * `ControlServer`: an authentication step for TCP, the daemon's commands, and one registration per
  * session kind (`sessions/*.ts`), whose daemon half runs on the raw stream after the reply.
  */
+import { existsSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { Duplex, Readable, Writable } from 'node:stream';
@@ -26,6 +27,8 @@ import { forwardKind } from './sessions/forward.js';
 import { frameStream } from './sessions/frames.js';
 import { failure } from './sessions/replies.js';
 import { terminalKind } from './sessions/terminal.js';
+import { TempJournal } from './temp-journal.js';
+import { LoginThrottle, type LoginThrottleOptions } from '../hub/login-throttle.js';
 
 /** Protocol version sent in the greeting (`{"version": ..., "auth": "none" | "token"}`). */
 export const AGENT_PROTOCOL_VERSION = 'wirekit-agent/1';
@@ -57,6 +60,24 @@ export interface AgentDaemonOptions {
   /** Flush uploaded files to stable storage before renaming them into place. Default false. */
   fsync?: boolean;
   /**
+   * A file transfer that moves no byte for this long is ended: a stalled upload (its temporary
+   * file removed) or a download nobody reads; either frees its session slot. Default 60 000 ms.
+   */
+  transferTimeoutMs?: number;
+  /**
+   * A private directory where uploads record their temporary files; `sweepTempFiles()` removes
+   * those a killed daemon left behind. Default: none (no record, nothing swept).
+   */
+  tempJournalDir?: string;
+  /**
+   * Failed token attempts per address: each failure is answered only after `delayMs` (default
+   * 1000), and `maxFailures` (default 10) within `windowMs` (default 10 minutes) lock the address
+   * out for `lockMs` (default 10 minutes): its attempts fail, even with the right token.
+   */
+  authThrottle?: LoginThrottleOptions & { delayMs?: number };
+  /** Session kinds to refuse (`WK_PERMISSION`), e.g. `['exec', 'terminal', 'forward']`. */
+  disabledSessions?: readonly string[];
+  /**
    * Run during uploads every 8 MiB received, to release spent socket buffers and keep the peak
    * memory down (see `ReceiveFileOptions.collectGarbage`; `wirekit serve` passes `v8Collector()`).
    */
@@ -67,6 +88,8 @@ export interface AgentDaemonOptions {
 /** What the daemon knows of a connection (the `ControlServer`'s per-connection data). */
 interface ConnInfo {
   peer: string;
+  /** The address failed attempts are counted for (TCP: the remote host). */
+  host: string;
   /** It must send the token first (TCP and TLS). */
   mustAuthenticate: boolean;
   /** Its refusal was logged. */
@@ -86,8 +109,9 @@ export class AgentDaemon {
   readonly listeners: Listener[] = [];
   private readonly sockets = new Set<Duplex>();
   private readonly log: Logger;
-  private readonly opts: Required<Omit<AgentDaemonOptions, 'root' | 'logger' | 'keepalive' | 'collectGarbage'>> & {
+  private readonly opts: Required<Omit<AgentDaemonOptions, 'root' | 'logger' | 'keepalive' | 'collectGarbage' | 'tempJournalDir' | 'authThrottle'>> & {
     root?: string;
+    tempJournalDir?: string;
     keepalive: KeepaliveOptions;
     collectGarbage?: CollectGarbage;
   };
@@ -101,6 +125,11 @@ export class AgentDaemon {
   private readonly ctx: SessionContext;
   private readonly started = Date.now();
   private unixListeners: UnixListener[] = [];
+  private readonly tempJournal: TempJournal | undefined;
+  private readonly authThrottle: LoginThrottle;
+  /** Sessions that have not finished (`close()` lets them clean up). */
+  private readonly running = new Set<Promise<void>>();
+  private readonly authDelayMs: number;
 
   constructor(options: AgentDaemonOptions = {}) {
     this.log = options.logger ?? createLogger('warn');
@@ -113,8 +142,17 @@ export class AgentDaemon {
       idleTimeoutMs: options.idleTimeoutMs ?? 300_000,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
       fsync: options.fsync ?? false,
+      transferTimeoutMs: options.transferTimeoutMs ?? 60_000,
+      tempJournalDir: options.tempJournalDir,
+      disabledSessions: options.disabledSessions ?? [],
       collectGarbage: options.collectGarbage,
     };
+    if (this.opts.root !== undefined && !existsSync('/proc/self/fd')) {
+      throw new WirekitError('WK_USAGE', 'a root directory needs /proc/self/fd (Linux) to open paths without races', { origin: 'local' });
+    }
+    this.authThrottle = new LoginThrottle({ maxFailures: 10, windowMs: 10 * 60_000, lockMs: 10 * 60_000, ...options.authThrottle });
+    this.authDelayMs = options.authThrottle?.delayMs ?? 1000;
+    this.tempJournal = this.opts.tempJournalDir === undefined ? undefined : new TempJournal(this.opts.tempJournalDir);
     this.ctx = this.sessionContext();
     const log = this.log;
     this.control = new ControlServer<ConnInfo>({
@@ -133,6 +171,14 @@ export class AgentDaemon {
       logger: { error: (message, err) => log.warn(`${message}: ${err instanceof Error ? err.message : String(err)}`), debug: (message) => this.controlDebug(message) },
     });
     this.registerCommands();
+  }
+
+  /**
+   * Removes the temporary files of uploads that a daemon which was killed left behind (recorded
+   * in `tempJournalDir`); call before listening. Resolves with the paths removed.
+   */
+  sweepTempFiles(): Promise<string[]> {
+    return this.tempJournal?.sweep() ?? Promise.resolve([]);
   }
 
   /** Sessions running now. */
@@ -169,7 +215,7 @@ export class AgentDaemon {
     const token = options.token;
     const onConn = (s: net.Socket) => {
       s.setNoDelay(true);
-      this.accept(s, `${s.remoteAddress}:${s.remotePort}`, token);
+      this.accept(s, `${s.remoteAddress}:${s.remotePort}`, token, undefined, s.remoteAddress);
     };
     const server = options.tls
       ? tls.createServer({ cert: options.tls.cert, key: options.tls.key, allowHalfOpen: true }, onConn)
@@ -198,6 +244,9 @@ export class AgentDaemon {
     const closing = this.listeners.map((l) => new Promise<void>((r) => l.server.close(() => r())));
     for (const s of this.sockets) s.destroy();
     await Promise.all(closing);
+    // Sessions clean up after their connection ends (an upload removes its temporary file): let
+    // them, for a bounded time.
+    if (this.running.size > 0) await Promise.race([Promise.allSettled(this.running), new Promise((r) => setTimeout(r, 2000).unref())]);
   }
 
   /**
@@ -237,13 +286,13 @@ export class AgentDaemon {
   }
 
   /** Serves one accepted connection; `token` set: it must authenticate first. */
-  private accept(socket: Duplex, peer: string, token: string | undefined, leftover?: Uint8Array): void {
+  private accept(socket: Duplex, peer: string, token: string | undefined, leftover?: Uint8Array, host = peer): void {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', (err) => this.log.debug(`connection ${peer}: ${err.message}`));
     const conn = this.control.serve(socket, {
       leftover,
-      data: { peer, mustAuthenticate: token !== undefined },
+      data: { peer, host, mustAuthenticate: token !== undefined },
       greeting: { auth: token === undefined ? 'none' : 'token' },
       authenticate: token === undefined ? false : this.authentication(token),
     });
@@ -269,11 +318,21 @@ export class AgentDaemon {
   private authentication(token: string): AuthenticateOptions<ConnInfo> {
     return {
       command: 'auth',
-      verify: (opts, conn) => {
+      verify: async (opts, conn) => {
+        const host = conn.data.host;
+        const locked = this.authThrottle.lockedUntil(host, Date.now());
         const given = (opts as { token?: unknown }).token;
-        const ok = typeof given === 'string' && tokensEqual(given, token);
-        if (!ok) this.refused(conn, 'wrong token');
-        return ok;
+        const ok = locked === 0 && typeof given === 'string' && tokensEqual(given, token);
+        if (ok) {
+          this.authThrottle.succeed(host);
+          return true;
+        }
+        if (locked === 0) this.authThrottle.fail(host, Date.now());
+        this.refused(conn, locked === 0 ? 'wrong token' : 'too many failed attempts from this address');
+        // A wrong guess is answered late, so guesses cannot be made faster than one per delay
+        // per connection; enough of them lock the address out.
+        await new Promise((r) => setTimeout(r, this.authDelayMs).unref());
+        return false;
       },
       response: { authenticated: true },
       failedMessage: 'invalid token',
@@ -319,6 +378,8 @@ export class AgentDaemon {
       connectTimeoutMs: o.connectTimeoutMs,
       fsync: o.fsync,
       collectGarbage: o.collectGarbage,
+      transferTimeoutMs: o.transferTimeoutMs,
+      tempFiles: this.tempJournal,
       frames: (io: Duplex) => frameStream(io, { maxFrameBytes: o.maxFrameBytes, keepalive: o.keepalive }),
     };
   }
@@ -326,6 +387,7 @@ export class AgentDaemon {
   /** Runs one session command up to the hand-over; the session then runs on its own. */
   private async startSession(kind: AnySessionKind, opts: Record<string, unknown>, control: CommandContext<ConnInfo>): Promise<void> {
     const ctx = this.ctx;
+    if (this.opts.disabledSessions.includes(kind.cmd)) throw new WirekitError('WK_PERMISSION', `${kind.cmd} sessions are disabled on this daemon`, { origin: 'remote' });
     const options: unknown = await kind.parse(opts, ctx);
     const release = this.takeSession();
     let prepared: unknown;
@@ -336,10 +398,14 @@ export class AgentDaemon {
       throw err;
     }
     const io = takeStream(control, kind.reply(prepared));
-    void kind
+    const running: Promise<void> = kind
       .run(prepared, io, ctx)
       .catch((err: unknown) => this.log.warn(`${kind.cmd} session: ${(err as Error).message}`))
-      .finally(release);
+      .finally(() => {
+        release();
+        this.running.delete(running);
+      });
+    this.running.add(running);
   }
 
   /** The daemon's own commands: auth (a no-op once authenticated), ping, info, and the session kinds. */
@@ -356,6 +422,7 @@ export class AgentDaemon {
         sessions: this.activeSessions,
         maxSessions: this.opts.maxSessions,
         root: this.opts.root ?? null,
+        disabled: [...this.opts.disabledSessions],
         listeners: this.listeners.map((l) => l.address),
       }));
     for (const kind of [execKind, terminalKind, forwardKind, uploadKind, downloadKind]) this.session(kind);

@@ -9,7 +9,7 @@
  * socket while more than a window of bytes waits for the disk. Memory stays bounded by the windows.
  */
 import type { Duplex } from 'node:stream';
-import { ConnectionClosedError, WirekitError } from '../errors.js';
+import { AbortedError, ConnectionClosedError, TimeoutError, WirekitError } from '../errors.js';
 import { ChecksumError, SessionProtocolError } from './errors.js';
 import { BlockPool, blockPool } from './block-pool.js';
 import { sha256For, type StreamHash } from './hash-offload.js';
@@ -35,6 +35,36 @@ export interface SendFileOptions {
   onProgress?: (bytes: number) => void;
   /** The hash to use (default: `sha256For(size)`, on the worker thread when large). */
   hash?: StreamHash;
+  /** Fails with `TimeoutError` when no block leaves for this long (the peer stopped reading). */
+  stallTimeoutMs?: number;
+  /** Stops the transfer (rejects with `AbortedError`, or the signal's reason if it is an Error). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Fails a transfer that makes no progress: `touch()` on every completed I/O step; after
+ * `timeoutMs` without one, or when `signal` aborts, `onFail` gets the error. `stop()` when done.
+ */
+function stallWatch(what: string, timeoutMs: number | undefined, signal: AbortSignal | undefined, onFail: (err: Error) => void): { touch(): void; stop(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    if (timeoutMs === undefined || timeoutMs <= 0) return;
+    timer = setTimeout(() => onFail(new TimeoutError(`${what} (no progress)`, timeoutMs)), timeoutMs);
+    timer.unref?.();
+  };
+  const onAbort = () => onFail(signal!.reason instanceof Error ? signal!.reason : new AbortedError(what, signal!.reason));
+  if (signal?.aborted) queueMicrotask(onAbort);
+  else signal?.addEventListener('abort', onAbort, { once: true });
+  arm();
+  return {
+    touch() {
+      if (timer) timer.refresh();
+    },
+    stop() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    },
+  };
 }
 
 /**
@@ -86,6 +116,7 @@ export async function sendFile(fh: FileSource, size: number, out: Duplex, opts: 
   };
   out.once('close', onClose);
   out.on('error', onError);
+  const watch = stallWatch('sending a file', opts.stallTimeoutMs, opts.signal, onError);
   try {
     let sent = 0;
     startRead();
@@ -100,8 +131,11 @@ export async function sendFile(fh: FileSource, size: number, out: Duplex, opts: 
       // then comes back to the pool.
       out.write(view, (err) => {
         inFlight -= n;
+        watch.touch();
         if (err) failure ??= err;
+        // Once the transfer failed, a late completion only gives its block back.
         else if (!failure) hash.update([view], recycle);
+        else recycle(view.buffer as ArrayBuffer);
         wake?.();
       });
       sent += n;
@@ -115,9 +149,12 @@ export async function sendFile(fh: FileSource, size: number, out: Duplex, opts: 
     if (failure) throw failure;
     return await hash.digest();
   } catch (err) {
+    // Every write still in flight sees the failure when it completes and leaves the hash alone.
+    failure ??= err as Error;
     hash.abort();
     throw err;
   } finally {
+    watch.stop();
     out.off('close', onClose);
     out.off('error', onError);
     // Let outstanding reads finish before the caller closes the handle.
@@ -158,6 +195,10 @@ export interface ReceiveFileOptions {
    */
   collectGarbage?: CollectGarbage;
   collectEvery?: number;
+  /** Fails with `TimeoutError` when neither data arrives nor a write completes for this long. */
+  stallTimeoutMs?: number;
+  /** Stops the transfer (rejects with `AbortedError`, or the signal's reason if it is an Error). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -208,6 +249,7 @@ export function receiveFile(io: Duplex, rx: TransferReceiver, fh: FileSink, opts
     const finish = (err?: unknown) => {
       if (settled) return;
       settled = true;
+      watch.stop();
       if (collect && rx.received >= collectEvery) setImmediate(() => collect('major'));
       io.off('data', onData);
       io.off('end', onEnd);
@@ -235,16 +277,22 @@ export function receiveFile(io: Duplex, rx: TransferReceiver, fh: FileSink, opts
         return;
       }
       writing = true;
-      writeAll(fh, [block], block.length, position).then(
-        () => {
-          position += block.length;
-          writing = false;
-          // On disk: the block moves to the hash (and comes back through recycle).
-          hash.update([block], recycle);
-          writeNext();
-        },
-        (err: unknown) => finish(err),
-      );
+      writeAll(fh, [block], block.length, position)
+        .then(
+          () => {
+            writing = false;
+            watch.touch();
+            // A write that completes after the transfer failed (connection closed, bad digest)
+            // is ignored: the hash is aborted and the file is being removed.
+            if (settled) return;
+            position += block.length;
+            // On disk: the block moves to the hash (and comes back through recycle).
+            hash.update([block], recycle);
+            writeNext();
+          },
+          (err: unknown) => finish(err),
+        )
+        .catch((err: unknown) => finish(err));
     };
     /** Copies file data into blocks; returns what did not fit because no block was free. */
     const store = (data: Uint8Array): Uint8Array | undefined => {
@@ -267,7 +315,9 @@ export function receiveFile(io: Duplex, rx: TransferReceiver, fh: FileSink, opts
       return undefined;
     };
     let backlog: Uint8Array | undefined;
+    const watch = stallWatch('receiving a file', opts.stallTimeoutMs, opts.signal, (err) => finish(err));
     const onData = (chunk: Uint8Array) => {
+      watch.touch();
       let step;
       try {
         step = rx.push(chunk);

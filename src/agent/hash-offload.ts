@@ -28,36 +28,50 @@ export interface StreamHash {
    * chunk's `ArrayBuffer` back once it is free again, for reuse.
    */
   update(chunks: readonly Uint8Array[], recycle?: (buffer: ArrayBuffer) => void): void;
-  /** The digest of everything added. The hash is finished afterwards. */
+  /** The digest of everything added. The hash is finished afterwards; a later `update` throws. */
   digest(): Promise<Uint8Array>;
-  /** Drops the hash without a digest. */
+  /**
+   * Drops the hash without a digest. A transfer's I/O completions may still arrive afterwards (a
+   * disk write or socket write that was in flight when the transfer failed): `update` then drops
+   * their chunks (handing them to `recycle`) instead of throwing.
+   */
   abort(): void;
 }
 
 /** Hashes on the calling thread. */
 export class InlineHash implements StreamHash {
   private readonly hash: Hash;
+  private state: 'open' | 'digested' | 'aborted' = 'open';
 
   constructor(algorithm = 'sha256') {
     this.hash = createHash(algorithm);
   }
 
   update(chunks: readonly Uint8Array[], recycle?: (buffer: ArrayBuffer) => void): void {
-    for (const c of chunks) this.hash.update(c);
-    if (!recycle) return;
-    const seen = new Set<ArrayBufferLike>();
-    for (const c of chunks) {
-      if (seen.has(c.buffer) || !(c.buffer instanceof ArrayBuffer)) continue;
-      seen.add(c.buffer);
-      recycle(c.buffer);
-    }
+    if (this.state === 'digested') throw new HashStateError('update() after digest()');
+    if (this.state === 'open') for (const c of chunks) this.hash.update(c);
+    if (recycle) giveBackAll(chunks, recycle);
   }
 
   digest(): Promise<Uint8Array> {
+    if (this.state !== 'open') return Promise.reject(new HashStateError(`digest() after ${this.state === 'digested' ? 'digest()' : 'abort()'}`));
+    this.state = 'digested';
     return Promise.resolve(new Uint8Array(this.hash.digest()));
   }
 
-  abort(): void {}
+  abort(): void {
+    if (this.state === 'open') this.state = 'aborted';
+  }
+}
+
+/** Hands each distinct `ArrayBuffer` of `chunks` to `recycle`. */
+function giveBackAll(chunks: readonly Uint8Array[], recycle: (buffer: ArrayBuffer) => void): void {
+  const seen = new Set<ArrayBufferLike>();
+  for (const c of chunks) {
+    if (seen.has(c.buffer) || !(c.buffer instanceof ArrayBuffer)) continue;
+    seen.add(c.buffer);
+    recycle(c.buffer);
+  }
 }
 
 interface Job {
@@ -127,6 +141,7 @@ export class OffloadedHash implements StreamHash {
   private readonly job: Job = {};
   private failure: Error | undefined;
   private finished = false;
+  private aborted = false;
 
   constructor(private readonly algorithm = 'sha256') {
     thread ??= new HashThread();
@@ -135,7 +150,12 @@ export class OffloadedHash implements StreamHash {
   }
 
   update(chunks: readonly Uint8Array[], recycle?: (buffer: ArrayBuffer) => void): void {
-    if (this.finished) throw new HashStateError('update() after digest() or abort()');
+    if (this.aborted) {
+      // A late completion of an aborted transfer: nothing to hash, the blocks go back.
+      if (recycle) giveBackAll(chunks, recycle);
+      return;
+    }
+    if (this.finished) throw new HashStateError('update() after digest()');
     if (chunks.length === 0) return;
     if (recycle) this.job.recycle = recycle;
     const sent: Uint8Array[] = [];
@@ -177,6 +197,7 @@ export class OffloadedHash implements StreamHash {
   abort(): void {
     if (this.finished) return;
     this.finished = true;
+    this.aborted = true;
     thread!.post({ op: 'abort', id: this.id });
     thread!.close(this.id);
   }

@@ -9,7 +9,7 @@ export type { TerminalOptions, ClientTerminalOptions } from './sessions/terminal
 export { forwardKind, clientForward, parseForwardOptions } from './sessions/forward.js';
 export type { ForwardOptions } from './sessions/forward.js';
 export { uploadKind, downloadKind, clientUpload, clientDownload } from './sessions/files.js';
-export type { ClientDownloadOptions } from './sessions/files.js';
+export type { ClientDownloadOptions, ClientUploadOptions } from './sessions/files.js';
 export type { AgentClientOptions, ExecSession, Greeting, ReplyOptions, TerminalSession, TransferProgress, TransferResult } from './client.js';
 export {
   SessionCodec,

@@ -100,6 +100,9 @@ export function clientFrom(p: Parsed, env: NodeJS.ProcessEnv = process.env): Age
   }
   const { address, named } = resolveDaemon(p.flags.address as string | undefined, env);
   const tokenFile = (p.flags['token-file'] as string | undefined) ?? named?.tokenFile;
+  if (p.flags.token !== undefined) {
+    process.stderr.write(`wirekit: warning: --token on the command line is visible to every user of this machine (ps, /proc/PID/cmdline); use $${TOKEN_ENV} or --token-file\n`);
+  }
   let token = (p.flags.token as string | undefined) ?? env[TOKEN_ENV];
   if (!token && tokenFile) token = readOptionFile(tokenFile, p.flags['token-file'] ? '--token-file' : `token-file of daemon ${named?.name}`).toString('utf8').trim();
   if (!token && address.kind === 'tcp') {

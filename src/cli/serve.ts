@@ -14,6 +14,9 @@ import { parseHubUrl } from './hub-address.js';
 
 const VERSION = '0.1.0';
 
+/** The shortest token `wirekit serve` accepts from the environment. */
+export const MIN_TOKEN_LENGTH = 16;
+
 export const help = `Usage: wirekit serve [options]
 
 Runs the agent daemon. By default it listens on a Unix socket (mode 0600) at
@@ -29,7 +32,18 @@ Options:
       --token-file FILE    where to write the generated token
       --tls-cert FILE      certificate (PEM) for tls:// listeners
       --tls-key FILE       private key (PEM) for tls:// listeners
-      --root DIR           confine file paths (cp) to DIR ('..' and symlinks cannot escape)
+      --root DIR           confine the paths of file copies (cp, both ways) and of programs'
+                           working directories to DIR: '..' and symbolic links cannot lead
+                           out, and each file is opened from a descriptor of its directory,
+                           so a link swapped in during the copy is refused, not followed.
+                           --root does NOT confine exec, shell or forward: a program started
+                           by exec or shell can read and write anything this user can, and a
+                           forward can reach any host; switch those off with the options below
+      --no-exec            refuse exec sessions (WK_PERMISSION)
+      --no-shell           refuse shell (terminal) sessions
+      --no-forward         refuse port forwards
+      --transfer-timeout DUR  end a file copy that moves no byte for DUR: its session slot and
+                           temporary file are freed (default 60s)
       --fsync              flush each uploaded file's data to disk before renaming it into
                            place (slower; default off, like cp)
       --max-sessions N     concurrent sessions at most (default 256)
@@ -53,6 +67,14 @@ Options:
       --log-level LEVEL    silent, error, warn (default), info, debug
   -v, --verbose            same as --log-level info (twice: debug)
   -h, --help               show this help
+
+Uploads are written to a hidden temporary file beside the destination and renamed into place
+when complete and verified; each is recorded under <state dir>/transfers, so the temporary
+files of a daemon that was killed are removed at its next start. Setuid and setgid bits of an
+uploaded file are dropped unless the client asks to keep them (cp --setid).
+$${TOKEN_ENV} must be at least ${MIN_TOKEN_LENGTH} characters. Wrong tokens are answered after 1 s, and
+10 failures from one address within 10 minutes lock it out for 10 minutes.
+tcp:// listeners are always plain TCP; only tls:// listeners use --tls-cert.
 
 Stops cleanly on SIGINT or SIGTERM (sessions are ended, the socket removed).
 Exit status: 0 after a clean stop, 1 when it cannot listen, 2 on bad arguments.`;
@@ -79,6 +101,10 @@ export async function run(argv: string[]): Promise<number> {
     label: { type: 'string', multiple: true },
     'labels-file': { type: 'string' },
     'no-local': { type: 'boolean' },
+    'no-exec': { type: 'boolean' },
+    'no-shell': { type: 'boolean' },
+    'no-forward': { type: 'boolean' },
+    'transfer-timeout': { type: 'string' },
     verbose: { type: 'boolean', short: 'v', multiple: true },
     help: { type: 'boolean', short: 'h' },
   });
@@ -108,8 +134,16 @@ export async function run(argv: string[]): Promise<number> {
   const keyFile = p.flags['tls-key'] as string | undefined;
   if (!!certFile !== !!keyFile) throw new UsageError('--tls-cert and --tls-key go together');
   if (addrs.some((a) => a.kind === 'tcp' && a.tls) && !certFile) throw new UsageError('tls:// needs --tls-cert and --tls-key');
+  const disabledSessions = [p.flags['no-exec'] && 'exec', p.flags['no-shell'] && 'terminal', p.flags['no-forward'] && 'forward'].filter((k): k is string => typeof k === 'string');
+  const envToken = process.env[TOKEN_ENV];
+  if (envToken !== undefined && envToken !== '' && envToken.length < MIN_TOKEN_LENGTH) {
+    throw new UsageError(`$${TOKEN_ENV} is ${envToken.length} characters long; a token needs at least ${MIN_TOKEN_LENGTH} (or unset it to have one generated)`);
+  }
   const daemon = new AgentDaemon({
     root: p.flags.root as string | undefined,
+    disabledSessions,
+    tempJournalDir: path.join(defaultStateDir(), 'transfers'),
+    transferTimeoutMs: p.flags['transfer-timeout'] ? parseDuration(p.flags['transfer-timeout'] as string, '--transfer-timeout') : undefined,
     fsync: p.flags.fsync === true,
     collectGarbage: v8Collector(),
     maxSessions: p.flags['max-sessions'] ? parseIntArg(p.flags['max-sessions'] as string, '--max-sessions', 1) : undefined,
@@ -122,6 +156,8 @@ export async function run(argv: string[]): Promise<number> {
   });
   let token: string | undefined;
   const lines: string[] = [];
+  const swept = await daemon.sweepTempFiles();
+  if (swept.length > 0) log.info(`removed ${swept.length} temporary file(s) left by a daemon that was killed`);
   for (const a of addrs) {
     if (a.kind === 'unix') {
       const l = await daemon.listenUnix(a.path);
@@ -137,13 +173,14 @@ export async function run(argv: string[]): Promise<number> {
           lines.push(`token written to ${file} (mode 0600)`);
         }
       }
-      const l = await daemon.listenTcp(a.host, a.port, { token, tls: certFile ? { cert: readFileSync(certFile), key: readFileSync(keyFile!) } : undefined });
+      // Only tls:// is TLS: a tcp:// listener stays plain even when a certificate is given.
+      const l = await daemon.listenTcp(a.host, a.port, { token, tls: a.tls && certFile ? { cert: readFileSync(certFile), key: readFileSync(keyFile!) } : undefined });
       lines.push(`wirekit agent listening on ${l.address}`);
     }
   }
   let dialer: (HubDialer & { agentId: string }) | undefined;
   if (hubUrl) {
-    dialer = await startDialOut(p.flags, hubUrls, daemon, log);
+    dialer = await startDialOut(p.flags, hubUrls, daemon, log, disabledSessions);
     lines.push(`dialing out to hub ${hubUrl} as agent ${dialer.agentId}`);
   }
   if (daemon.listeners.length > 0) {
@@ -165,7 +202,7 @@ export async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
-async function startDialOut(flags: Record<string, unknown>, hubUrls: readonly string[], daemon: AgentDaemon, log: Logger): Promise<HubDialer & { agentId: string }> {
+async function startDialOut(flags: Record<string, unknown>, hubUrls: readonly string[], daemon: AgentDaemon, log: Logger, disabled: string[]): Promise<HubDialer & { agentId: string }> {
   const urls = hubUrls.map(parseHubUrl);
   const url = urls[0]!;
   if (urls.some((u) => u.tls !== url.tls)) throw new UsageError('the hubs of one fleet are all tcp:// or all tls://');
@@ -191,7 +228,7 @@ async function startDialOut(flags: Record<string, unknown>, hubUrls: readonly st
   const dialer = new HubDialer({
     hub: urls.map((u) => u.address),
     tls: url.tls ? { ...(ca ? { ca: readFileSync(ca) } : {}), ...(fingerprint ? { fingerprint } : {}) } : false,
-    register: { id, hostname: os.hostname(), version: VERSION, capabilities: ['exec', 'terminal', 'upload', 'download', 'forward'], properties },
+    register: { id, hostname: os.hostname(), version: VERSION, capabilities: ['exec', 'terminal', 'upload', 'download', 'forward'].filter((k) => !disabled.includes(k)), properties },
     enrollmentToken,
     tokenFile,
     logger: log,

@@ -241,3 +241,21 @@ test('upload: an error reply after the data is the error the caller sees', async
   writeFileSync(src, 'hello');
   await assert.rejects(client().upload(src, 'x'), (err: unknown) => err instanceof RemoteCommandError && err.remoteCode === 'WK_CHECKSUM');
 });
+
+test('upload: an error reply while data still goes out (a full disk) ends the upload at once, with that error', { timeout: 30_000 }, async () => {
+  const { client } = await fakeDaemon(async (s) => {
+    s.write(GREETING);
+    await s.request();
+    s.write('{"status":true,"response":{"path":"/x"}}\n');
+    await s.raw(64 * 1024);
+    // The daemon's disk is full: it answers, and reads nothing more (the socket stays open).
+    s.socket.pause();
+    s.write('{"status":false,"message":"/x: no space left on the device","code":"WK_IO"}\n');
+  });
+  const src = path.join(dir, 'enospc.bin');
+  writeFileSync(src, randomBytes(64 * 1024 * 1024));
+  // A long timeout: only the error reply can end this upload in time.
+  const err = await client({ timeoutMs: 600_000 }).upload(src, 'x').catch((e: unknown) => e);
+  assert.ok(err instanceof RemoteCommandError, String(err));
+  assert.equal(err.remoteCode, 'WK_IO');
+});

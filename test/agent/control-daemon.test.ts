@@ -375,10 +375,11 @@ test('upload and download over the raw socket; --fsync flushes the file before t
       const up = await Peer.connect(sock);
       up.socket.write(line({ cmd: 'upload', opts: { path: 'f.bin', size: data.length, mode: 0o640 } }));
       const [, first] = await up.lines(2);
-      assert.deepEqual(first, { status: true, response: { path: path.join(root, 'f.bin') } });
+      // The path as the client named it, under the root: the daemon's own location stays private.
+      assert.deepEqual(first, { status: true, response: { path: '/f.bin' } });
       up.socket.write(Buffer.concat([data, digest]));
       const [, , final] = await up.lines(3);
-      assert.deepEqual(final, { status: true, response: { path: path.join(root, 'f.bin'), size: data.length, sha256: digest.toString('hex') } });
+      assert.deepEqual(final, { status: true, response: { path: '/f.bin', size: data.length, sha256: digest.toString('hex') } });
       assert.ok(readFileSync(path.join(root, 'f.bin')).equals(data));
       assert.equal(flushes > 0, fsync, `fsync ${fsync}: ${flushes} flushes`);
       up.socket.destroy();
@@ -390,7 +391,7 @@ test('upload and download over the raw socket; --fsync flushes the file before t
       const r = new FrameReader(ndjson<Record<string, unknown>>());
       r.feed(bytes);
       r.next();
-      assert.deepEqual(r.next(), { status: true, response: { path: path.join(root, 'f.bin'), size: data.length, mode: 0o640 } });
+      assert.deepEqual(r.next(), { status: true, response: { path: '/f.bin', size: data.length, mode: 0o640 } });
       const rest = Buffer.from(r.takeRemaining());
       assert.ok(rest.subarray(0, data.length).equals(data));
       assert.ok(rest.subarray(data.length).equals(digest));

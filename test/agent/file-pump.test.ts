@@ -7,11 +7,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
-import { PassThrough, type Duplex } from 'node:stream';
+import { PassThrough, Writable, type Duplex } from 'node:stream';
 import fc from 'fast-check';
 import { TruncatedFrameError } from '../../src/codecs/errors.js';
 import { ConnectionClosedError } from '../../src/errors.js';
-import { ChecksumError, SessionProtocolError } from '../../src/agent/errors.js';
+import { ChecksumError, HashStateError, SessionProtocolError } from '../../src/agent/errors.js';
 import { blockPool, BlockPool, sharedBlockSizes } from '../../src/agent/block-pool.js';
 import { receiveFile, sendFile, type FileSink, type FileSource } from '../../src/agent/file-pump.js';
 import { InlineHash, OffloadedHash, sha256For, type StreamHash } from '../../src/agent/hash-offload.js';
@@ -378,4 +378,96 @@ test('files smaller than a block do not leave a shared pool per size behind', as
     assert.deepEqual(file.out, new Uint8Array(data));
   }
   for (const size of [1234, 4321, 77]) assert.ok(!sharedBlockSizes().includes(size), `a shared pool for ${size}-byte blocks`);
+});
+
+/** A hash that records what reaches it after `abort()` (a late I/O completion of an aborted transfer). */
+class RecordingHash implements StreamHash {
+  private readonly inner = new InlineHash();
+  aborted = false;
+  lateUpdates = 0;
+  update(chunks: readonly Uint8Array[], recycle?: (buffer: ArrayBuffer) => void): void {
+    if (this.aborted) this.lateUpdates++;
+    this.inner.update(chunks, recycle);
+  }
+  digest(): Promise<Uint8Array> {
+    return this.inner.digest();
+  }
+  abort(): void {
+    this.aborted = true;
+  }
+}
+
+test('receiveFile: a disk write that completes after the transfer was aborted does not reach the hash', async () => {
+  const blockSize = 4096;
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let writeStarted!: () => void;
+  const started = new Promise<void>((r) => (writeStarted = r));
+  let writeDone!: Promise<{ bytesWritten: number }>;
+  const sink: FileSink = {
+    writev: (bufs) => {
+      writeStarted();
+      writeDone = gate.then(() => ({ bytesWritten: bufs.reduce((n, b) => n + b.length, 0) }));
+      return writeDone;
+    },
+  };
+  const io = new PassThrough();
+  for (const hash of [new RecordingHash(), new OffloadedHash()]) {
+    const rx = new TransferReceiver(10 * blockSize, null);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown) => unhandled.push(err);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const io2 = new PassThrough();
+      const done = receiveFile(io2, rx, sink, { blockSize, hash });
+      io2.write(randomBytes(blockSize));
+      await started;
+      io2.destroy();
+      await assert.rejects(done, ConnectionClosedError);
+      release();
+      await writeDone;
+      await new Promise((r) => setImmediate(r));
+      if (hash instanceof RecordingHash) assert.equal(hash.lateUpdates, 0);
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  }
+  io.destroy();
+});
+
+test('sendFile: a socket write that completes after the transfer failed does not reach the hash', async () => {
+  const held: ((err?: Error | null) => void)[] = [];
+  let wrote!: () => void;
+  const firstWrite = new Promise<void>((r) => (wrote = r));
+  const out = new Writable({
+    highWaterMark: 1 << 20,
+    write(_chunk, _enc, cb) {
+      held.push(cb);
+      wrote();
+    },
+  });
+  const hash = new RecordingHash();
+  // The file is shorter than announced: the second block is short, after the first went out.
+  const sending = sendFile(new MemoryFile(randomBytes(1500)), 4096, out as unknown as Duplex, { blockSize: 1024, hash });
+  await firstWrite;
+  await assert.rejects(sending, ChecksumError);
+  for (const cb of held.splice(0)) cb();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(hash.lateUpdates, 0);
+  out.destroy();
+});
+
+test('OffloadedHash and InlineHash: update() after abort() drops the chunks (giving them back), after digest() throws', async () => {
+  for (const make of [() => new OffloadedHash(), () => new InlineHash()]) {
+    const h = make();
+    h.abort();
+    const back: ArrayBuffer[] = [];
+    const block = new Uint8Array(64);
+    h.update([block], (b) => back.push(b));
+    assert.equal(back.length, 1);
+    const d = make();
+    await d.digest();
+    assert.throws(() => d.update([new Uint8Array(4)]), HashStateError);
+  }
 });

@@ -23,6 +23,10 @@ export interface SessionContext {
   readonly collectGarbage: CollectGarbage | undefined;
   /** Session frames (with keepalive) over the raw stream `io`. */
   frames(io: Duplex): FrameStream;
+  /** A file transfer that moves no byte for this long is ended (its slot and temp file freed). */
+  readonly transferTimeoutMs?: number;
+  /** Records the temporary files of uploads, for the sweep at the next start (see `TempJournal`). */
+  readonly tempFiles?: { add(tempPath: string): Promise<() => void> };
 }
 
 /**

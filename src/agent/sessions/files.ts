@@ -7,14 +7,15 @@
  * - download: daemon half `downloadKind` (regular file opened before the reply
  *   `{"path", "size", "mode"}`, then the data out); client half `clientDownload`.
  */
-import { randomBytes } from 'node:crypto';
-import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { lstat, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WirekitError } from '../../errors.js';
-import { receiveFile, sendFile, type CollectGarbage } from '../file-pump.js';
+import { receiveFile, sendFile, type CollectGarbage, type FileSource } from '../file-pump.js';
 import type { Logger } from '../log.js';
-import { confinePath } from '../paths.js';
+import { fileError, resolveBeneath, type BeneathPath } from '../paths.js';
+import { tempNameFor } from '../temp-journal.js';
 import { TransferReceiver } from '../transfer.js';
 import type { ClientContext, SessionKind } from './context.js';
 import { badOptions } from './options.js';
@@ -22,6 +23,7 @@ import { grace } from './process.js';
 import { transferReplies, type TransferReplies } from './replies.js';
 
 export type { TransferReplies } from './replies.js';
+export { tempNameFor } from '../temp-journal.js';
 
 /** Progress of a transfer. */
 export interface TransferProgress {
@@ -36,14 +38,15 @@ export interface TransferResult {
   sha256: string;
 }
 
-/** The name of the temporary file an upload or download of `dest` is written to. */
-export function tempNameFor(dest: string): string {
-  return path.join(path.dirname(dest), `.${path.basename(dest)}.wirekit-${randomBytes(6).toString('hex')}.part`);
+/** The permission bits a received file gets: setuid and setgid only when asked for explicitly. */
+export function receivedMode(mode: number, keepSetid = false): number {
+  return mode & (keepSetid ? 0o7777 : 0o1777);
 }
 
 /**
  * Receives a file into the open temporary file `out` through `rx`, then sets its mode and renames
  * it to `dest`. On any failure the temporary file is closed and removed and the error rethrown.
+ * Setuid and setgid bits of `mode` are dropped unless `keepSetid`.
  */
 export async function commitReceivedFile(
   io: Duplex,
@@ -52,12 +55,12 @@ export async function commitReceivedFile(
   temp: string,
   dest: string,
   mode: number | undefined,
-  opts: { fsync?: boolean; onProgress?: (bytes: number) => void; collectGarbage?: CollectGarbage } = {},
+  opts: { fsync?: boolean; keepSetid?: boolean; onProgress?: (bytes: number) => void; collectGarbage?: CollectGarbage; stallTimeoutMs?: number; signal?: AbortSignal } = {},
 ): Promise<void> {
   let committed = false;
   try {
-    await receiveFile(io, rx, out, { onProgress: opts.onProgress, collectGarbage: opts.collectGarbage });
-    if (mode !== undefined) await out.chmod(mode & 0o7777);
+    await receiveFile(io, rx, out, { onProgress: opts.onProgress, collectGarbage: opts.collectGarbage, stallTimeoutMs: opts.stallTimeoutMs, signal: opts.signal });
+    if (mode !== undefined) await out.chmod(receivedMode(mode, opts.keepSetid));
     if (opts.fsync) await out.datasync();
     await out.close();
     await rename(temp, dest);
@@ -72,20 +75,30 @@ export async function commitReceivedFile(
 
 // ---- upload, daemon half ----
 
-/** Options of an upload request, its path confined. */
+/** Options of an upload request. */
 export interface UploadRequest {
+  /** The path as the client named it (confined in `prepare`). */
   dest: string;
   size: number;
   mode: number | undefined;
+  /** Keep setuid/setgid bits of `mode` (`"setid": true`); dropped otherwise. */
+  keepSetid: boolean;
 }
 
 /** An upload prepared before the switch: the destination was checked and the temp file created. */
 export interface PreparedUpload {
+  /** The destination as the client may be shown it. */
   dest: string;
-  temp: string;
+  /** The destination's directory, held open (see `BeneathPath`). */
+  at: BeneathPath;
+  /** The temporary file's name in that directory. */
+  tempName: string;
   out: FileHandle;
   size: number;
   mode: number | undefined;
+  keepSetid: boolean;
+  /** Called once the temp file is gone or renamed (the journal entry is dropped). */
+  settled?: () => void;
 }
 
 /** Options of an upload as the daemon runs it. */
@@ -96,21 +109,34 @@ export interface UploadOptions {
   progressEvery?: number;
   /** Releases spent socket buffers now and then (see `ReceiveFileOptions.collectGarbage`). */
   collectGarbage?: CollectGarbage;
+  /** Fails the upload when no data arrives for this long (default: never). */
+  stallTimeoutMs?: number;
 }
 
-/** Creates the temporary file next to `dest` (mode 0600, exclusive) and opens it for writing. */
-export async function prepareUpload(dest: string, size: number, mode: number | undefined): Promise<PreparedUpload> {
-  const dir = path.dirname(dest);
-  const st = await stat(dir);
-  if (!st.isDirectory()) throw new WirekitError('WK_NOT_DIR', `${dir} is not a directory`, { origin: 'local' });
+/** How long a failed transfer's connection may take to flush the error reply before it is destroyed. */
+const FAIL_LINGER_MS = 5000;
+
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_NONBLOCK } = fsConstants;
+
+/**
+ * Creates the temporary file next to the destination (mode 0600, exclusive, never through a
+ * link) and opens it for writing. `at` is the resolved destination; it stays open until the
+ * upload settles (closed here on failure).
+ */
+export async function prepareUpload(at: BeneathPath, size: number, mode: number | undefined, keepSetid = false): Promise<PreparedUpload> {
   try {
-    if ((await stat(dest)).isDirectory()) throw new WirekitError('WK_IS_DIR', `${dest} is a directory`, { origin: 'local' });
+    const st = await lstat(at.at()).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (st?.isDirectory()) throw new WirekitError('WK_IS_DIR', `${at.shown} is a directory`, { origin: 'remote' });
+    const tempName = path.basename(tempNameFor(at.name));
+    const out = await open(at.at(tempName), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    return { dest: at.shown, at, tempName, out, size, mode, keepSetid };
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await at.close();
+    throw fileError(err, at.shown);
   }
-  const temp = tempNameFor(dest);
-  const out = await open(temp, 'wx', 0o600);
-  return { dest, temp, out, size, mode };
 }
 
 /**
@@ -122,8 +148,10 @@ export async function runUpload(io: Duplex, up: PreparedUpload, replies: Transfe
   const every = opts.progressEvery ?? 8 * 1024 * 1024;
   let nextProgress = every;
   try {
-    await commitReceivedFile(io, rx, up.out, up.temp, up.dest, up.mode, {
+    await commitReceivedFile(io, rx, up.out, up.at.at(up.tempName), up.at.at(), up.mode, {
       fsync: opts.fsync,
+      stallTimeoutMs: opts.stallTimeoutMs,
+      keepSetid: up.keepSetid,
       collectGarbage: opts.collectGarbage,
       onProgress: (bytes) => {
         if (bytes < nextProgress) return;
@@ -135,7 +163,12 @@ export async function runUpload(io: Duplex, up: PreparedUpload, replies: Transfe
     log.info(`upload ${up.dest}: ${up.size} bytes`);
   } catch (err) {
     log.warn(`upload ${up.dest} failed: ${(err as Error).message}`);
-    await Promise.resolve(replies.fail(err)).catch(() => {});
+    await Promise.resolve(replies.fail(fileError(err, up.dest))).catch(() => {});
+    // A client that stopped reading must not keep the connection: the reply gets a moment.
+    setTimeout(() => io.destroy(), FAIL_LINGER_MS).unref();
+  } finally {
+    up.settled?.();
+    await up.at.close();
   }
   io.end();
 }
@@ -143,16 +176,20 @@ export async function runUpload(io: Duplex, up: PreparedUpload, replies: Transfe
 /** Daemon half of the `upload` command. */
 export const uploadKind: SessionKind<UploadRequest, PreparedUpload> = {
   cmd: 'upload',
-  async parse(o, ctx) {
+  parse(o) {
     if (typeof o.path !== 'string') throw badOptions('upload needs {"path": string, "size": integer}');
     const size = o.size;
     if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw badOptions('upload needs a non-negative integer size');
     const mode = typeof o.mode === 'number' && Number.isInteger(o.mode) ? o.mode : undefined;
-    return { dest: await confinePath(o.path, { root: ctx.root }), size, mode };
+    return { dest: o.path, size, mode, keepSetid: o.setid === true };
   },
-  prepare: ({ dest, size, mode }) => prepareUpload(dest, size, mode),
+  prepare: async ({ dest, size, mode, keepSetid }, ctx) => {
+    const up = await prepareUpload(await resolveBeneath(dest, { root: ctx.root }), size, mode, keepSetid);
+    up.settled = await ctx.tempFiles?.add(path.join(await up.at.realDir().catch(() => '.'), up.tempName));
+    return up;
+  },
   reply: (up) => ({ path: up.dest }),
-  run: (up, io, ctx) => runUpload(io, up, transferReplies(io), ctx.log, { fsync: ctx.fsync, collectGarbage: ctx.collectGarbage }),
+  run: (up, io, ctx) => runUpload(io, up, transferReplies(io), ctx.log, { fsync: ctx.fsync, collectGarbage: ctx.collectGarbage, stallTimeoutMs: ctx.transferTimeoutMs }),
 };
 
 // ---- download, daemon half ----
@@ -160,28 +197,76 @@ export const uploadKind: SessionKind<UploadRequest, PreparedUpload> = {
 /** A file opened for download. */
 export interface PreparedDownload {
   path: string;
-  handle: FileHandle;
+  /** The file, or a snapshot of it (see `prepareDownload`). */
+  handle: FileSource & { close(): Promise<void> };
   size: number;
   mode: number;
 }
 
-/** Opens a file for download: resolves with its handle, size and mode (regular files only). */
-export async function prepareDownload(file: string): Promise<{ handle: FileHandle; size: number; mode: number }> {
-  const handle = await open(file, 'r');
+/** Largest snapshot of a file that reports size 0 (`/proc`, `/sys`). */
+export const SNAPSHOT_LIMIT = 16 * 1024 * 1024;
+
+/**
+ * Opens a file for download: resolves with its handle, size and mode (regular files only).
+ *
+ * The file is opened with `O_NONBLOCK | O_NOFOLLOW` and checked with `fstat` on that descriptor,
+ * so a FIFO or device is refused (`WK_NOT_FILE`) without the open waiting for a writer, and a
+ * link swapped in after resolution is refused rather than followed. A regular file that reports
+ * size 0 but has content (`/proc/cpuinfo` and the like) is read whole first, up to
+ * `SNAPSHOT_LIMIT`, and that snapshot is sent with its real size.
+ */
+export async function prepareDownload(file: string, shown = file): Promise<{ handle: FileSource & { close(): Promise<void> }; size: number; mode: number }> {
+  let handle: FileHandle;
+  try {
+    handle = await open(file, O_RDONLY | O_NONBLOCK | O_NOFOLLOW);
+  } catch (err) {
+    throw fileError(err, shown);
+  }
   try {
     const st = await handle.stat();
-    if (!st.isFile()) throw new WirekitError('WK_NOT_FILE', `${file} is not a regular file`, { origin: 'local' });
-    return { handle, size: st.size, mode: st.mode & 0o7777 };
+    if (st.isDirectory()) throw new WirekitError('WK_IS_DIR', `${shown} is a directory`, { origin: 'remote' });
+    if (!st.isFile()) throw new WirekitError('WK_NOT_FILE', `${shown} is not a regular file`, { origin: 'remote' });
+    const mode = st.mode & 0o7777;
+    if (st.size > 0) return { handle, size: st.size, mode };
+    const snap = await snapshot(handle, shown);
+    await handle.close();
+    return { handle: memorySource(snap), size: snap.length, mode };
   } catch (err) {
     await handle.close();
-    throw err;
+    throw fileError(err, shown);
   }
 }
 
+/** Reads a file of unknown length to its end (at most `SNAPSHOT_LIMIT` bytes). */
+async function snapshot(handle: FileHandle, shown: string): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const buf = Buffer.allocUnsafe(64 * 1024);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, null);
+    if (bytesRead === 0) break;
+    total += bytesRead;
+    if (total > SNAPSHOT_LIMIT) throw new WirekitError('WK_LIMIT', `${shown} reports size 0 and holds more than ${SNAPSHOT_LIMIT} bytes`, { origin: 'remote' });
+    chunks.push(buf.subarray(0, bytesRead));
+  }
+  return Buffer.concat(chunks);
+}
+
+function memorySource(data: Uint8Array): FileSource & { close(): Promise<void> } {
+  return {
+    read: async (buffer, offset, length, position) => {
+      const n = Math.max(0, Math.min(length, data.length - position));
+      buffer.set(data.subarray(position, position + n), offset);
+      return { bytesRead: n };
+    },
+    close: async () => {},
+  };
+}
+
 /** Sends exactly `size` bytes of the file, then their SHA-256. */
-export async function runDownload(io: Duplex, dl: { handle: FileHandle; size: number }, log: Logger): Promise<void> {
+export async function runDownload(io: Duplex, dl: { handle: FileSource & { close(): Promise<void> }; size: number }, log: Logger, opts: { stallTimeoutMs?: number } = {}): Promise<void> {
   try {
-    const digest = await sendFile(dl.handle, dl.size, io);
+    const digest = await sendFile(dl.handle, dl.size, io, { stallTimeoutMs: opts.stallTimeoutMs });
     io.end(digest);
   } catch (err) {
     log.warn(`download failed: ${(err as Error).message}`);
@@ -194,22 +279,44 @@ export async function runDownload(io: Duplex, dl: { handle: FileHandle; size: nu
 /** Daemon half of the `download` command. */
 export const downloadKind: SessionKind<string, PreparedDownload> = {
   cmd: 'download',
-  async parse(o, ctx) {
+  parse(o) {
     if (typeof o.path !== 'string') throw badOptions('download needs {"path": string}');
-    return confinePath(o.path, { root: ctx.root });
+    return o.path;
   },
-  prepare: async (file) => ({ path: file, ...(await prepareDownload(file)) }),
+  prepare: async (file, ctx) => {
+    const at = await resolveBeneath(file, { root: ctx.root });
+    try {
+      return { path: at.shown, ...(await prepareDownload(at.at(), at.shown)) };
+    } finally {
+      await at.close();
+    }
+  },
   reply: (dl) => ({ path: dl.path, size: dl.size, mode: dl.mode }),
   run(dl, io, ctx) {
     io.resume(); // nothing more is expected from the client; let its end arrive
-    return runDownload(io, dl, ctx.log);
+    return runDownload(io, dl, ctx.log, { stallTimeoutMs: ctx.transferTimeoutMs });
   },
 };
 
 // ---- client halves ----
 
-/** Client half of `upload`: sends a local file to `remotePath` (size, mode and SHA-256 checked by the daemon). */
-export async function clientUpload(client: ClientContext, localPath: string, remotePath: string, opts: { mode?: number; onProgress?: (p: TransferProgress) => void } = {}): Promise<TransferResult> {
+/** Options of an upload. */
+export interface ClientUploadOptions {
+  /** Mode of the remote file (default: the local file's permission bits, without setuid/setgid). */
+  mode?: number;
+  /** Keep the setuid/setgid bits of `mode` (the daemon drops them otherwise). */
+  setid?: boolean;
+  onProgress?: (p: TransferProgress) => void;
+  /** Stops the upload; the daemon removes its temporary file. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Client half of `upload`: sends a local file to `remotePath` (size, mode and SHA-256 checked by
+ * the daemon). The transfer fails with `TimeoutError` when nothing moves for the client's
+ * timeout, and at once when the daemon answers with an error (its reply wins over a stalled send).
+ */
+export async function clientUpload(client: ClientContext, localPath: string, remotePath: string, opts: ClientUploadOptions = {}): Promise<TransferResult> {
   const fh = await open(localPath, 'r');
   try {
     const st = await fh.stat();
@@ -220,16 +327,22 @@ export async function clientUpload(client: ClientContext, localPath: string, rem
     try {
       // The request is answered before any data is sent; the daemon's progress lines and final
       // reply then come back on the same connection while the data goes out raw.
-      await conn.call('upload', { path: remotePath, size, mode: opts.mode ?? st.mode & 0o777 }, { timeout: client.timeoutMs });
+      const request: Record<string, unknown> = { path: remotePath, size, mode: opts.mode ?? st.mode & 0o777 };
+      if (opts.setid) request.setid = true;
+      await conn.call('upload', request, { timeout: client.timeoutMs, signal: opts.signal });
       const replyP = conn.expectReply('upload', {
         onProgress: (p) => {
           const b = (p as { bytes?: number } | null)?.bytes;
           if (typeof b === 'number') opts.onProgress?.({ bytes: b, size });
         },
       });
-      replyP.catch(() => {});
+      // An error reply while data still goes out (the daemon's disk is full, say) stops the send:
+      // the daemon reads no more, so waiting for the socket to drain would wait for ever.
+      const stop = new AbortController();
+      replyP.catch((err: unknown) => stop.abort(err));
+      const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
       try {
-        const digest = await sendFile(fh, size, sock);
+        const digest = await sendFile(fh, size, sock, { stallTimeoutMs: client.timeoutMs, signal });
         sock.write(digest);
         const r = (await replyP) as TransferResult;
         opts.onProgress?.({ bytes: size, size });
@@ -251,8 +364,12 @@ export async function clientUpload(client: ClientContext, localPath: string, rem
 export interface ClientDownloadOptions {
   onProgress?: (p: TransferProgress) => void;
   mode?: number;
+  /** Keep the setuid/setgid bits of the mode (dropped otherwise). */
+  setid?: boolean;
   /** Releases spent socket buffers every 8 MiB (see `ReceiveFileOptions.collectGarbage`). */
   collectGarbage?: CollectGarbage;
+  /** Stops the download; the temporary file is removed before the promise rejects. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -260,6 +377,7 @@ export interface ClientDownloadOptions {
  * and renamed into place only when the size and SHA-256 match.
  */
 export async function clientDownload(client: ClientContext, remotePath: string, localPath: string, opts: ClientDownloadOptions = {}): Promise<TransferResult> {
+  opts.signal?.throwIfAborted();
   const { reply, stream: io } = await client.open('download', { path: remotePath });
   const info = reply as { size: number; mode: number };
   if (!info || typeof info.size !== 'number' || !Number.isSafeInteger(info.size) || info.size < 0) {
@@ -285,6 +403,9 @@ export async function clientDownload(client: ClientContext, remotePath: string, 
   try {
     await commitReceivedFile(io, rx, out, temp, dest, opts.mode ?? info.mode, {
       collectGarbage: opts.collectGarbage,
+      keepSetid: opts.setid,
+      stallTimeoutMs: client.timeoutMs,
+      signal: opts.signal,
       onProgress: (bytes) => {
         if (!opts.onProgress || bytes - lastReport < 1024 * 1024) return;
         lastReport = bytes;

@@ -3,8 +3,11 @@
  * file-system code of the protocol. The connection moves the bytes (`sendFileStreams`,
  * `receiveFileStreams`); this file reads and writes the files.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import type { WaitOptions } from '../../channels/frame-channel.js';
 import { PacketProtocolError, PacketUsageError } from './errors.js';
 import type { FileSink, PacketConnection } from './node-connection.js';
@@ -21,7 +24,11 @@ export interface ReceivedFile {
 export interface ReceiveFilesOptions extends WaitOptions {
   /** Send the `ready` for the `sending_files` packet when done. Default true. */
   ack?: boolean;
-  /** Opens the destination of a file; default: the file `dir/name`, created or truncated. */
+  /**
+   * Opens the destination of a file; default: `atomicFileWriter(dir/name)`, which writes a hidden
+   * temporary file beside it and renames it into place only when the file ended completely (an
+   * existing file keeps its old content when the transfer is cut off).
+   */
   open?: FileSink;
 }
 
@@ -64,10 +71,60 @@ export async function receiveFiles(conn: PacketConnection, dir: string, options:
     if (path.dirname(full) !== path.resolve(dir) && path.dirname(full) !== path.normalize(dir)) {
       throw new PacketProtocolError('WK_PACKET_FILE_NAME', `refused file name ${JSON.stringify(name)}`, { origin: 'remote' });
     }
-    return options.open ? options.open(name) : createWriteStream(full);
+    return options.open ? options.open(name) : atomicFileWriter(full);
   };
   const received = await conn.receiveFileStreams(open, options);
   return received.map((f) => ({ name: f.name, path: path.join(dir, f.name), size: f.size }));
+}
+
+/**
+ * A writable stream for the file `dest` that is atomic or nothing: the bytes go to a hidden
+ * temporary file beside it (`.NAME.part-PID-RANDOM`, created exclusively), which `end()` renames
+ * to `dest` once everything is on disk; `destroy()` (or any error) before that removes it, and
+ * `dest` is never touched. Late completions after a destroy are ignored.
+ */
+export function atomicFileWriter(dest: string): Writable {
+  const temp = path.join(path.dirname(dest), `.${path.basename(dest)}.part-${process.pid}-${randomBytes(6).toString('hex')}`);
+  let fh: FileHandle | undefined;
+  let committed = false;
+  return new Writable({
+    construct(cb) {
+      open(temp, 'wx', 0o666).then(
+        (h) => {
+          fh = h;
+          cb();
+        },
+        (err: Error) => cb(err),
+      );
+    },
+    writev(chunks, cb) {
+      fh!.writev(chunks.map((c) => c.chunk as Buffer)).then(() => cb(), (err: Error) => cb(err));
+    },
+    final(cb) {
+      const h = fh!;
+      fh = undefined;
+      h.close()
+        .then(() => rename(temp, dest))
+        .then(
+          () => {
+            committed = true;
+            cb();
+          },
+          (err: Error) => cb(err),
+        );
+    },
+    destroy(err, cb) {
+      if (committed) return cb(err);
+      const h = fh;
+      fh = undefined;
+      // The stream may be destroyed with a write pending: its completion finds no handle to use.
+      Promise.resolve(h?.close())
+        .catch(() => {})
+        .then(() => unlink(temp))
+        .catch(() => {})
+        .then(() => cb(err));
+    },
+  });
 }
 
 /** The bytes of the file at `p`, in reads of `chunkSize`; the file is closed when iteration stops. */

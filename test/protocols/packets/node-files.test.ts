@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { once } from 'node:events';
 import { concatBytes } from '../../../src/bytes/text.js';
 import { ARMCHAIR_FILE_END_MARKER, encodePacketHeader, PacketSession, UnsafeFileNameError } from '../../../src/protocols/packets/node.js';
@@ -86,3 +86,42 @@ test('file names with a path separator or .. are refused by the receiver; nothin
   }
 });
 
+
+test('receiveFiles: a transfer cut off in the middle leaves an existing file as it was, and no temporary file', async () => {
+  for (const cut of ['fin', 'rst'] as const) {
+    const p = await pair();
+    try {
+      const destDir = mkdtempSync(path.join(p.dir, 'dest-'));
+      const old = Buffer.from('twenty bytes of old.');
+      writeFileSync(path.join(destDir, 'f.bin'), old);
+      let sentSome!: () => void;
+      const some = new Promise<void>((r) => (sentSome = r));
+      const receiving = p.a.receiveFiles(destDir, { timeout: 20000 });
+      receiving.catch(() => {});
+      const sending = p.b.sendFileStreams([
+        {
+          name: 'f.bin',
+          read: async function* () {
+            yield randomBytes(1000);
+            sentSome();
+            await new Promise(() => {}); // the rest never comes
+          },
+        },
+      ]);
+      sending.catch(() => {});
+      await some;
+      // The receiver has the partial data once a file of the directory holds its 1,000 bytes.
+      while (!readdirSync(destDir).some((n) => statSync(path.join(destDir, n)).size === 1000)) await new Promise((r) => setImmediate(r));
+      const sock = (p.b as unknown as { stream: import('node:net').Socket }).stream;
+      if (cut === 'fin') sock.end();
+      else sock.destroy();
+      await assert.rejects(receiving);
+      assert.deepEqual(readFileSync(path.join(destDir, 'f.bin')), old);
+      // The temporary file goes once the destroy has run.
+      for (let i = 0; i < 1000 && readdirSync(destDir).length > 1; i++) await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual(readdirSync(destDir), ['f.bin']);
+    } finally {
+      await p.close();
+    }
+  }
+});
