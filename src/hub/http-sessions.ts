@@ -350,6 +350,7 @@ export function truncateReason(reason: string): string {
 
 // ---- the endpoints ----
 
+// eslint-disable-next-line no-control-regex -- ESC is what the sequence starts with
 const OVERLORD_RESIZE = /^\x1b\[8;(\d{1,5});(\d{1,5})t$/;
 
 async function runTty(b: Bridge, url: URL): Promise<void> {
