@@ -53,8 +53,10 @@ class WebSocket:
     def __init__(self, host, port, path, timeout=30):
         self.sock = socket.create_connection((host, port), timeout=timeout)
         key = base64.b64encode(os.urandom(16)).decode()
+        # ovl's WebSocket library (ws4py) sends an Origin made of the ws:// URL's scheme and host.
         req = ('GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
-               'Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n' % (path, host, port, key))
+               'Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nOrigin: ws://%s:%d\r\n\r\n'
+               % (path, host, port, key, host, port))
         self.sock.sendall(req.encode())
         head = b''
         while b'\r\n\r\n' not in head:
