@@ -9,7 +9,8 @@
  *   sent to a current-generation Overlord ghost as `list_tree`, `fstat`, `create_symlink`,
  *   `mkdir`, its payload passed back as `data`. A wirekit agent has no such requests, nor has a
  *   classic ghost: 400 with a message that says so;
- * - `POST /api/agents/upgrade` (admins): `upgrade` (timeout -1, never answered) to every ghost.
+ * - `POST /api/agents/upgrade` (admins): `upgrade` (timeout -1, never answered) to every ghost
+ *   connected to this hub.
  *
  * Replies and error strings follow overlordd (see docs/overlord.md, "The HTTP API").
  */
@@ -57,6 +58,9 @@ const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 /** The agent as a current-generation ghost, or the 400 that says why it cannot take fs requests. */
 function fsGhost(agent: AgentEntry<unknown>): GhostLink {
   const link = agent.owner;
+  if (!(link instanceof GhostLink) && agent.version.startsWith('overlord')) {
+    throw new HttpError(400, `${agent.id} is an Overlord ghost connected to another hub of the fleet: fs operations reach only ghosts connected to this hub`);
+  }
   if (!(link instanceof GhostLink)) {
     throw new HttpError(400, `${agent.id} is a wirekit agent: fs operations are for Overlord ghosts (use wirekit cp, or exec with ls/stat/mkdir/ln)`);
   }
