@@ -116,6 +116,16 @@ export function requestToken(req: http.IncomingMessage, url: URL): string | unde
   return url.searchParams.get('token') ?? cookieToken(req);
 }
 
+/** The host name of a Host header (without the port; IPv6 brackets kept, as URL.hostname has them). */
+function hostnameOf(host: string | undefined): string | undefined {
+  if (host === undefined) return undefined;
+  try {
+    return new URL(`http://${host}`).hostname;
+  } catch {
+    return undefined;
+  }
+}
+
 export function peerAddress(req: http.IncomingMessage): string {
   const a = req.socket.remoteAddress ?? '';
   return a.startsWith('::ffff:') ? a.slice(7) : a;
@@ -265,7 +275,13 @@ export class HubHttpApi {
     if (this.options.allowedOrigins?.includes(origin)) return true;
     try {
       const o = new URL(origin);
-      return (o.protocol === 'http:' || o.protocol === 'https:') && o.host === req.headers.host;
+      if (o.protocol === 'http:' || o.protocol === 'https:') return o.host === req.headers.host;
+      // ovl's WebSocket library (ws4py) sends its ws:// or wss:// URL's scheme and host as Origin.
+      // No browser sends such an Origin (a page's origin is http(s) or "null"), so it is no
+      // cross-site request; the host must still be the one asked for (ports compared loosely:
+      // the URL parser drops a default port that ws4py keeps in Host).
+      if (o.protocol === 'ws:' || o.protocol === 'wss:') return o.hostname === hostnameOf(req.headers.host);
+      return false;
     } catch {
       return false;
     }

@@ -350,6 +350,9 @@ export function truncateReason(reason: string): string {
 
 // ---- the endpoints ----
 
+// eslint-disable-next-line no-control-regex -- ESC is what the sequence starts with
+const OVERLORD_RESIZE = /^\x1b\[8;(\d{1,5});(\d{1,5})t$/;
+
 async function runTty(b: Bridge, url: URL): Promise<void> {
   const cols = intParam(url, 'cols', 80);
   const rows = intParam(url, 'rows', 24);
@@ -360,9 +363,22 @@ async function runTty(b: Bridge, url: URL): Promise<void> {
   // Terminal input goes straight to the agent connection: its buffer is the one to bound.
   b.start(b.agentConnection(), (m) => {
     if (m.binary) return term.write(m.data);
-    // Text frames are control messages only; anything else is ignored, never typed.
+    // A JSON object is a control message (an unknown or invalid one is ignored, never typed).
     const c = controlMessage(m.data);
-    if (c?.type === 'resize' && isDim(c.cols) && isDim(c.rows)) term.resize(c.cols, c.rows);
+    if (c) {
+      if (c.type === 'resize' && isDim(c.cols) && isDim(c.rows)) term.resize(c.cols, c.rows);
+      return;
+    }
+    // Overlord's clients: a frame that is exactly `ESC [ 8 ; rows ; cols t` is a resize (ovl, the
+    // dashboard); any other text is keystrokes (ovl sends one text frame per key).
+    const r = OVERLORD_RESIZE.exec(m.data.toString('latin1'));
+    if (r) {
+      const rows = Number(r[1]);
+      const cols = Number(r[2]);
+      if (isDim(cols) && isDim(rows)) term.resize(cols, rows);
+      return;
+    }
+    term.write(m.data);
   });
   const [status] = await Promise.allSettled([term.exit, out]);
   if (status.status === 'rejected') throw status.reason;

@@ -13,6 +13,7 @@ import { serveConsole } from './console-assets.js';
 import { HubHttpApi, type HttpApiOptions } from './http-api.js';
 import { Hub, type HubOptions } from './hub.js';
 import { registerSessionRoutes } from './http-sessions.js';
+import { registerOverlordApi } from './overlord-api.js';
 import { userPortServer } from './user-port.js';
 import { WirekitError } from '../errors.js';
 import { GhostPort, type OverlordOptions } from './overlord/ghost-port.js';
@@ -118,6 +119,7 @@ export async function startHub(options: HubServerOptions): Promise<RunningHub> {
     if (options.http !== false) {
       api = new HubHttpApi(hub, { secureCookie: !!tlsOpts, ...options.httpApi });
       registerSessionRoutes(api);
+      registerOverlordApi(api);
       serveConsole(api);
       options.extendHttp?.(api);
       if (ghosts && options.overlord?.current !== false) api.rawUpgrade('/connect', (req, socket, head) => handleConnect(ghosts, req, socket, head));

@@ -167,7 +167,7 @@ const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 // ---- tests ----
 
-test('tty: typed input runs in a pty, resize is its own message, UTF-8 both ways, text that is not control is ignored, exit then close 1000', async () => {
+test('tty: typed input runs in a pty, resize is its own message, UTF-8 both ways, a JSON text frame that is not control is ignored, other text is typed (Overlord), exit then close 1000', async () => {
   const ws = openWs(`/api/agents/dev1/tty?cols=100&rows=30&command=${encodeURIComponent(JSON.stringify(['/bin/sh']))}`);
   const c = collect(ws);
   await once(ws, 'open');
@@ -179,8 +179,12 @@ test('tty: typed input runs in a pty, resize is its own message, UTF-8 both ways
   ws.send(JSON.stringify({ type: 'resize', cols: 123, rows: 45 }));
   ws.send(Buffer.from('stty size\r'));
   await c.waitFor((b) => b.toString('utf8').includes('45 123'));
-  ws.send('echo IN""BAND\r'); // a text frame that is not a control message: never typed
+  ws.send(JSON.stringify({ type: 'echo IN""BAND' })); // a JSON object that is no known control message: never typed
   ws.send(JSON.stringify({ type: 'resize', cols: 'x', rows: 1 })); // invalid control: ignored
+  // Overlord's clients: other text frames are keystrokes, and ESC [ 8 ; rows ; cols t a resize.
+  ws.send('\x1b[8;50;132t');
+  for (const ch of 'echo TEXT""TYPED; stty size\r') ws.send(ch);
+  await c.waitFor((b) => b.toString('utf8').includes('TEXTTYPED\r\n50 132'));
   ws.send(Buffer.from('echo "h\u00e9llo \u2192 \u2713"\r'));
   await c.waitFor((b) => b.toString('utf8').includes('h\u00e9llo \u2192 \u2713\r\n'));
   ws.send(Buffer.from('exit 3\r'));

@@ -1,0 +1,233 @@
+/**
+ * The parts of Overlord's current HTTP API that `ovl` and the Overlord dashboard use beyond the
+ * hub's own routes (http-api.ts, http-sessions.ts, http-files.ts):
+ *
+ * - users and groups under `/api/users` and `/api/groups` (admins; anyone else gets Overlord's
+ *   plain-text `403 Admin privileges required`), and `PUT /api/users/self/password` for any user;
+ * - `GET /api/agents/{mid}/fs` (`op=lstree|fstat`, `path`), `POST .../fs/symlinks`
+ *   (`target`, `dest`) and `POST .../fs/directories` (`path`, `perm` in decimal, default 493):
+ *   sent to a current-generation Overlord ghost as `list_tree`, `fstat`, `create_symlink`,
+ *   `mkdir`, its payload passed back as `data`. A wirekit agent has no such requests, nor has a
+ *   classic ghost: 400 with a message that says so;
+ * - `POST /api/agents/upgrade` (admins): `upgrade` (timeout -1, never answered) to every ghost
+ *   connected to this hub.
+ *
+ * Replies and error strings follow overlordd (see docs/overlord.md, "The HTTP API").
+ */
+import type http from 'node:http';
+import { WirekitError } from '../errors.js';
+import type { Principal } from './allowlist.js';
+import { HttpError, ok, peerAddress, readJson, sendJson, type HubHttpApi, type RouteContext } from './http-api.js';
+import { GhostLink } from './overlord/ghost-link.js';
+import type { AgentEntry } from './registry.js';
+
+const MAX_JSON = 64 * 1024;
+const ADMIN_REQUIRED = 'Admin privileges required';
+
+/** A reply of plain text (overlordd's http.Error), not the JSON wrapper. */
+function sendText(res: http.ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) + 1, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+  res.end(text + '\n');
+}
+
+type Handler = (ctx: RouteContext, user: Principal) => void | Promise<void>;
+
+/** Runs `fn` for an admin; a non-admin gets the plain-text 403 (a missing token is still 401 JSON). */
+function admin(fn: Handler): (ctx: RouteContext) => Promise<void> {
+  return async (ctx) => {
+    const user = ctx.user();
+    if (!user.isAdmin) return sendText(ctx.res, 403, ADMIN_REQUIRED);
+    await fn(ctx, user);
+  };
+}
+
+async function body(req: http.IncomingMessage, invalid: string): Promise<Record<string, unknown>> {
+  let v: unknown;
+  try {
+    v = await readJson(req, MAX_JSON);
+  } catch (err) {
+    if (err instanceof HttpError && err.status === 413) throw err;
+    throw new HttpError(400, invalid);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new HttpError(400, invalid);
+  return v as Record<string, unknown>;
+}
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+
+/** The agent as a current-generation ghost, or the 400 that says why it cannot take fs requests. */
+function fsGhost(agent: AgentEntry<unknown>): GhostLink {
+  const link = agent.owner;
+  if (!(link instanceof GhostLink) && agent.version.startsWith('overlord')) {
+    throw new HttpError(400, `${agent.id} is an Overlord ghost connected to another hub of the fleet: fs operations reach only ghosts connected to this hub`);
+  }
+  if (!(link instanceof GhostLink)) {
+    throw new HttpError(400, `${agent.id} is a wirekit agent: fs operations are for Overlord ghosts (use wirekit cp, or exec with ls/stat/mkdir/ln)`);
+  }
+  if (link.generation !== 'current') throw new HttpError(400, `${agent.id} is a classic Overlord ghost: it has no fs requests (list_tree, fstat, create_symlink, mkdir)`);
+  return link;
+}
+
+/** Sends an fs request and writes overlordd's reply: the payload as data, 500 with it on a ghost error. */
+async function fsCall(res: http.ServerResponse, link: GhostLink, name: string, payload: Record<string, unknown>): Promise<void> {
+  const r = await link.call(name, payload);
+  if (!r) throw new WirekitError('WK_PROTOCOL', `ghost ${link.mid} gave no reply to ${name}`, { origin: 'remote' });
+  if (r.ok) return ok(res, r.payload);
+  sendJson(res, 500, { status: 'error', data: r.payload ?? { error: r.error ?? 'failed' } });
+}
+
+/** Adds users, groups, fs and upgrade routes to `api`. */
+export function registerOverlordApi(api: HubHttpApi): void {
+  const hub = api.hub;
+  const users = hub.users;
+  const seg = '([^/]+)';
+
+  // ---- users (self first: a user named "self" is not reachable by the admin routes, as in Overlord) ----
+  api.route('PUT', /^\/api\/users\/self\/password$/, async ({ req, res, user }) => {
+    const me = user();
+    let b: Record<string, unknown>;
+    try {
+      b = await body(req, 'Invalid request format');
+    } catch (err) {
+      return sendText(res, err instanceof HttpError ? err.status : 400, (err as Error).message);
+    }
+    try {
+      // Through login: the same throttle as the login route guards this password check.
+      await hub.login(me.username, str(b.current_password), peerAddress(req));
+    } catch (err) {
+      if (err instanceof WirekitError && err.code === 'WK_LIMIT') return sendText(res, 401, 'Too many failed attempts');
+      return sendText(res, 401, 'Current password is incorrect');
+    }
+    if (str(b.new_password) === '') return sendText(res, 400, 'New password is required');
+    try {
+      await hub.setPassword(me.username, str(b.new_password));
+    } catch (err) {
+      return sendText(res, 500, `Failed to update password: ${(err as Error).message}`);
+    }
+    sendJson(res, 200, { status: 'success', data: 'Password updated successfully' });
+  });
+  api.route('GET', /^\/api\/users$/, admin(({ res }) => ok(res, users.list())));
+  api.route(
+    'POST',
+    /^\/api\/users$/,
+    admin(async ({ req, res }) => {
+      const b = await body(req, 'Invalid request');
+      const username = str(b.username);
+      const password = str(b.password);
+      if (!username || !password) throw new HttpError(400, 'Username and password are required');
+      await hub.addUser(username, password, b.is_admin === true);
+      ok(res, { message: 'User created successfully' });
+    }),
+  );
+  api.route(
+    'DELETE',
+    new RegExp(`^/api/users/${seg}$`),
+    admin(async ({ res, params }, me) => {
+      if (params[0] === me.username) throw new HttpError(400, 'you cannot delete yourself');
+      await hub.removeUser(params[0]!);
+      ok(res, { message: 'User deleted successfully' });
+    }),
+  );
+  api.route(
+    'PUT',
+    new RegExp(`^/api/users/${seg}/password$`),
+    admin(async ({ req, res, params }) => {
+      const b = await body(req, 'Invalid request');
+      if (!str(b.password)) throw new HttpError(400, 'Password is required');
+      await hub.setPassword(params[0]!, str(b.password));
+      ok(res, { message: 'Password updated successfully' });
+    }),
+  );
+
+  // ---- groups ----
+  api.route('GET', /^\/api\/groups$/, admin(({ res }) => ok(res, users.listGroups())));
+  api.route(
+    'POST',
+    /^\/api\/groups$/,
+    admin(async ({ req, res }) => {
+      const b = await body(req, 'Invalid request');
+      if (!str(b.name)) throw new HttpError(400, 'Group name is required');
+      users.addGroup(str(b.name));
+      await hub.saveUsers();
+      ok(res, { message: 'Group created successfully' });
+    }),
+  );
+  api.route(
+    'DELETE',
+    new RegExp(`^/api/groups/${seg}$`),
+    admin(async ({ res, params }) => {
+      users.removeGroup(params[0]!);
+      await hub.saveUsers();
+      ok(res, { message: 'Group deleted successfully' });
+    }),
+  );
+  api.route('GET', new RegExp(`^/api/groups/${seg}/users$`), admin(({ res, params }) => ok(res, users.groupMembers(params[0]!))));
+  api.route(
+    'POST',
+    new RegExp(`^/api/groups/${seg}/users$`),
+    admin(async ({ req, res, params }) => {
+      const b = await body(req, 'Invalid request format');
+      if (!str(b.username)) throw new HttpError(400, 'Username is required');
+      users.addToGroup(params[0]!, str(b.username));
+      await hub.saveUsers();
+      ok(res, { message: 'User added to group successfully' });
+    }),
+  );
+  api.route(
+    'DELETE',
+    new RegExp(`^/api/groups/${seg}/users/${seg}$`),
+    admin(async ({ res, params }) => {
+      users.removeFromGroup(params[0]!, params[1]!);
+      await hub.saveUsers();
+      ok(res, { message: 'User removed from group successfully' });
+    }),
+  );
+
+  // ---- fs (Overlord ghosts of the current generation) ----
+  api.route('GET', new RegExp(`^/api/agents/${seg}/fs$`), async ({ res, url, user, agent }) => {
+    const a = agent(user());
+    const path = url.searchParams.get('path') ?? '';
+    if (!path) throw new HttpError(400, 'path parameter is required');
+    const op = url.searchParams.get('op') || 'lstree';
+    if (op !== 'lstree' && op !== 'fstat') throw new HttpError(400, `Unknown operation ${op.slice(0, 64)}`);
+    await fsCall(res, fsGhost(a), op === 'lstree' ? 'list_tree' : 'fstat', { path });
+  });
+  api.route('POST', new RegExp(`^/api/agents/${seg}/fs/symlinks$`), async ({ res, url, user, agent }) => {
+    const a = agent(user());
+    const target = url.searchParams.get('target') ?? '';
+    const dest = url.searchParams.get('dest') ?? '';
+    if (!target) throw new HttpError(400, 'target parameter is required');
+    if (!dest) throw new HttpError(400, 'dest parameter is required');
+    await fsCall(res, fsGhost(a), 'create_symlink', { target, dest });
+  });
+  api.route('POST', new RegExp(`^/api/agents/${seg}/fs/directories$`), async ({ res, url, user, agent }) => {
+    const a = agent(user());
+    const path = url.searchParams.get('path') ?? '';
+    if (!path) throw new HttpError(400, 'path parameter is required');
+    const permText = url.searchParams.get('perm') ?? '';
+    // Decimal, as ovl sends it (`%d` of a mode, possibly with its file-type bits); passed on as is.
+    if (permText !== '' && !/^\d{1,10}$/.test(permText)) throw new HttpError(400, 'invalid perm parameter');
+    const perm = permText === '' ? 0o755 : Number(permText);
+    if (perm > 0x7fffffff) throw new HttpError(400, 'invalid perm parameter');
+    await fsCall(res, fsGhost(a), 'mkdir', { path, perm });
+  });
+
+  // ---- upgrade ----
+  api.route(
+    'POST',
+    /^\/api\/agents\/upgrade$/,
+    admin(async ({ res }) => {
+      const failed: string[] = [];
+      for (const a of hub.registry.list()) {
+        if (!(a.owner instanceof GhostLink)) continue; // wirekit agents are upgraded by their own packaging
+        try {
+          await a.owner.call('upgrade', null, -1);
+        } catch {
+          failed.push(a.id);
+        }
+      }
+      if (failed.length > 0) return sendJson(res, 500, { status: 'error', data: `Failed to send upgrade request for agents: ${failed.join(', ')}` });
+      ok(res, null);
+    }),
+  );
+}
