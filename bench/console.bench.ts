@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pty from 'node-pty';
+import { WebSocket } from 'ws';
 import type { Browser, Page } from 'playwright-core';
 import type { Terminal as XTerm } from '@xterm/xterm';
 import type { BenchContext, Reporter } from './harness.js';
@@ -276,7 +277,7 @@ export async function run(reporter: Reporter, ctx: BenchContext): Promise<void> 
     await page.locator('#login-pass').fill('benchpass');
     await page.keyboard.press('Enter');
     await page.locator('#fleet-body tr[data-id="bench-console"] button', { hasText: 'Terminal' }).click();
-    await page.locator('.pane.terminal[data-state="connected"]').waitFor({ timeout: 20_000 });
+    await page.locator('.pane.terminal[data-state^="connected"]').waitFor({ timeout: 20_000 });
     const textarea = page.locator('.pane.terminal .xterm-helper-textarea').last();
     await textarea.focus();
     const typeLine = async (s: string) => {
@@ -339,11 +340,45 @@ export async function run(reporter: Reporter, ctx: BenchContext): Promise<void> 
       const c = chars[b % chars.length]!;
       for (let k = 0; k < burst; k++, i++) {
         await page.evaluate(() => window.__bench!.arm());
-        await page.keyboard.press(c);
+        await page.keyboard.down(c);
         const ms = await page.evaluate(() => window.__bench!.done());
+        await page.keyboard.up(c);
         if (i >= 0) browserTimes.push(ms);
       }
       await page.keyboard.press('Enter');
+      await page.evaluate((t) => window.__bench!.lines(t), c.repeat(burst));
+    }
+
+    // xterm's own input path (what a key becomes after xterm's key handling: onData, then the
+    // pane's socket), driven inside the page: no key event, no CDP round trip per key.
+    const inputTimes: number[] = [];
+    for (let i = -burst, b = 0; i < echoes; b++, i += burst) {
+      const c = chars[b % chars.length]!;
+      const times = await page.evaluate(
+        async ({ c, n }) => {
+          const term = window.__wirekitTest!.terminals.at(-1)!;
+          const out: number[] = [];
+          for (let k = 0; k < n; k++) {
+            const want = term.buffer.active.cursorX + 1;
+            const t0 = performance.now();
+            await new Promise<void>((resolve, reject) => {
+              const t = setTimeout(() => reject(new Error('page: no echo within 20 s')), 20_000);
+              const d = term.onWriteParsed(() => {
+                if (term.buffer.active.cursorX !== want) return;
+                clearTimeout(t);
+                d.dispose();
+                resolve();
+              });
+              term.input(c, true);
+            });
+            out.push(performance.now() - t0);
+          }
+          term.input('\r', true);
+          return out;
+        },
+        { c, n: burst },
+      );
+      if (i >= 0) inputTimes.push(...times);
       await page.evaluate((t) => window.__bench!.lines(t), c.repeat(burst));
     }
 
@@ -368,19 +403,71 @@ export async function run(reporter: Reporter, ctx: BenchContext): Promise<void> 
       await cat.until((t) => new RegExp(`^\\r*\\n${line}\\r*\\n`).test(t), 'the line back', 20_000);
     }
 
+    // The same WebSocket from Node (ws): the hub's tty endpoint without a browser.
+    const base = `http://127.0.0.1:${httpAddress.port}`;
+    const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json', origin: base }, body: JSON.stringify({ username: 'bench', password: 'benchpass' }) });
+    const { data } = (await login.json()) as { data: { token: string } };
+    const ws = new WebSocket(`ws://127.0.0.1:${httpAddress.port}/api/agents/bench-console/tty?cols=80&rows=24&command=${encodeURIComponent('["cat"]')}`, { headers: { authorization: `Bearer ${data.token}`, origin: base } });
+    const wsTimes: number[] = [];
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('tty WebSocket: not open within 20 s')), 20_000);
+        ws.once('open', () => (clearTimeout(t), resolve()));
+        ws.once('error', (err) => (clearTimeout(t), reject(err)));
+      });
+      let got = '';
+      let waiting: { test: (s: string) => boolean; resolve: () => void } | undefined;
+      ws.on('message', (d, binary) => {
+        if (!binary) return;
+        got += String(d);
+        if (waiting?.test(got)) {
+          const w = waiting;
+          waiting = undefined;
+          w.resolve();
+        }
+      });
+      const until = (test: (s: string) => boolean, what: string) =>
+        test(got)
+          ? Promise.resolve()
+          : new Promise<void>((resolve, reject) => {
+              const t = setTimeout(() => reject(new Error(`tty WebSocket: no ${what} within 20 s; got ${JSON.stringify(got.slice(-200))}`)), 20_000);
+              waiting = { test, resolve: () => (clearTimeout(t), resolve()) };
+            });
+      for (let i = -burst, b = 0; i < echoes; b++) {
+        const c = chars[b % chars.length]!;
+        for (let k = 0; k < burst; k++, i++) {
+          got = '';
+          const echoed = until((g) => g === c, `echo of ${c}`);
+          const t0 = performance.now();
+          ws.send(Buffer.from(c));
+          await echoed;
+          if (i >= 0) wsTimes.push(performance.now() - t0);
+        }
+        got = '';
+        ws.send(Buffer.from('\r'));
+        const line = c.repeat(burst);
+        await until((g) => new RegExp(`^\\r*\\n${line}\\r*\\n`).test(g), 'the line back');
+      }
+    } finally {
+      ws.close();
+    }
+    const ew = sortNum(wsTimes);
     const eb = sortNum(browserTimes);
+    const ei = sortNum(inputTimes);
     const ep = sortNum(ptyTimes);
     for (const p of [50, 99]) {
       const label = `keystroke echo, a key into cat in the agent's pty and back, p${p}`;
       reporter.add({ workload: label, impl: 'wirekit shell in a node-pty pty, direct TCP to the daemon', value: pct(ep, p), unit: 'ms', higherIsBetter: false, baseline: true, ...(p === 99 ? { note: `max ${ep[ep.length - 1]!.toFixed(1)} ms` } : {}) });
       reporter.add({
         workload: label,
-        impl: 'web console, keydown to the echo in xterm\'s buffer, through the hub',
+        impl: 'web console, a key event (Playwright keyboard.down) to the echo in xterm\'s buffer, through the hub',
         value: pct(eb, p),
         unit: 'ms',
         higherIsBetter: false,
         note: p === 50 ? `${echoes} keys each` : `max ${eb[eb.length - 1]!.toFixed(1)} ms`,
       });
+      reporter.add({ workload: label, impl: "web console, xterm input() in a loop in the page to the echo in xterm's buffer, through the hub", value: pct(ei, p), unit: 'ms', higherIsBetter: false, ...(p === 99 ? { note: `max ${ei[ei.length - 1]!.toFixed(1)} ms` } : {}) });
+      reporter.add({ workload: label, impl: "the console's tty WebSocket from Node (ws), through the hub", value: pct(ew, p), unit: 'ms', higherIsBetter: false, ...(p === 99 ? { note: `max ${ew[ew.length - 1]!.toFixed(1)} ms` } : {}) });
     }
   } finally {
     for (const s of shells) await s.close();
