@@ -257,6 +257,7 @@ export async function run(reporter: Reporter, ctx: BenchContext): Promise<void> 
     const registered = waitStderr(daemon, /registered with hub/);
     const listening = await waitStderr(daemon, /listening on tcp:\/\/127\.0\.0\.1:(\d+)/);
     await registered;
+    daemon.stderr!.resume(); // its log from here on is not read, but must not fill the pipe and block it
     const daemonAddr = `tcp://127.0.0.1:${listening[1]}`;
     const marker = `end-of-file-${randomBytes(4).toString('hex')}`;
     const file = path.join(dir, 'big.txt');
