@@ -1,8 +1,9 @@
 /**
  * The processes of the hub benchmark (bench/hub.bench.ts), forked with an IPC channel so each is
  * measured alone and each stays under the per-process file limit:
- *   `node hub-child.js hub STATEDIR`: a hub (startHub) with an admin `bench`; answers `mem` with
- *     its memory after a full collection (run it with --expose-gc).
+ *   `node hub-child.js hub STATEDIR [http]`: a hub (startHub) with an admin `bench`; answers `mem`
+ *     with its memory after a full collection (run it with --expose-gc). With `http`, the HTTP API
+ *     and console too, on a loopback port of its own (bench/console.bench.ts).
  *   `node hub-child.js swarm`: an AgentSwarm; `start` connects agents and answers with the time.
  */
 import { startHub } from '../src/hub/server.js';
@@ -13,12 +14,12 @@ type Msg = { type: string; [k: string]: unknown };
 const send = (m: Msg) => process.send!(m);
 const gc = (globalThis as { gc?: () => void }).gc;
 
-async function hub(stateDir: string): Promise<void> {
+async function hub(stateDir: string, withHttp: boolean): Promise<void> {
   const running = await startHub({
     stateDir,
     agents: { host: '127.0.0.1', port: 0 },
     users: { host: '127.0.0.1', port: 0 },
-    http: false,
+    http: withHttp ? { host: '127.0.0.1', port: 0 } : false,
     logger: createLogger('silent'),
     scryptCost: { logN: 10, r: 8, p: 1 },
   });
@@ -33,7 +34,7 @@ async function hub(stateDir: string): Promise<void> {
       void running.close().then(() => process.exit(0));
     }
   });
-  send({ type: 'ready', agentAddress: running.agentAddress, userAddress: running.userAddress, enrollmentToken: running.hub.enrollmentToken });
+  send({ type: 'ready', agentAddress: running.agentAddress, userAddress: running.userAddress, httpAddress: running.httpAddress, enrollmentToken: running.hub.enrollmentToken });
 }
 
 function swarm(): void {
@@ -64,7 +65,7 @@ function swarm(): void {
   send({ type: 'ready' });
 }
 
-const [role, arg] = process.argv.slice(2);
-if (role === 'hub') await hub(arg!);
+const [role, arg, opt] = process.argv.slice(2);
+if (role === 'hub') await hub(arg!, opt === 'http');
 else if (role === 'swarm') swarm();
 else throw new Error(`hub-child: unknown role ${role}`);

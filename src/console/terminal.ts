@@ -38,6 +38,13 @@ export interface PaneHost {
 
 const encoder = new TextEncoder();
 
+/**
+ * For tests and benchmarks only: a page that defines `window.__wirekitTest = { terminals: [] }`
+ * before the console loads (Playwright's `addInitScript`) gets each pane's xterm pushed there, to
+ * read its buffer (bench/console.bench.ts). Without it nothing is exposed.
+ */
+const testHook = (globalThis as { __wirekitTest?: { terminals?: XTerm[] } }).__wirekitTest;
+
 export class TerminalPane {
   readonly root: HTMLElement;
   private readonly state: HTMLElement;
@@ -100,6 +107,7 @@ export class TerminalPane {
     term.open(this.termBox);
     this.term = term;
     this.fit = fit;
+    testHook?.terminals?.push(term);
     term.parser.registerOscHandler(7, (data) => {
       // OSC 7: file://HOST/PATH, sent by shells configured for it (see docs/console.md).
       try {
