@@ -21,7 +21,17 @@ export function frameStream(io: Duplex, options: { maxFrameBytes?: number; keepa
 export async function writeWithBackpressure(w: NodeJS.WritableStream & { destroyed?: boolean }, data: Uint8Array): Promise<void> {
   if (w.destroyed) return;
   if (w.write(data)) return;
-  await writable(w);
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      w.removeListener('drain', done);
+      w.removeListener('close', done);
+      w.removeListener('error', done);
+      resolve();
+    };
+    w.on('drain', done);
+    w.on('close', done);
+    w.on('error', done);
+  });
 }
 
 /** Sends what `src` produces as frames of `type`, pausing it while the socket is full. Resolves at its end. */
@@ -63,10 +73,9 @@ export async function runClientSession(cmd: string, fs: FrameStream, onFrame: (f
         return;
       }
       if (f.type === FrameType.ERROR) {
-        // The last frame of a session: stop reading (the daemon may leave the stream open).
         const e = decodeError(f.payload);
         failure = new RemoteCommandError(cmd, e.message, { code: e.code });
-        throw failure;
+        return;
       }
       if (!(await onFrame(f))) throw new WirekitError('WK_PROTOCOL', `unexpected frame type ${f.type} from the daemon`, { origin: 'remote' });
     });
@@ -83,23 +92,8 @@ export async function runClientSession(cmd: string, fs: FrameStream, onFrame: (f
 export function writeOut(s: PassThrough, data: Uint8Array): Promise<void> | void {
   if (s.destroyed) return;
   if (s.write(data)) return;
-  return writable(s);
-}
-
-/**
- * Resolves when `w` can take more, or is gone (closed or failed). Both listeners go once either
- * fires, so a long output with many waits leaves none behind (no MaxListenersExceededWarning).
- */
-export function writable(w: NodeJS.EventEmitter): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      w.removeListener('drain', done);
-      w.removeListener('close', done);
-      w.removeListener('error', done);
-      resolve();
-    };
-    w.on('drain', done);
-    w.on('close', done);
-    w.on('error', done);
+  return new Promise((r) => {
+    s.once('drain', r);
+    s.once('close', r);
   });
 }
