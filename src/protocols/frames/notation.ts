@@ -7,7 +7,9 @@ import { frame, type Frame } from './frame.js';
  *
  * The type is a name (`command-name`, ...) or a number; flags are names valid for the type or
  * numbers, joined with `|` (`0` for none); the payload is the rest of the line (spaces included)
- * with backslash escapes: `\\`, `\n`, `\r`, `\t`, `\0`, `\'`, `\"`, `\xNN`, and octal `\NNN`.
+ * with backslash escapes as Python's `codecs.escape_decode` reads them (Mercurial's notation uses it):
+ * `\\`, `\'`, `\"`, `\a`, `\b`, `\f`, `\n`, `\r`, `\t`, `\v`, `\xNN`, octal `\N`..`\NNN`, a backslash
+ * before a line feed is dropped, and any other escape keeps its backslash (`\q` is the two bytes `\q`).
  *
  * ```ts
  * parseFrameNotation('command-name have-args|have-data mycommand');
@@ -36,7 +38,10 @@ function parseNumber(text: string, what: string): number {
   return Number(text);
 }
 
-/** Decodes backslash escapes into bytes (other characters as UTF-8). */
+/**
+ * Decodes backslash escapes into bytes (other characters as UTF-8), as Python's `codecs.escape_decode`
+ * does: an unknown escape keeps its backslash; a lone trailing backslash and a short `\x` are errors.
+ */
 export function unescapePayload(text: string): Uint8Array {
   const out: number[] = [];
   const enc = new TextEncoder();
@@ -63,6 +68,11 @@ export function unescapePayload(text: string): Uint8Array {
       case 't': out.push(0x09); break;
       case "'": out.push(0x27); break;
       case '"': out.push(0x22); break;
+      case 'a': out.push(0x07); break;
+      case 'b': out.push(0x08); break;
+      case 'f': out.push(0x0c); break;
+      case 'v': out.push(0x0b); break;
+      case '\n': break; // line continuation
       case 'x': {
         const hex = text.slice(i + 1, i + 3);
         if (!/^[0-9a-fA-F]{2}$/.test(hex)) throw new FrameEncodingError(`frame notation: invalid \\x escape at offset ${i - 1}`);
@@ -77,7 +87,9 @@ export function unescapePayload(text: string): Uint8Array {
           out.push(parseInt(text.slice(i, j), 8) & 0xff);
           i = j - 1;
         } else {
-          throw new FrameEncodingError(`frame notation: unknown escape \\${next} at offset ${i - 1}`);
+          // Unknown escape: the backslash stays and the next character is read as usual.
+          out.push(0x5c);
+          i--;
         }
     }
   }

@@ -83,7 +83,13 @@ test('notation: names or numbers, flags joined with |, escapes', () => {
   assert.deepEqual(unescapePayload('\\x00\\n\\t\\r\\\\\\0\\101é'), new Uint8Array([0, 10, 9, 13, 0x5c, 0, 0x41, 0xc3, 0xa9]));
   assert.throws(() => parseFrameNotation('nonsense 0 x'), { code: 'WK_FRAME_ENCODING' });
   assert.throws(() => parseFrameNotation('command-name bogus x'), { code: 'WK_FRAME_ENCODING' });
-  assert.throws(() => parseFrameNotation('command-name eos \\q'), { code: 'WK_FRAME_ENCODING' });
+  // As Python's codecs.escape_decode (Mercurial's unescapestr): \a \b \f \v, an unknown escape keeps
+  // its backslash, a backslash before a line feed vanishes, octal wraps at a byte, a trailing backslash
+  // is an error. Expected bytes are what escape_decode returns for the same text.
+  assert.deepEqual(unescapePayload('\\a\\b\\f\\v\\q\\\nx\\777'), new Uint8Array([7, 8, 0x0c, 0x0b, 0x5c, 0x71, 0x78, 0xff]));
+  assert.deepEqual(unescapePayload('\\\\q \\é \\\\'), new Uint8Array([0x5c, 0x71, 0x20, 0x5c, 0xc3, 0xa9, 0x20, 0x5c]));
+  assert.deepEqual(parseFrameNotation('command-name eos \\q').payload, b('\\q'));
+  assert.throws(() => parseFrameNotation('command-name eos x\\'), { code: 'WK_FRAME_ENCODING' });
   assert.throws(() => parseFrameNotation('command-name eos \\x4'), { code: 'WK_FRAME_ENCODING' });
   assert.equal(formatFrameNotation(parseFrameNotation('error-response protocol|application bad\\x00')), 'error-response protocol|application bad\\x00');
   assert.equal(formatFrameNotation({ type: 9, flags: 3, payload: b('\\') }), '9 3 \\\\');
