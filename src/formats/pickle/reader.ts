@@ -18,6 +18,7 @@
  */
 import { PickleError } from './errors.js';
 import * as op from './opcodes.js';
+import { decodeSurrogatePass } from './surrogatepass.js';
 import { asTuple, isTuple, tuple } from './tuples.js';
 
 /** Options of `unpickle`. */
@@ -31,7 +32,6 @@ export interface UnpickleOptions {
 }
 
 const latin1 = new TextDecoder('latin1');
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function malformed(msg: string, pos: number): PickleError {
   return new PickleError('WK_PICKLE_MALFORMED', `pickle: ${msg} at offset ${pos}`, 'remote');
@@ -129,12 +129,11 @@ class PickleMachine {
     return Number(s);
   }
 
+  /** A `str` as Python writes it: UTF-8 with `surrogatepass` (lone surrogates in their 3-byte form). */
   utf8(b: Uint8Array): string {
-    try {
-      return utf8.decode(b);
-    } catch {
-      throw malformed('invalid UTF-8 in a string', this.pos - b.length);
-    }
+    const s = decodeSurrogatePass(b);
+    if (s === null) throw malformed('invalid UTF-8 in a string', this.pos - b.length);
+    return s;
   }
 
   /** A two's complement little-endian integer (LONG1, LONG4). */

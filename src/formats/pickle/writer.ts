@@ -4,6 +4,7 @@
 import { ByteWriter } from '../../bytes/byte-writer.js';
 import { PickleError } from './errors.js';
 import * as op from './opcodes.js';
+import { encodeSurrogatePass } from './surrogatepass.js';
 import { isTuple } from './tuples.js';
 
 /** Options of `pickle`. */
@@ -16,7 +17,6 @@ export interface PickleOptions {
   maxDepth?: number;
 }
 
-const enc = new TextEncoder();
 /** Items per APPENDS / SETITEMS / ADDITEMS, as CPython's pickler batches them. */
 const BATCH = 1000;
 
@@ -63,7 +63,7 @@ class PickleWriter {
       return out.f64(v);
     }
     if (typeof v === 'bigint') return this.int(v);
-    if (typeof v === 'string') return this.sized(this.proto >= 4 ? op.SHORT_BINUNICODE : -1, op.BINUNICODE, op.BINUNICODE8, enc.encode(v));
+    if (typeof v === 'string') return this.sized(this.proto >= 4 ? op.SHORT_BINUNICODE : -1, op.BINUNICODE, op.BINUNICODE8, encodeSurrogatePass(v));
     if (v instanceof Uint8Array) {
       if (this.proto < 3) throw unsupported('bytes at protocol 2');
       return this.sized(op.SHORT_BINBYTES, op.BINBYTES, op.BINBYTES8, v);

@@ -265,3 +265,42 @@ test('property: pickle then unpickle is the identity on plain data', () => {
     { numRuns: 300 },
   );
 });
+
+// Python writes a lone surrogate (a file name from os.listdir() that is not UTF-8) with surrogatepass.
+const SURROGATES = ['\udc80', 'a\udcffb', '\ud800', 'x\ud83d', '\udc00\ud800', 'é\udcfe😀', '\ud83d\ude00\udc80'];
+
+test('pickle: lone surrogates as surrogatepass writes them, both ways', () => {
+  for (const s of SURROGATES) {
+    assert.equal(unpickle(pickle(s)), s, JSON.stringify(s));
+  }
+  // '\udc80abc' as Python 3 pickles it (protocol 4): SHORT_BINUNICODE 6 ED B2 80 'abc'.
+  const py = Uint8Array.from([0x80, 4, 0x95, 10, 0, 0, 0, 0, 0, 0, 0, 0x8c, 6, 0xed, 0xb2, 0x80, 0x61, 0x62, 0x63, 0x94, 0x2e]);
+  assert.equal(unpickle(py), '\udc80abc');
+  assert.ok(Buffer.from(pickle('\udc80abc')).includes(Buffer.from([0x8c, 6, 0xed, 0xb2, 0x80, 0x61, 0x62, 0x63])));
+  // Other invalid UTF-8 is still malformed (a surrogate's form cut short, an overlong form).
+  for (const bytes of [[0x8c, 2, 0xed, 0xb2, 0x2e], [0x8c, 2, 0xc0, 0x80, 0x2e], [0x8c, 4, 0xed, 0xb2, 0x80, 0xff, 0x2e]]) {
+    assert.throws(() => unpickle(Uint8Array.from(bytes)), (e: unknown) => e instanceof PickleError && e.code === 'WK_PICKLE_MALFORMED');
+  }
+  fc.assert(
+    fc.property(fc.string({ unit: fc.nat(0xffff).map((c) => String.fromCharCode(c)), maxLength: 12 }), (s) => {
+      assert.equal(unpickle(pickle(s)), s);
+    }),
+  );
+});
+
+test('pickle: lone surrogates round-trip through Python', { skip: skipWithout(PEERS.python) }, () => {
+  const script = `
+import pickle, sys, json
+for v in json.loads(sys.stdin.read()):
+    s = pickle.loads(bytes.fromhex(v))
+    assert isinstance(s, str)
+    print(pickle.dumps(s, protocol=4).hex())
+`;
+  const input = JSON.stringify(SURROGATES.map((s) => Buffer.from(pickle(s)).toString('hex')));
+  const back = execFileSync(PY, ['-c', script], { input }).toString().trim().split('\n');
+  assert.deepEqual(
+    back.map((hex) => unpickle(Uint8Array.from(Buffer.from(hex, 'hex')))),
+    // Python keeps '\udc00\ud800' as two code points; a JavaScript string holds the same code units.
+    SURROGATES,
+  );
+});
