@@ -9,7 +9,7 @@ export interface IncomingCommand {
   /** Command name (UTF-8). */
   name: string;
   nameBytes: Uint8Array;
-  /** Arguments by name (null-prototype object). */
+  /** Arguments by name (null-prototype object), keyed by their bytes as in `CommandRequest.args` (`argumentKey`). */
   args: Record<string, Uint8Array>;
   /** The command data, when buffered (default); `null` when there is none or it is streamed. */
   data: Uint8Array | null;

@@ -29,6 +29,7 @@ export {
 } from './requests.js';
 export type { BytesLike, CommandArgs, DataSource, RequestOptions } from './requests.js';
 export { bytesResponseFrames, responseChunkFrames, errorFrame } from './responses.js';
+export { argumentKey, argumentNameBytes } from './argument-names.js';
 export { ServerReactor } from './server-reactor.js';
 export type { CommandRequest, ServerAction, ServerReactorOptions, ServerState } from './server-reactor.js';
 export { ClientReactor } from './client-reactor.js';

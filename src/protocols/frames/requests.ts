@@ -1,4 +1,5 @@
 import { utf8Encode } from '../../bytes/text.js';
+import { argumentNameBytes } from './argument-names.js';
 import {
   DEFAULT_MAX_FRAME_SIZE,
   FLAG_COMMAND_ARGUMENT_CONTINUATION,
@@ -22,7 +23,10 @@ export const ARGUMENT_HEADER_SIZE = 4;
 /** Bytes or text (encoded as UTF-8). */
 export type BytesLike = Uint8Array | string;
 
-/** Command arguments: a record, a Map, or a list of pairs. Names and values are bytes or UTF-8 text. */
+/**
+ * Command arguments: a record, a Map, or a list of pairs. Names and values are bytes or UTF-8 text;
+ * a text name may carry bytes that are not UTF-8 as U+DC80..U+DCFF (the reactor's `args` keys).
+ */
 export type CommandArgs = Readonly<Record<string, BytesLike>> | ReadonlyMap<BytesLike, BytesLike> | Iterable<readonly [BytesLike, BytesLike]>;
 
 /** Options of the request builders. */
@@ -51,7 +55,8 @@ export function normalizeArgs(args: CommandArgs | undefined): [Uint8Array, Uint8
   else if (Symbol.iterator in (args as object)) entries = args as Iterable<readonly [BytesLike, BytesLike]>;
   else entries = Object.entries(args as Record<string, BytesLike>);
   const out: [Uint8Array, Uint8Array][] = [];
-  for (const [k, v] of entries) out.push([toBytes(k), toBytes(v)]);
+  // A string name is taken as an argument key (`argumentKey`): UTF-8, with surrogateescape bytes.
+  for (const [k, v] of entries) out.push([typeof k === 'string' ? argumentNameBytes(k) : k, toBytes(v)]);
   out.sort((a, b) => compareBytes(a[0], b[0]));
   for (let i = 1; i < out.length; i++) {
     if (compareBytes(out[i - 1]![0], out[i]![0]) === 0) throw new FrameEncodingError(`duplicate argument name ${JSON.stringify(new TextDecoder().decode(out[i]![0]))}`);

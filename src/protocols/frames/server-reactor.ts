@@ -1,4 +1,5 @@
 import { utf8Decode } from '../../bytes/text.js';
+import { argumentKey } from './argument-names.js';
 import {
   DEFAULT_MAX_FRAME_SIZE,
   FLAG_COMMAND_ARGUMENT_CONTINUATION,
@@ -24,7 +25,11 @@ export interface CommandRequest {
   name: string;
   /** The command name as sent. */
   nameBytes: Uint8Array;
-  /** Arguments by name (names decoded as UTF-8), in a null-prototype object. */
+  /**
+   * Arguments by name, in a null-prototype object. Names are keyed by their bytes: the UTF-8 text
+   * when valid, else with Python's `surrogateescape` for the bytes that are not (`argumentKey`), so
+   * distinct names never collide; `argumentNameBytes(key)` gives the bytes back.
+   */
   args: Record<string, Uint8Array>;
   /**
    * The command data when buffered (the default); `null` when the command has no data or when it
@@ -253,7 +258,8 @@ export class ServerReactor {
     if (p.length < ARGUMENT_HEADER_SIZE + nameSize) return this.fail('malformed argument frame: partial argument name');
     if (this.argCount >= this.maxArguments) return this.fail(`too many arguments (limit ${this.maxArguments})`);
     if (this.argBytes + nameSize + valueSize > this.maxArgumentsSize) return this.fail(`arguments exceed the limit of ${this.maxArgumentsSize} bytes`);
-    const name = utf8Decode(p, ARGUMENT_HEADER_SIZE, ARGUMENT_HEADER_SIZE + nameSize);
+    // Keyed by the name's bytes (argumentKey is one-to-one), as the original does.
+    const name = argumentKey(p, ARGUMENT_HEADER_SIZE, ARGUMENT_HEADER_SIZE + nameSize);
     if (Object.hasOwn(this.activeArgs, name)) return this.fail(`duplicate argument ${JSON.stringify(name)}`);
     const value = p.subarray(ARGUMENT_HEADER_SIZE + nameSize);
     this.argCount++;

@@ -4,6 +4,8 @@ import {
   FRAME_TYPE_BYTES_RESPONSE,
   ServerReactor,
   argumentFrames,
+  argumentKey,
+  argumentNameBytes,
   commandFrames,
   formatFrameNotation,
   parseFrameNotation,
@@ -179,6 +181,25 @@ test('duplicate arguments and limits', () => {
   // __proto__ is an ordinary argument name.
   const p = run(feed(new ServerReactor(), ['command-name have-args c', 'command-argument eoa \\x09\\x00\\x01\\x00__proto__x'])[1]);
   assert.deepEqual(p.args['__proto__'], b('x'));
+});
+
+test('argument names are keyed by their bytes: distinct non-UTF-8 names stay distinct', () => {
+  // What the seed's createcommandframes sends for args {b'\xff': b'1', b'\xfe': b'2'} (sorted by bytes).
+  const names = [Uint8Array.of(0xff), Uint8Array.of(0xfe), Uint8Array.of(0x61, 0xc3), b('é'), Uint8Array.of(0xf0, 0x90, 0x82, 0x80, 0xff)];
+  const sent = new Map(names.map((n, i) => [n, b(String(i))]));
+  const r = new ServerReactor();
+  const actions = feed(r, commandFrames('c', sent));
+  const c = run(actions.at(-1));
+  assert.deepEqual(Object.keys(c.args).sort(), ['\udcff', '\udcfe', 'a\udcc3', 'é', '\u{10080}\udcff'].sort());
+  for (const [i, n] of names.entries()) {
+    const key = argumentKey(n);
+    assert.deepEqual(c.args[key], b(String(i)));
+    assert.deepEqual(argumentNameBytes(key), n);
+  }
+  // A handler can pass the args on as they came: the frames are the same bytes.
+  assert.deepEqual(commandFrames('c', c.args), commandFrames('c', sent));
+  // The same bytes twice are still a duplicate.
+  assertError(feed(new ServerReactor(), ['command-name have-args c', 'command-argument 0 \\x01\\x00\\x00\\x00\\xff', 'command-argument eoa \\x01\\x00\\x00\\x00\\xff'])[2], 'duplicate argument');
 });
 
 test('streaming data: the command starts before its data, data arrives in commanddata actions', () => {
