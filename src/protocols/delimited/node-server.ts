@@ -1,18 +1,22 @@
 /**
  * Node driver, the listening side of the `%base64$` delimited protocol (the original `UDSServer`):
  * binds a private Unix socket, then `accept()` (the original `wait_for_connection`) takes a
- * connection and runs the READY/OK handshake. A client may connect before `accept()` is called;
- * its connection waits.
+ * handshaken connection. Handshakes run concurrently, each bounded by its `handshakeTimeout`, so a
+ * client that stays silent never delays another. A client may connect before `accept()` is called;
+ * its connection waits (its handshake starts at the next `accept()`).
  */
 import net from 'node:net';
 import { attachWait } from '../../channels/frame-channel.js';
 import type { SocketAddress } from '../../channels/connect.js';
-import { DelimitedUsageError, ServerClosedError } from './errors.js';
+import { DelimitedUsageError, HandshakeError, ServerClosedError } from './errors.js';
 import { handshake, waitOptions, type DelimitedConnection, type HandshakeOptions } from './node-connection.js';
 import { listenPrivate, type PrivateListener, type PrivateListenOptions } from './node-private-socket.js';
 
 export interface ListenOptions extends PrivateListenOptions {
-  /** Connections accepted by the kernel but not yet taken by `accept()`; more are closed. Default 4. */
+  /**
+   * Connections not yet taken by `accept()` (waiting, in their handshake, or handshaken); more are
+   * closed at once. Default 4.
+   */
   maxPending?: number;
 }
 
@@ -22,6 +26,8 @@ export interface AcceptOptions extends HandshakeOptions {
 }
 
 export const DEFAULT_ACCEPT_TIMEOUT = 30_000;
+
+type AnyConnection = DelimitedConnection<string> | DelimitedConnection<Uint8Array>;
 
 /** The Unix socket path of `address`; a `{ host, port }` address is refused (`WK_ADDRESS_UNSUPPORTED`). */
 function socketPathOf(address: SocketAddress | string): string {
@@ -46,8 +52,13 @@ function socketPathOf(address: SocketAddress | string): string {
  * ```
  */
 export class DelimitedServer {
-  private readonly pending: net.Socket[] = [];
-  private waiter: ((s: net.Socket | Error) => void) | undefined;
+  /** Connections whose handshake has not started (no `accept()` was waiting), with their close listener. */
+  private readonly pending = new Map<net.Socket, () => void>();
+  /** Connections in their handshake. */
+  private readonly handshaking = new Set<net.Socket>();
+  /** Handshaken connections that no `accept()` has taken yet. */
+  private readonly ready: AnyConnection[] = [];
+  private waiter: { options: AcceptOptions; settle: (c: AnyConnection | Error) => void } | undefined;
   private closed = false;
   private listener: PrivateListener | undefined;
   private listening = false;
@@ -106,62 +117,86 @@ export class DelimitedServer {
   }
 
   /**
-   * Waits for a client (within `timeout`), then runs the handshake (within `handshakeTimeout`).
-   * Rejects with `TimeoutError`, `AbortedError`, `HandshakeError` (wrong word, or the client
-   * closed before READY) or `ServerClosedError`.
+   * Waits (within `timeout`) for the next client whose READY/OK handshake completes. The handshakes
+   * of all waiting clients, and of those that connect meanwhile, run at once with this call's
+   * options, each within `handshakeTimeout`; one that ends after this call returned is kept for the
+   * next `accept()` (a failed one is dropped). Rejects with `TimeoutError`, `AbortedError`,
+   * `ServerClosedError`, or the `HandshakeError`/`TimeoutError` of a client whose handshake failed
+   * while this call waited (wrong word, closed before READY, silent).
    */
   accept(options: AcceptOptions & { binary: true }): Promise<DelimitedConnection<Uint8Array>>;
   accept(options?: AcceptOptions & { binary?: false }): Promise<DelimitedConnection<string>>;
-  async accept(options: AcceptOptions = {}): Promise<DelimitedConnection<string> | DelimitedConnection<Uint8Array>> {
-    const socket = await this.nextSocket(options);
-    return handshake(socket, 'server', options) as Promise<DelimitedConnection<string> | DelimitedConnection<Uint8Array>>;
-  }
-
-  private nextSocket(options: AcceptOptions): Promise<net.Socket> {
-    if (this.closed) return Promise.reject(new ServerClosedError());
-    if (this.waiter) return Promise.reject(new DelimitedUsageError('WK_BUSY', 'accept() is already waiting'));
-    const ready = this.pending.shift();
-    if (ready) {
-      ready.removeAllListeners('close');
-      return Promise.resolve(ready);
-    }
-    return new Promise((resolve, reject) => {
+  async accept(options: AcceptOptions = {}): Promise<AnyConnection> {
+    if (this.closed) throw new ServerClosedError();
+    if (this.waiter) throw new DelimitedUsageError('WK_BUSY', 'accept() is already waiting');
+    const ready = this.ready.shift();
+    if (ready) return ready;
+    return new Promise<AnyConnection>((resolve, reject) => {
       const cleanup = attachWait('accept', waitOptions(options.timeout ?? DEFAULT_ACCEPT_TIMEOUT, options.signal), (err) => {
         this.waiter = undefined;
         reject(err);
       });
-      this.waiter = (s) => {
-        this.waiter = undefined;
-        cleanup();
-        if (s instanceof Error) reject(s);
-        else resolve(s);
+      this.waiter = {
+        options,
+        settle: (c) => {
+          this.waiter = undefined;
+          cleanup();
+          if (c instanceof Error) reject(c);
+          else resolve(c);
+        },
       };
+      const waiting = [...this.pending.keys()];
+      for (const s of waiting) this.startHandshake(s, options);
     });
+  }
+
+  /** Runs the handshake of `socket` on its own; its outcome goes to the waiting `accept()` or is kept. */
+  private startHandshake(socket: net.Socket, options: AcceptOptions): void {
+    const onClose = this.pending.get(socket);
+    if (onClose) socket.off('close', onClose);
+    this.pending.delete(socket);
+    // Not the accept()'s signal or timeout: the handshake outlives the call that started it.
+    const { signal: _signal, timeout: _timeout, ...handshakeOptions } = options;
+    this.handshaking.add(socket);
+    (handshake(socket, 'server', handshakeOptions) as Promise<AnyConnection>).then(
+      (conn) => {
+        this.handshaking.delete(socket);
+        if (this.closed) conn.close();
+        else if (this.waiter) this.waiter.settle(conn);
+        else this.ready.push(conn);
+      },
+      (err: unknown) => {
+        this.handshaking.delete(socket);
+        if (!this.closed) this.waiter?.settle(err instanceof Error ? err : new HandshakeError(String(err), { origin: 'remote' }));
+      },
+    );
   }
 
   private onConnection(socket: net.Socket): void {
-    if (this.waiter) return this.waiter(socket);
-    if (this.closed || this.pending.length >= this.maxPending) {
+    socket.on('error', () => {});
+    if (this.closed || this.pending.size + this.handshaking.size + this.ready.length >= this.maxPending) {
       socket.destroy();
       return;
     }
-    this.pending.push(socket);
-    socket.on('error', () => {});
-    socket.once('close', () => {
-      const i = this.pending.indexOf(socket);
-      if (i >= 0) this.pending.splice(i, 1);
-    });
+    if (this.waiter) return this.startHandshake(socket, this.waiter.options);
+    const onClose = () => this.pending.delete(socket);
+    this.pending.set(socket, onClose);
+    socket.once('close', onClose);
   }
 
   /**
-   * Stops listening and removes the socket file (if it is still the one created here). Pending,
-   * not yet accepted connections are closed; accepted ones stay open until closed by their owner.
+   * Stops listening and removes the socket file (if it is still the one created here). Connections
+   * not yet accepted (waiting, in their handshake, handshaken) are closed; accepted ones stay open
+   * until closed by their owner.
    */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const s of this.pending.splice(0)) s.destroy();
-    this.waiter?.(new ServerClosedError());
+    for (const s of this.pending.keys()) s.destroy();
+    this.pending.clear();
+    for (const s of this.handshaking) s.destroy();
+    for (const c of this.ready.splice(0)) c.close();
+    this.waiter?.settle(new ServerClosedError());
     await this.listener?.close();
   }
 

@@ -246,6 +246,35 @@ test('a client that never says READY times out; accept times out; abort works', 
   }
 });
 
+test('handshakes run concurrently: a silent client does not delay the next one', async () => {
+  const dir = await tmpDir();
+  const server = await listen({ path: path.join(dir, 'h.sock') });
+  try {
+    // Silent clients first, one while no accept() waits and one while it does.
+    const before = await rawConnect(server.path);
+    const first = server.accept({ timeout: 60_000, handshakeTimeout: 60_000 });
+    const during = await rawConnect(server.path);
+    const [sc, cc] = await Promise.all([first, connect(server.path, { timeout: 60_000 })]);
+    await cc.send('hi');
+    assert.equal(await sc.receive({ timeout: 5000 }), 'hi');
+    // Two clients at once: the one handshaken while no accept() waits is kept for the next accept().
+    const clients = Promise.all([connect(server.path, { timeout: 60_000 }), connect(server.path, { timeout: 60_000 })]);
+    const s2 = await server.accept({ timeout: 60_000, handshakeTimeout: 60_000 });
+    const s3 = await server.accept({ timeout: 60_000, handshakeTimeout: 60_000 });
+    const [c2, c3] = await clients;
+    await Promise.all([c2!.send('2'), c3!.send('3')]);
+    assert.deepEqual([await s2.receive({ timeout: 5000 }), await s3.receive({ timeout: 5000 })].sort(), ['2', '3']);
+    for (const c of [sc, cc, c2!, c3!, s2, s3]) c.close();
+    // close() ends the silent ones still in their handshake.
+    const closed = Promise.all([before, during].map((r) => new Promise<void>((res) => (r.destroyed ? res() : r.once('close', () => res())))));
+    await server.close();
+    await closed;
+  } finally {
+    await server.close();
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('close() wakes a pending accept(); accept after close rejects', async () => {
   const dir = await tmpDir();
   const server = await listen({ path: path.join(dir, 'f.sock') });
