@@ -17,13 +17,27 @@ export class LineReader {
   private readonly codec: LinesCodec<Uint8Array>;
 
   constructor(readonly maxLineLength: number) {
-    this.codec = lines({ maxLineLength });
+    this.codec = lines({ maxLineLength, allowUnterminated: true });
   }
 
   /** The next line, `undefined` when more bytes are needed, or `LINE_TOO_LONG` once per long line. */
   next(queue: ByteQueue): Uint8Array | undefined | typeof LINE_TOO_LONG {
     try {
       return this.codec.decode(queue);
+    } catch (err) {
+      if (err instanceof FrameTooLargeError) return LINE_TOO_LONG;
+      throw err;
+    }
+  }
+
+  /**
+   * At end of input, after `next` gave `undefined`: the unterminated last line (osctld serves a
+   * last request without its newline), `undefined` when nothing is left (or only the rest of an
+   * over-long line being skipped), or `LINE_TOO_LONG`.
+   */
+  last(queue: ByteQueue): Uint8Array | undefined | typeof LINE_TOO_LONG {
+    try {
+      return this.codec.decodeEof(queue);
     } catch (err) {
       if (err instanceof FrameTooLargeError) return LINE_TOO_LONG;
       throw err;

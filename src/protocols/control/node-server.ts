@@ -99,9 +99,11 @@ export interface ControlServerOptions<D = unknown> {
   logger?: ControlLogger;
   /**
    * What end of input from a client means. `'abort'` (default): the client went away, so the
-   * running command's signal fires and commands not yet started are dropped. `'serve'`: every
-   * complete command received is still served, then the connection is closed (needs a stream
-   * that allows half-open connections, as the listeners here create).
+   * running command's signal fires and commands not yet started are dropped (a last request
+   * without its newline among them). `'serve'`: the client only closed its side (a half-close,
+   * as `nc -N` or `socket.end()` do): every request received is still served in order, a last
+   * one without its trailing newline included (as osctld does), then the connection is ended
+   * (needs a stream that allows half-open connections, as the listeners here create).
    */
   onEnd?: 'abort' | 'serve';
   /** Stop reading from a client when this many bytes are buffered while a command runs (default 1 MiB). */

@@ -32,7 +32,10 @@ export type ServerEvent =
   | { type: 'command'; cmd: string; opts: unknown }
   /** A bad line was answered with an error reply (already queued); decoding goes on. */
   | { type: 'rejected'; reason: RejectReason; message: string }
-  /** The client finished sending and every complete line was served. `truncated` counts bytes of an unterminated last line. */
+  /**
+   * The client finished sending and every request was served, an unterminated last line included.
+   * `truncated` is always 0 (kept for compatibility: it counted the bytes of that last line).
+   */
   | { type: 'eof'; truncated: number };
 
 type Action = 'progress' | 'respond' | 'event' | 'finish' | 'hijack';
@@ -120,10 +123,15 @@ export class ServerSession {
     }
     if (line === undefined) {
       if (!this.eofReceived) return undefined;
-      const truncated = this.queue.length;
-      this.queue.clear();
-      this._state = 'closed';
-      return { type: 'eof', truncated };
+      // A last request without its newline is still a request (osctld answers it).
+      const last = this.reader.last(this.queue);
+      if (last === LINE_TOO_LONG) return this.reject('too-large', `request line too long, over ${this.maxLineLength} bytes`);
+      if (last === undefined || isBlankLine(last)) {
+        this.queue.clear();
+        this._state = 'closed';
+        return { type: 'eof', truncated: 0 };
+      }
+      line = last;
     }
     let value: unknown;
     try {

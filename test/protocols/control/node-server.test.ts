@@ -196,6 +196,30 @@ test('onEnd "serve": commands received before a half-close are still served', as
   }
 });
 
+test('onEnd "serve": a last request without its newline is answered (as osctld does)', async () => {
+  const t = await setup((s) => s.command('echo', (o: unknown) => o), { onEnd: 'serve' });
+  try {
+    const p = await t.peer();
+    p.socket.end('{"cmd":"echo","opts":1}\n{"cmd":"echo","opts":2}');
+    assert.deepEqual(await p.lines(2), [
+      { status: true, response: 1 },
+      { status: true, response: 2 },
+    ]);
+    await p.waitEnd();
+    // Alone, and an unterminated bad line gets its error reply.
+    const q = await t.peer();
+    q.socket.end('{"cmd":"echo","opts":3}');
+    assert.deepEqual(await q.lines(1), [{ status: true, response: 3 }]);
+    await q.waitEnd();
+    const r = await t.peer();
+    r.socket.end('{"cmd":');
+    assert.equal(((await r.lines(1))[0] as { status: boolean }).status, false);
+    await r.waitEnd();
+  } finally {
+    await t.close();
+  }
+});
+
 test('hijack after a reply, with data in flight in both directions', async () => {
   let hijacked!: (s: Duplex) => void;
   const hijackedP = new Promise<Duplex>((r) => (hijacked = r));
