@@ -111,6 +111,8 @@ export class PacketConnection {
   private reading = false;
   private ended = false;
   private failure: unknown = undefined;
+  /** Called once by `fail` (waits on a file sink). */
+  private readonly failureHooks = new Set<(err: unknown) => void>();
 
   constructor(
     readonly stream: Duplex,
@@ -302,21 +304,29 @@ export class PacketConnection {
       this.transfer = 'active';
       let out: NodeJS.WritableStream | undefined;
       let current: ReceivedFileStream | undefined;
+      // The sink's errors are caught for its whole life (and after it was destroyed): an error it
+      // emits while the loop waits for the peer (a write failing after a reset) must not crash the
+      // process; it fails the transfer at the next step instead.
+      let sinkError: unknown = undefined;
+      const onSinkError = (err: unknown) => {
+        sinkError ??= err;
+      };
       try {
         for (;;) {
           const ev = await this.nextFileEvent(options);
+          if (sinkError !== undefined) throw sinkError;
           if (ev.kind === 'file-start') {
             current = { name: ev.name, size: 0 };
             out = open(ev.name);
+            out.on('error', onSinkError);
           } else if (ev.kind === 'file-data') {
             current!.size += ev.data.length;
-            if (!out!.write(ev.data)) await once(out as NodeJS.EventEmitter, 'drain');
+            if (!out!.write(ev.data)) await this.sinkSettled(out!, 'drain');
           } else if (ev.kind === 'file-end') {
             const ending = out!;
-            await new Promise<void>((resolve, reject) => {
-              ending.once('error', reject);
-              ending.end(() => resolve());
-            });
+            const ended = this.sinkSettled(ending, 'finish');
+            ending.end();
+            await ended;
             out = undefined;
             files.push(current!);
           } else if (ev.kind === 'files-end') {
@@ -626,9 +636,37 @@ export class PacketConnection {
     this.fail(err);
   }
 
+  /**
+   * Resolves when `sink` emits `event` ('drain', 'finish'); rejects when it fails or closes first,
+   * or when the connection fails meanwhile (a sink that never drains cannot hold the transfer).
+   */
+  private sinkSettled(sink: NodeJS.WritableStream, event: 'drain' | 'finish'): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    return new Promise<void>((resolve, reject) => {
+      const emitter = sink as NodeJS.EventEmitter;
+      const done = (err?: unknown) => {
+        emitter.off(event, onEvent);
+        emitter.off('error', onError);
+        emitter.off('close', onClose);
+        this.failureHooks.delete(onFailure);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const onEvent = () => done();
+      const onError = (err: unknown) => done(err);
+      const onClose = () => done(new ConnectionClosedError(`the file sink closed before '${event}'`));
+      const onFailure = (err: unknown) => done(err);
+      emitter.on(event, onEvent);
+      emitter.on('error', onError);
+      emitter.on('close', onClose);
+      this.failureHooks.add(onFailure);
+    });
+  }
+
   private fail(err: unknown): void {
     if (this.failure !== undefined) return;
     this.failure = err;
+    for (const hook of [...this.failureHooks]) hook(err);
     const rs = this.receivers;
     this.receivers = [];
     for (const r of rs) r.reject(err);

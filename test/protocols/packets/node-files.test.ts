@@ -4,6 +4,7 @@ import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { once } from 'node:events';
+import { Writable } from 'node:stream';
 import { concatBytes } from '../../../src/bytes/text.js';
 import { ARMCHAIR_FILE_END_MARKER, encodePacketHeader, PacketSession, UnsafeFileNameError } from '../../../src/protocols/packets/node.js';
 import { pair } from './pair.js';
@@ -86,7 +87,6 @@ test('file names with a path separator or .. are refused by the receiver; nothin
   }
 });
 
-
 test('receiveFiles: a transfer cut off in the middle leaves an existing file as it was, and no temporary file', async () => {
   for (const cut of ['fin', 'rst'] as const) {
     const p = await pair();
@@ -123,5 +123,48 @@ test('receiveFiles: a transfer cut off in the middle leaves an existing file as 
     } finally {
       await p.close();
     }
+  }
+});
+
+test('a peer gone (reset) in the middle of a file fails the transfer; errors the sink emits later do not crash the process', async () => {
+  const crashes: unknown[] = [];
+  const onCrash = (err: unknown) => crashes.push(err);
+  process.on('uncaughtException', onCrash);
+  const p = await pair();
+  try {
+    const src = path.join(p.dir, 'src.bin');
+    writeFileSync(src, new Uint8Array(4 * 1024 * 1024));
+    let first!: () => void;
+    const firstWrite = new Promise<void>((r) => (first = r));
+    const sinks: Writable[] = [];
+    // A disk that is slow (a write pending when the transfer fails) and whose destroy reports an
+    // error, as a file stream does when it is destroyed with a write in flight (ERR_STREAM_DESTROYED).
+    const open = () => {
+      const sink = new Writable({
+        highWaterMark: 1,
+        write(_chunk, _enc, cb) {
+          first();
+          setTimeout(cb, 1);
+        },
+        destroy(_err, cb) {
+          setImmediate(() => cb(Object.assign(new Error('write after the output was destroyed'), { code: 'ERR_STREAM_DESTROYED' })));
+        },
+      });
+      sinks.push(sink);
+      return sink;
+    };
+    const receiving = p.a.receiveFiles(mkdtempSync(path.join(p.dir, 'd-')), { timeout: 20000, open });
+    p.b.sendFiles([src], { timeout: 20000 }).catch(() => {});
+    await firstWrite;
+    // (A Unix socket cannot send an RST: the sender's side is destroyed, the receiver sees it gone mid-file.)
+    p.b.stream.destroy();
+    await assert.rejects(receiving);
+    // (Not events.once: it would take the sink's error as its own.)
+    await Promise.all(sinks.map((s) => (s.closed ? undefined : new Promise((r) => s.on('close', r)))));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(crashes, []);
+  } finally {
+    process.off('uncaughtException', onCrash);
+    await p.close();
   }
 });
