@@ -76,6 +76,12 @@ export interface ServerReactorOptions extends EncodingOptions {
   maxRequestSize?: number;
   /** Largest command data per request. Default 64 MiB. */
   maxDataSize?: number;
+  /**
+   * Largest total of request and data bytes buffered for all the requests being received at once
+   * (their frames interleave): without it, 64 requests of 64 MiB could hold 4 GiB per connection.
+   * Default 64 MiB (one request of the largest data fits).
+   */
+  maxBufferedSize?: number;
   /** Largest sender-protocol-settings payload. Default 64 KiB. */
   maxSettingsSize?: number;
   /** Limits for the CBOR of requests and settings. */
@@ -102,6 +108,9 @@ export class ServerReactor {
   private readonly maxReceiving: number;
   private readonly maxRequestSize: number;
   private readonly maxDataSize: number;
+  private readonly maxBufferedSize: number;
+  /** Request and data bytes held for the requests being received. */
+  private bufferedSize = 0;
   private readonly maxSettingsSize: number;
   private readonly cborLimits: CborLimits;
   private readonly encodingOptions: EncodingOptions;
@@ -123,6 +132,7 @@ export class ServerReactor {
     this.maxReceiving = options.maxReceivingRequests ?? 64;
     this.maxRequestSize = options.maxRequestSize ?? 1024 * 1024;
     this.maxDataSize = options.maxDataSize ?? 64 * 1024 * 1024;
+    this.maxBufferedSize = options.maxBufferedSize ?? 64 * 1024 * 1024;
     this.maxSettingsSize = options.maxSettingsSize ?? 64 * 1024;
     this.cborLimits = options.cbor ?? {};
   }
@@ -270,6 +280,9 @@ export class ServerReactor {
 
   private fail(message: string): ServerAction {
     this.stateValue = 'errored';
+    // Errored is final: what the requests being received held is of no use any more.
+    this.receiving.clear();
+    this.bufferedSize = 0;
     return this.errorResult(message, true);
   }
 
@@ -330,6 +343,7 @@ export class ServerReactor {
     if (!(frame.flags & CommandRequestFlag.NEW)) return this.fail('received command request frame without new flag set');
     if (this.receiving.size >= this.maxReceiving) return this.fail(`more than ${this.maxReceiving} requests being received at once`);
     if (frame.payload.length > this.maxRequestSize) return this.fail(`command request over the limit of ${this.maxRequestSize} bytes`);
+    if (!this.buffer(frame.payload.length)) return this.overBuffered();
     const more = (frame.flags & CommandRequestFlag.MORE_FRAMES) !== 0;
     const expectingData = (frame.flags & CommandRequestFlag.EXPECT_DATA) !== 0;
     this.receiving.set(frame.requestId, {
@@ -361,6 +375,7 @@ export class ServerReactor {
       if (expectingData !== entry.expectingData) return this.fail('mismatch between expect data flag and previous frame');
       entry.size += frame.payload.length;
       if (entry.size > this.maxRequestSize) return this.fail(`command request over the limit of ${this.maxRequestSize} bytes`);
+      if (!this.buffer(frame.payload.length)) return this.overBuffered();
       entry.parts.push(frame.payload);
       if (!more) entry.requestDone = true;
       if (!more && !expectingData) return this.dispatch(frame.requestId);
@@ -371,6 +386,7 @@ export class ServerReactor {
       entry.data ??= [];
       entry.dataSize += frame.payload.length;
       if (entry.dataSize > this.maxDataSize) return this.fail(`command data over the limit of ${this.maxDataSize} bytes`);
+      if (!this.buffer(frame.payload.length)) return this.overBuffered();
       entry.data.push(frame.payload);
       if (frame.flags & CommandDataFlag.CONTINUATION) return { type: 'wantFrame', state: this.stateValue };
       if (frame.flags & CommandDataFlag.EOS) {
@@ -382,9 +398,21 @@ export class ServerReactor {
     return this.fail(`received unexpected frame type: ${frame.type}`);
   }
 
+  /** Counts `n` more buffered bytes; false when that would pass `maxBufferedSize`. */
+  private buffer(n: number): boolean {
+    if (this.bufferedSize + n > this.maxBufferedSize) return false;
+    this.bufferedSize += n;
+    return true;
+  }
+
+  private overBuffered(): ServerAction {
+    return this.fail(`requests being received hold over the limit of ${this.maxBufferedSize} bytes`);
+  }
+
   private dispatch(requestId: number): ServerAction {
     const entry = this.receiving.get(requestId)!;
     this.receiving.delete(requestId);
+    this.bufferedSize -= entry.size + entry.dataSize;
     this.stateValue = this.receiving.size > 0 ? 'command-receiving' : 'idle';
     let request: CborValue;
     try {

@@ -65,4 +65,41 @@ describe('reactors, wirekit to wirekit', () => {
     assert.equal(r.type, 'error');
     assert.equal(s2.state, 'errored');
   });
+
+  it('server limits: a total cap on what the requests being received buffer, 64 MiB by default', () => {
+    // Each request stays under its own limits; together they pass the total.
+    const server = new ServerReactor({ maxBufferedSize: 20, maxDataSize: 10 });
+    assert.equal(server.onFrame(parseFrameNotation('1 1 stream-begin command-request new|have-data x')).type, 'wantFrame');
+    assert.equal(server.onFrame(parseFrameNotation('3 1 0 command-request new|have-data y')).type, 'wantFrame');
+    assert.equal(server.onFrame(parseFrameNotation('1 1 0 command-data continuation 123456789')).type, 'wantFrame');
+    const over = server.onFrame(parseFrameNotation('3 1 0 command-data continuation 1234567890'));
+    assert.equal(over.type, 'error');
+    assert.match((over as { message: string }).message, /over the limit of 20 bytes/);
+    // What a request held is released when it is dispatched: the next fits again.
+    const s2 = new ServerReactor({ maxBufferedSize: 30, maxDataSize: 20 });
+    s2.onFrame(parseFrameNotation('1 1 stream-begin command-request new|have-data cbor:{b"name": b"a"}'));
+    s2.onFrame(parseFrameNotation('1 1 0 command-data continuation 1234567890'));
+    assert.equal(s2.onFrame(parseFrameNotation('1 1 0 command-data eos 1234567890')).type, 'runCommand');
+    s2.onFrame(parseFrameNotation('3 1 0 command-request new|have-data cbor:{b"name": b"b"}'));
+    s2.onFrame(parseFrameNotation('3 1 0 command-data continuation 1234567890'));
+    assert.equal(s2.onFrame(parseFrameNotation('3 1 0 command-data eos 1234567890')).type, 'runCommand');
+    // The default: 64 requests of 2 MiB each are refused before they hold 128 MiB.
+    const s3 = new ServerReactor();
+    const chunk = 'x'.repeat(32768);
+    let first: string | undefined;
+    let buffered = 0;
+    outer: for (let id = 1; id < 128; id += 2) {
+      s3.onFrame(parseFrameNotation(`${id} 1 ${id === 1 ? 'stream-begin' : '0'} command-request new|have-data x`));
+      for (let i = 0; i < 64; i++) {
+        const a = s3.onFrame(parseFrameNotation(`${id} 1 0 command-data continuation ${chunk}`));
+        if (a.type === 'error') {
+          first = a.message;
+          break outer;
+        }
+        buffered += chunk.length;
+      }
+    }
+    assert.match(first ?? '', /over the limit of 67108864 bytes/);
+    assert.ok(buffered <= 64 * 1024 * 1024);
+  });
 });
