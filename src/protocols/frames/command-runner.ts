@@ -36,6 +36,15 @@ export interface FrameServerOptions extends Omit<ServerReactorOptions, 'deferOut
   dataHighWaterMark?: number;
   /** Called with errors thrown by handlers (they are also sent as application errors). */
   onHandlerError?: (err: unknown, command: IncomingCommand) => void;
+  /**
+   * Most commands received and waiting for their turn (commands run one at a time, and a command
+   * is done once its response was written). When they are this many, the server stops reading
+   * until one is done: a client that pipelines without reading its responses meets backpressure
+   * instead of filling the server's memory. Default 16.
+   */
+  maxQueuedCommands?: number;
+  /** Called each time reading stops because `maxQueuedCommands` commands wait (for logs and metrics). */
+  onQueueFull?: (queued: number) => void;
 }
 
 type Job = { command: IncomingCommand };
@@ -53,13 +62,22 @@ export class CommandRunner {
   private outChain: Promise<void> = Promise.resolve();
   private sendFailure: unknown = undefined;
   private readonly controller = new AbortController();
+  private readonly maxQueued: number;
+  private spaceWaiters: (() => void)[] = [];
 
   constructor(
     private readonly reactor: ServerReactor,
     private readonly handler: CommandHandler,
     private readonly send: (frames: Frame[]) => Promise<void> | void,
     private readonly options: FrameServerOptions = {},
-  ) {}
+  ) {
+    this.maxQueued = Math.max(1, options.maxQueuedCommands ?? 16);
+  }
+
+  /** Commands received and not yet done (the running one included). */
+  get queued(): number {
+    return this.jobs.length + (this.running ? 1 : 0);
+  }
 
   /** Aborted when `abort` is called (connection lost). */
   get signal(): AbortSignal {
@@ -81,6 +99,8 @@ export class CommandRunner {
           this.streaming = stream;
         }
         this.enqueue({ command: { name: c.name, nameBytes: c.nameBytes, args: c.args, data: c.data, stream, signal: this.controller.signal } });
+        // The reader waits for the writer: no more frames until a queued command is done.
+        if (this.jobs.length >= this.maxQueued && !c.streaming) await this.space();
         return undefined;
       }
       case 'commandData': {
@@ -115,6 +135,20 @@ export class CommandRunner {
     this.streaming?.fail(reason);
     this.streaming = undefined;
     this.controller.abort(reason);
+    this.wakeSpace();
+  }
+
+  /** Resolves when fewer than `maxQueuedCommands` commands wait, or the runner was aborted. */
+  private space(): Promise<void> {
+    if (this.jobs.length < this.maxQueued || this.controller.signal.aborted) return Promise.resolve();
+    this.options.onQueueFull?.(this.queued);
+    return new Promise<void>((resolve) => this.spaceWaiters.push(resolve));
+  }
+
+  private wakeSpace(): void {
+    const w = this.spaceWaiters;
+    this.spaceWaiters = [];
+    for (const f of w) f();
   }
 
   /** Resolves when every queued command has run and its output has been sent. */
@@ -134,6 +168,7 @@ export class CommandRunner {
     while (this.jobs.length > 0) {
       const job = this.jobs.shift()!;
       await this.runJob(job);
+      if (this.jobs.length < this.maxQueued) this.wakeSpace();
     }
     this.running = false;
     const waiters = this.idleWaiters;

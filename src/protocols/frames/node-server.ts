@@ -21,12 +21,16 @@ export interface ServedConnection {
   readonly done: Promise<void>;
   /** Destroys the connection, aborting running commands. */
   close(): void;
+  /** Commands received and not yet done (at most `maxQueuedCommands` waiting, plus the running one). */
+  readonly queuedCommands: number;
 }
 
 /**
  * Serves Mercurial's frame protocol on one full-duplex stream (a TCP or Unix socket): frames are
  * read and fed to a `ServerReactor`, commands run one at a time through `handler`, and responses
- * are written as soon as they are ready. A protocol error is answered with a protocol
+ * are written as soon as they are ready. Reading waits for writing: once `maxQueuedCommands`
+ * commands wait (their responses not yet written, e.g. a client that pipelines and never reads),
+ * no more frames are read until one is done. A protocol error is answered with a protocol
  * error-response frame after the responses already due, then the connection is closed.
  */
 export function serveConnection(stream: Duplex, handler: CommandHandler, options: SocketServeOptions = {}): ServedConnection {
@@ -69,6 +73,9 @@ export function serveConnection(stream: Duplex, handler: CommandHandler, options
     done,
     close: () => {
       stream.destroy();
+    },
+    get queuedCommands() {
+      return runner.queued;
     },
   };
 }

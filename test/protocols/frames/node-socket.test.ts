@@ -10,6 +10,7 @@ import {
   FrameClient,
   FrameSocketServer,
   encodeFrames,
+  serveConnection,
   frameCodec,
   parseFrameNotation,
   type CommandHandler,
@@ -155,4 +156,39 @@ test('socket: client over a Unix socket in os.tmpdir()', async () => {
   assert.equal(td.decode(await client.call('echo', { value: 'unix' })), 'unix');
   await client.end();
   await server.close();
+});
+
+test('socket: the reader waits for the writer (a client that pipelines and never reads)', { timeout: 30_000 }, async () => {
+  // An in-memory connection: the client's bytes all arrive at once, and the client reads nothing
+  // (the server's writes never complete) until the test lets it.
+  const { Duplex } = await import('node:stream');
+  let drainClient!: () => void;
+  const clientReads = new Promise<void>((r) => (drainClient = r));
+  const stream = new Duplex({
+    read() {},
+    write(_chunk, _enc, cb) {
+      void clientReads.then(() => cb());
+    },
+  });
+  let queueFull!: () => void;
+  const readingStopped = new Promise<void>((r) => (queueFull = r));
+  let maxQueued = 0;
+  const conn = serveConnection(
+    stream,
+    () => {
+      maxQueued = Math.max(maxQueued, conn.queuedCommands);
+      return 'x'.repeat(100);
+    },
+    { maxQueuedCommands: 8, onQueueFull: () => queueFull() },
+  );
+  const n = 5000;
+  stream.push(encodeFrames(Array.from({ length: n }, () => parseFrameNotation('command-name eos echo'))));
+  stream.push(null);
+  // Without a bound the server takes all 5000 commands while none is answered (and this waits for
+  // ever: the test's timeout fails it).
+  await readingStopped;
+  assert.ok(conn.queuedCommands <= 9, `${conn.queuedCommands} commands queued`);
+  drainClient();
+  await conn.done;
+  assert.ok(maxQueued <= 9, `${maxQueued} commands queued at most`);
 });
