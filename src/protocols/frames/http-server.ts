@@ -5,7 +5,7 @@ import { CodecError } from '../../codecs/errors.js';
 import type { SocketAddress } from '../../channels/connect.js';
 import { ConnectionClosedError } from '../../errors.js';
 import { CommandRunner, type CommandHandler, type FrameServerOptions } from './command-runner.js';
-import { FRAMES_MEDIA_TYPE } from './constants.js';
+import { FRAME_TYPE_COMMAND_NAME, FRAMES_MEDIA_TYPE } from './constants.js';
 import { encodeFrames, frameCodec, type Frame } from './frame.js';
 import { listenOn } from './node-server.js';
 import { ServerReactor } from './server-reactor.js';
@@ -16,6 +16,13 @@ export interface HttpServeOptions extends FrameServerOptions {
   path?: string;
   /** Largest request body, refused with 413 (from Content-Length before reading, or as it arrives). Default 16 MiB. */
   maxBodySize?: number;
+  /** Most commands in one request body; more are refused with 413. Default 10 000. */
+  maxCommandsPerRequest?: number;
+  /**
+   * Largest output held for one request until its body has been read (the transport is half
+   * duplex, so responses wait): more is refused with 413 and the commands are aborted. Default 16 MiB.
+   */
+  maxBufferedOutput?: number;
 }
 
 /**
@@ -27,8 +34,9 @@ export interface HttpServeOptions extends FrameServerOptions {
  *   server reactor runs in deferred-output mode: nothing is sent until the whole request body
  *   has been read, then everything is released in order.
  * - Errors: `404` other paths, `405` other methods, `415` other media types, `413` bodies over
- *   `maxBodySize`, `400` malformed bodies (bad frames, truncated frames, protocol errors), each
- *   with a `text/plain` message.
+ *   `maxBodySize`, more than `maxCommandsPerRequest` commands, or more than `maxBufferedOutput`
+ *   bytes of responses held before the body ended; `400` malformed bodies (bad frames, truncated
+ *   frames, protocol errors), each with a `text/plain` message.
  */
 export function frameHttpListener(handler: CommandHandler, options: HttpServeOptions = {}): http.RequestListener {
   const urlPath = options.path ?? '/frames';
@@ -91,7 +99,18 @@ async function serveRequest(req: http.IncomingMessage, res: http.ServerResponse,
 
   const reader = new FrameReader(frameCodec({ maxFrameLength: options.maxFrameLength ?? 1024 * 1024 }));
   let received = 0;
+  let commands = 0;
+  const maxCommands = options.maxCommandsPerRequest ?? 10_000;
+  const maxOutput = options.maxBufferedOutput ?? 16 * 1024 * 1024;
   let failure: { status: number; message: string } | undefined;
+  /** The limits a frame may have passed: a command too many, or too much output held. */
+  const overLimit = (f: Frame): { status: number; message: string } | undefined => {
+    if (f.type === FRAME_TYPE_COMMAND_NAME && ++commands > maxCommands) {
+      return { status: 413, message: `request has more than ${maxCommands} commands` };
+    }
+    if (reactor.bufferedBytes > maxOutput) return { status: 413, message: `responses held for this request are over the limit of ${maxOutput} bytes` };
+    return undefined;
+  };
   const it = req[Symbol.asyncIterator]();
   try {
     outer: for (;;) {
@@ -104,6 +123,8 @@ async function serveRequest(req: http.IncomingMessage, res: http.ServerResponse,
         break;
       }
       for (const f of reader.push(chunk)) {
+        failure = overLimit(f);
+        if (failure) break outer;
         const message = await runner.onFrame(f);
         if (message !== undefined) {
           failure = { status: 400, message: `protocol error: ${message}` };
@@ -113,6 +134,8 @@ async function serveRequest(req: http.IncomingMessage, res: http.ServerResponse,
     }
     if (!failure) {
       for (const f of reader.end()) {
+        failure = overLimit(f);
+        if (failure) break;
         const message = await runner.onFrame(f);
         if (message !== undefined) {
           failure = { status: 400, message: `protocol error: ${message}` };

@@ -2,6 +2,7 @@ import { utf8Decode } from '../../bytes/text.js';
 import { argumentKey } from './argument-names.js';
 import {
   DEFAULT_MAX_FRAME_SIZE,
+  FRAME_HEADER_SIZE,
   FLAG_COMMAND_ARGUMENT_CONTINUATION,
   FLAG_COMMAND_ARGUMENT_EOA,
   FLAG_COMMAND_DATA_CONTINUATION,
@@ -103,6 +104,7 @@ export class ServerReactor {
   private readonly maxArguments: number;
   private stateValue: ServerState = 'idle';
   private buffered: Frame[] = [];
+  private bufferedSize = 0;
   private inputEnded = false;
   private errorMessage: string | undefined;
 
@@ -135,6 +137,11 @@ export class ServerReactor {
   /** Output frames held back in deferred-output mode. */
   get bufferedFrameCount(): number {
     return this.buffered.length;
+  }
+
+  /** Bytes of the output frames held back in deferred-output mode (headers included). */
+  get bufferedBytes(): number {
+    return this.bufferedSize;
   }
 
   /** Processes a frame received from the client. */
@@ -185,13 +192,17 @@ export class ServerReactor {
     if (!this.deferOutput || this.buffered.length === 0) return { type: 'noop' };
     const frames = this.buffered;
     this.buffered = [];
+    this.bufferedSize = 0;
     return { type: 'sendFrames', frames };
   }
 
   private output(frames: Frame[]): ServerAction {
     if (frames.length === 0) return { type: 'noop' };
     if (this.deferOutput && !this.inputEnded) {
-      for (const f of frames) this.buffered.push(f);
+      for (const f of frames) {
+        this.buffered.push(f);
+        this.bufferedSize += FRAME_HEADER_SIZE + f.payload.length;
+      }
       return { type: 'noop' };
     }
     return { type: 'sendFrames', frames };

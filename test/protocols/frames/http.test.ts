@@ -30,7 +30,10 @@ const handler: CommandHandler = async (cmd) => {
   throw new Error('unknown');
 };
 
-async function withHttp(fn: (base: string) => Promise<void>, opts: { streamData?: boolean; maxBodySize?: number } = {}): Promise<void> {
+async function withHttp(
+  fn: (base: string) => Promise<void>,
+  opts: { streamData?: boolean; maxBodySize?: number; maxCommandsPerRequest?: number; maxBufferedOutput?: number } = {},
+): Promise<void> {
   const server = new FrameHttpServer(handler, opts);
   const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
   try {
@@ -153,4 +156,37 @@ test('http: a body over the limit is refused before it is read in full', async (
     },
     { maxBodySize: 1000 },
   );
+});
+
+test('http: commands per request and the output held for a request are bounded', async () => {
+  const tiny = (n: number) => encodeFrames(Array.from({ length: n }, () => parseFrameNotation('command-name eos echo')));
+  await withHttp(
+    async (base) => {
+      const ok = await raw(base, { body: tiny(50) });
+      assert.equal(ok.status, 200);
+      const many = await raw(base, { body: tiny(51) });
+      assert.equal(many.status, 413);
+      assert.match(many.text, /more than 50 commands/);
+    },
+    { maxCommandsPerRequest: 50 },
+  );
+  // Responses wait for the end of the body (half duplex): what they hold meanwhile has a cap.
+  const big = encodeFrames([
+    ...Array.from({ length: 20 }, () => [parseFrameNotation('command-name have-args echo'), parseFrameNotation(`command-argument eoa \\x05\\x00\\xe8\\x03value${'v'.repeat(1000)}`)]).flat(),
+  ]);
+  await withHttp(
+    async (base) => {
+      const r = await raw(base, { body: big });
+      assert.equal(r.status, 413);
+      assert.match(r.text, /responses held for this request are over the limit of 5000 bytes/);
+    },
+    { maxBufferedOutput: 5000 },
+  );
+  // The defaults: a 16 MiB body of tiny commands (about 4 million) is refused after 10 000.
+  await withHttp(async (base) => {
+    const body = tiny(10_001);
+    const r = await raw(base, { body });
+    assert.equal(r.status, 413);
+    assert.match(r.text, /more than 10000 commands/);
+  });
 });
