@@ -68,8 +68,9 @@ export class FrameStream {
 
   /**
    * Reads frames until the peer ends the stream, handing each to `onFrame` (awaited, so a slow
-   * consumer slows the peer). PING and PONG are handled here. Rejects with `PeerDeadError` when
-   * keepalive gives up, or with the channel's error.
+   * consumer slows the peer). PING and PONG are handled here; a PONG that finds the socket full
+   * stops reading until it drained. Rejects with `PeerDeadError` when keepalive gives up, or with
+   * the channel's error.
    */
   async run(onFrame: (f: SessionFrame) => void | Promise<void>): Promise<void> {
     const deadPromise = new Promise<never>((_, reject) => {
@@ -82,7 +83,9 @@ export class FrameStream {
         if (f === null) return;
         this.keepalive?.received(Date.now());
         if (f.type === FrameType.PING) {
-          this.send(FrameType.PONG, f.payload);
+          // Answered only while the writer keeps up: when the PONG fills the socket (a peer that
+          // sends PINGs and does not read), reading stops until it drains, so PONGs cannot pile up.
+          if (!this.send(FrameType.PONG, f.payload)) await Promise.race([this.drained(), deadPromise]);
           continue;
         }
         if (f.type === FrameType.PONG) continue;
