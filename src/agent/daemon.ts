@@ -75,6 +75,17 @@ export interface AgentDaemonOptions {
    * out for `lockMs` (default 10 minutes): its attempts fail, even with the right token.
    */
   authThrottle?: LoginThrottleOptions & { delayMs?: number };
+  /**
+   * TCP/TLS connections open at once (authenticated or not); one more gets a `WK_LIMIT` error reply
+   * and is closed. Unix-socket and hub-relayed connections are not counted. Default 1024.
+   */
+  maxConnections?: number;
+  /** TCP/TLS connections open at once from one remote address. Default 64. */
+  maxConnectionsPerAddress?: number;
+  /** A TCP/TLS connection that has not sent the right token this long after connecting is closed (`WK_TIMEOUT`). Default 10 000 ms. */
+  authTimeoutMs?: number;
+  /** Longest control message (line) and bytes buffered before authentication. Default 4096. */
+  preAuthMaxMessageBytes?: number;
   /** Session kinds to refuse (`WK_PERMISSION`), e.g. `['exec', 'terminal', 'forward']`. */
   disabledSessions?: readonly string[];
   /**
@@ -109,7 +120,9 @@ export class AgentDaemon {
   readonly listeners: Listener[] = [];
   private readonly sockets = new Set<Duplex>();
   private readonly log: Logger;
-  private readonly opts: Required<Omit<AgentDaemonOptions, 'root' | 'logger' | 'keepalive' | 'collectGarbage' | 'tempJournalDir' | 'authThrottle'>> & {
+  private readonly opts: Required<
+    Omit<AgentDaemonOptions, 'root' | 'logger' | 'keepalive' | 'collectGarbage' | 'tempJournalDir' | 'authThrottle' | 'maxConnections' | 'maxConnectionsPerAddress' | 'authTimeoutMs' | 'preAuthMaxMessageBytes'>
+  > & {
     root?: string;
     tempJournalDir?: string;
     keepalive: KeepaliveOptions;
@@ -162,6 +175,11 @@ export class AgentDaemon {
       onEnd: 'serve',
       highWaterMark: CONTROL_HIGH_WATER_MARK,
       idleTimeout: this.opts.idleTimeoutMs,
+      // Before authentication a TCP peer holds a few KB for a few seconds, and only so many may.
+      preAuthMaxLineLength: Math.min(options.preAuthMaxMessageBytes ?? 4096, this.opts.maxMessageBytes),
+      authTimeout: options.authTimeoutMs ?? 10_000,
+      maxConnections: options.maxConnections ?? 1024,
+      maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? 64,
       rejectFields: (reason) => ({ code: REJECT_CODES[reason] }),
       checkOptions: (opts) => {
         if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw badRequest('invalid request, "opts" must be an object');
@@ -215,7 +233,7 @@ export class AgentDaemon {
     const token = options.token;
     const onConn = (s: net.Socket) => {
       s.setNoDelay(true);
-      this.accept(s, `${s.remoteAddress}:${s.remotePort}`, token, undefined, s.remoteAddress);
+      this.accept(s, `${s.remoteAddress}:${s.remotePort}`, token, undefined, s.remoteAddress, s.remoteAddress ?? null);
     };
     const server = options.tls
       ? tls.createServer({ cert: options.tls.cert, key: options.tls.key, allowHalfOpen: true }, onConn)
@@ -286,12 +304,14 @@ export class AgentDaemon {
   }
 
   /** Serves one accepted connection; `token` set: it must authenticate first. */
-  private accept(socket: Duplex, peer: string, token: string | undefined, leftover?: Uint8Array, host = peer): void {
+  private accept(socket: Duplex, peer: string, token: string | undefined, leftover?: Uint8Array, host = peer, address: string | null = null): void {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', (err) => this.log.debug(`connection ${peer}: ${err.message}`));
     const conn = this.control.serve(socket, {
       leftover,
+      // Only TCP/TLS peers count against the connection limits (see AgentDaemonOptions.maxConnections).
+      address,
       data: { peer, host, mustAuthenticate: token !== undefined },
       greeting: { auth: token === undefined ? 'none' : 'token' },
       authenticate: token === undefined ? false : this.authentication(token),

@@ -47,7 +47,13 @@ Options:
       --fsync              flush each uploaded file's data to disk before renaming it into
                            place (slower; default off, like cp)
       --max-sessions N     concurrent sessions at most (default 256)
-      --max-message BYTES  largest control message (default 1048576)
+      --max-message BYTES  largest control message (default 1048576; before a TCP/TLS
+                           connection sent its token: 4096)
+      --max-connections N  TCP/TLS connections at once (default 1024); one more is refused
+                           (WK_LIMIT). Unix-socket connections are not counted
+      --max-connections-per-address N  TCP/TLS connections at once from one address (default 64)
+      --auth-timeout DUR   a TCP/TLS connection that has not sent the token within DUR is
+                           closed (default 10s)
       --ping-interval DUR  session keepalive ping interval (default 15s)
       --ping-timeout DUR   a session silent this long is ended (default 45s)
       --hub URL            also dial out to a fleet hub's agent port (tcp://host:port or
@@ -89,6 +95,9 @@ export async function run(argv: string[]): Promise<number> {
     fsync: { type: 'boolean' },
     'max-sessions': { type: 'string' },
     'max-message': { type: 'string' },
+    'max-connections': { type: 'string' },
+    'max-connections-per-address': { type: 'string' },
+    'auth-timeout': { type: 'string' },
     'ping-interval': { type: 'string' },
     'ping-timeout': { type: 'string' },
     'log-level': { type: 'string' },
@@ -148,6 +157,9 @@ export async function run(argv: string[]): Promise<number> {
     collectGarbage: v8Collector(),
     maxSessions: p.flags['max-sessions'] ? parseIntArg(p.flags['max-sessions'] as string, '--max-sessions', 1) : undefined,
     maxMessageBytes: p.flags['max-message'] ? parseIntArg(p.flags['max-message'] as string, '--max-message', 1024) : undefined,
+    maxConnections: p.flags['max-connections'] ? parseIntArg(p.flags['max-connections'] as string, '--max-connections', 1) : undefined,
+    maxConnectionsPerAddress: p.flags['max-connections-per-address'] ? parseIntArg(p.flags['max-connections-per-address'] as string, '--max-connections-per-address', 1) : undefined,
+    authTimeoutMs: p.flags['auth-timeout'] ? parseDuration(p.flags['auth-timeout'] as string, '--auth-timeout') : undefined,
     keepalive: {
       intervalMs: p.flags['ping-interval'] ? parseDuration(p.flags['ping-interval'] as string, '--ping-interval') : undefined,
       timeoutMs: p.flags['ping-timeout'] ? parseDuration(p.flags['ping-timeout'] as string, '--ping-timeout') : undefined,

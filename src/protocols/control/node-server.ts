@@ -132,6 +132,27 @@ export interface ControlServerOptions<D = unknown> {
   checkOptions?: (opts: unknown, cmd: string) => void;
   /** How long a connection ended by the server (`close` replies, refused authentication) may take to close before it is destroyed (default 1000 ms). */
   closeLinger?: number;
+  /**
+   * Network connections open at once (those with an address, `ServeOptions.address`: TCP and TLS
+   * peers; counted from `serve` until the stream closes, hijacked ones included); one more is
+   * refused with `{"status":false,"message":"too many connections ...","code":"WK_LIMIT"}` after
+   * the greeting, then closed. Connections without an address (Unix sockets) are not counted.
+   * Default: no limit.
+   */
+  maxConnections?: number;
+  /** Connections open at once from one address; more are refused likewise. Default: no limit. */
+  maxConnectionsPerAddress?: number;
+  /**
+   * Before authentication (connections with an `authenticate` step): the longest request line and
+   * the most bytes buffered, so an unauthenticated peer holds a few KB rather than `maxLineLength`.
+   * The full limits apply once authenticated. Default `maxLineLength`.
+   */
+  preAuthMaxLineLength?: number;
+  /**
+   * A connection with an `authenticate` step that is not authenticated this many ms after it was
+   * served is refused (`"code":"WK_TIMEOUT"`) and closed. Default 0: no limit.
+   */
+  authTimeout?: number;
 }
 
 /** Options of one connection. */
@@ -144,10 +165,16 @@ export interface ServeOptions<D> {
   authenticate?: AuthenticateOptions<D> | false;
   /** This connection's extra greeting members, instead of the server's. */
   greeting?: ExtraFields;
+  /**
+   * The peer's address, for `maxConnections` and `maxConnectionsPerAddress`. Default: the stream's
+   * `remoteAddress` (a TCP socket's), if any; `null`: none (the connection is not counted, e.g. one
+   * relayed by a trusted proxy).
+   */
+  address?: string | null;
 }
 
 /** Options of `ControlServer.listen`: the Unix socket's, and those of every connection accepted. */
-export interface ListenOptions<D> extends UnixSocketOptions, Omit<ServeOptions<D>, 'leftover'> {}
+export interface ListenOptions<D> extends UnixSocketOptions, Omit<ServeOptions<D>, 'leftover' | 'address'> {}
 
 /** How a connection ended. */
 export type ConnectionEnd = 'closed' | 'hijacked';
@@ -167,6 +194,8 @@ export class ControlServer<D = unknown> {
   private readonly live = new Set<ControlConnection<D>>();
   private readonly listeners = new Set<SocketListener>();
   private nextId = 1;
+  private open = 0;
+  private readonly openByAddress = new Map<string, number>();
   readonly options: Readonly<ControlServerOptions<D>>;
   readonly logger: ControlLogger;
 
@@ -203,8 +232,39 @@ export class ControlServer<D = unknown> {
   serve(stream: Duplex, options: ServeOptions<D> = {}): ControlConnection<D> {
     const conn = new ControlConnection<D>(this, stream, this.nextId++, options, () => this.live.delete(conn));
     this.live.add(conn);
-    conn.start();
+    const address = options.address === undefined ? (stream as { remoteAddress?: string }).remoteAddress : options.address;
+    const refusal = address ? this.admit(stream, address) : undefined;
+    conn.start(refusal);
     return conn;
+  }
+
+  /** Counts the connection until its stream closes; the refusal message when it is one too many. */
+  private admit(stream: Duplex, address: string): string | undefined {
+    const o = this.options;
+    let refusal: string | undefined;
+    if (o.maxConnections !== undefined && this.open >= o.maxConnections) refusal = `too many connections (limit ${o.maxConnections})`;
+    else if (o.maxConnectionsPerAddress !== undefined && (this.openByAddress.get(address) ?? 0) >= o.maxConnectionsPerAddress) {
+      refusal = `too many connections from ${address} (limit ${o.maxConnectionsPerAddress})`;
+    }
+    this.open++;
+    this.openByAddress.set(address, (this.openByAddress.get(address) ?? 0) + 1);
+    let counted = true;
+    const release = () => {
+      if (!counted) return;
+      counted = false;
+      this.open--;
+      const n = (this.openByAddress.get(address) ?? 1) - 1;
+      if (n <= 0) this.openByAddress.delete(address);
+      else this.openByAddress.set(address, n);
+    };
+    if (stream.destroyed) release();
+    else stream.once('close', release);
+    return refusal;
+  }
+
+  /** Network connections open now (with an address; served and not yet closed, hijacked ones included). */
+  get openConnections(): number {
+    return this.open;
   }
 
   /**
@@ -257,8 +317,9 @@ export class ControlConnection<D = unknown> {
   private finished = false;
   private drainWaiters: Array<(err?: Error) => void> = [];
   private readonly endMode: 'abort' | 'serve';
-  private readonly highWaterMark: number;
+  private highWaterMark: number;
   private leftover: Uint8Array | undefined;
+  private authTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly auth: AuthenticateOptions<D> | undefined;
   private isAuthenticated: boolean;
   private readonly idleTimeout: number;
@@ -302,25 +363,39 @@ export class ControlConnection<D = unknown> {
     private readonly onGone: () => void,
   ) {
     const o = server.options;
+    const auth = options.authenticate === false ? undefined : (options.authenticate ?? o.authenticate);
+    const preAuthLine = auth === undefined ? undefined : o.preAuthMaxLineLength;
     this.session = new ServerSession({
       version: o.version,
-      maxLineLength: o.maxLineLength,
+      maxLineLength: preAuthLine ?? o.maxLineLength,
       greeting: options.greeting ?? o.greeting,
       rejectFields: o.rejectFields,
     });
     this.data = options.data as D;
     this.endMode = o.onEnd ?? 'abort';
     this.highWaterMark = o.highWaterMark ?? 1024 * 1024;
+    if (preAuthLine !== undefined) this.highWaterMark = Math.min(this.highWaterMark, preAuthLine);
     this.idleTimeout = o.idleTimeout ?? 0;
     this.leftover = options.leftover;
-    this.auth = options.authenticate === false ? undefined : (options.authenticate ?? o.authenticate);
+    this.auth = auth;
     this.isAuthenticated = this.auth === undefined;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
   }
 
-  /** @internal */
-  start(): void {
+  /** @internal `refusal`: the connection is one too many; it gets this error reply, then the end. */
+  start(refusal?: string): void {
     const s = this.stream;
+    if (refusal !== undefined) {
+      s.on('error', this.onErrorEvent);
+      s.on('close', this.onCloseEvent);
+      this.refuse(refusal, 'WK_LIMIT');
+      return;
+    }
+    const authTimeout = this.server.options.authTimeout ?? 0;
+    if (!this.isAuthenticated && authTimeout > 0) {
+      this.authTimer = setTimeout(() => this.refuse(`not authenticated within ${authTimeout} ms`, 'WK_TIMEOUT'), authTimeout);
+      this.authTimer.unref?.();
+    }
     s.on('data', this.onData);
     s.on('end', this.onEndEvent);
     s.on('error', this.onErrorEvent);
@@ -340,6 +415,35 @@ export class ControlConnection<D = unknown> {
   /** True once the connection passed its authentication step (always true without one). */
   get authenticated(): boolean {
     return this.isAuthenticated;
+  }
+
+  /**
+   * Refuses the connection: an error reply with `code` (not tied to a request), then the end; the
+   * stream is destroyed if it is not closed within `closeLinger` ms. A running command's signal fires.
+   */
+  refuse(message: string, code: string): void {
+    if (this.finished || this.ended) return;
+    this.server.logger.debug?.(`connection ${this.id}: refused: ${message}`);
+    this.stopAuthTimer();
+    this.stopIdle();
+    this.running?.abort(new ConnectionClosedError(message));
+    this.session.refuse(message, { code });
+    this.endGracefully();
+  }
+
+  private stopAuthTimer(): void {
+    if (this.authTimer === undefined) return;
+    clearTimeout(this.authTimer);
+    this.authTimer = undefined;
+  }
+
+  /** Authentication passed: the full line limit and buffer apply from the next request on. */
+  private onAuthenticated(): void {
+    this.isAuthenticated = true;
+    this.stopAuthTimer();
+    const o = this.server.options;
+    this.session.setMaxLineLength(o.maxLineLength ?? this.session.maxLineLength);
+    this.highWaterMark = o.highWaterMark ?? 1024 * 1024;
   }
 
   /** Closes the connection now (the running command's signal fires). */
@@ -442,7 +546,7 @@ export class ControlConnection<D = unknown> {
     }
     const accept = (ok: boolean) => {
       if (!ok) throw new ControlAuthError(auth.failedMessage ?? 'authentication failed');
-      this.isAuthenticated = true;
+      this.onAuthenticated();
       return auth.response === undefined ? true : auth.response;
     };
     return (opts) => {
@@ -597,6 +701,7 @@ export class ControlConnection<D = unknown> {
     if (this.finished) return;
     this.finished = true;
     this.stopIdle();
+    this.stopAuthTimer();
     this.session.close();
     this.running?.abort(reason);
     this.wakeDrainWaiters(reason);
@@ -615,6 +720,7 @@ export class ControlConnection<D = unknown> {
     call.hijacked = true;
     this.finished = true;
     this.stopIdle();
+    this.stopAuthTimer();
     this.detach();
     if (out.length > 0) this.stream.write(out);
     this.wakeDrainWaiters(new ControlStateError('connection was hijacked'));

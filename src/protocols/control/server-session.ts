@@ -67,7 +67,7 @@ export interface ServerSessionOptions {
 
 export class ServerSession {
   private readonly queue = new ByteQueue();
-  private readonly reader: LineReader;
+  private reader: LineReader;
   private out: string[] = [];
   private outChars = 0;
   private eofReceived = false;
@@ -75,7 +75,7 @@ export class ServerSession {
   private readonly rejectFields: ServerSessionOptions['rejectFields'];
   /** The command being served, for error messages and logs. */
   current: string | undefined;
-  readonly maxLineLength: number;
+  maxLineLength: number;
 
   constructor(options: ServerSessionOptions = {}) {
     this.maxLineLength = options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH;
@@ -195,6 +195,23 @@ export class ServerSession {
     this.check('hijack');
     this._state = 'switched';
     return this.queue.drainChunks();
+  }
+
+  /**
+   * Changes the longest request line accepted from the next line on (e.g. a small limit before
+   * authentication, the full one after). Call between lines (after a command was decoded).
+   */
+  setMaxLineLength(maxLineLength: number): void {
+    if (maxLineLength === this.maxLineLength) return;
+    this.maxLineLength = maxLineLength;
+    this.reader = new LineReader(maxLineLength);
+  }
+
+  /** Refuses the connection: queues an error reply (not tied to a request), then closes the session. */
+  refuse(message: string, extra?: ExtraFields): void {
+    if (this._state === 'closed' || this._state === 'switched') return;
+    this.queueLine(errorLine(message, extra));
+    this.close();
   }
 
   /** Marks the connection as gone; every later action is refused, incoming bytes are dropped. */

@@ -382,3 +382,86 @@ test('hand-off after the client ended: leftover then end, writes reach the clien
     await t.close();
   }
 });
+
+test('before authentication: a small line limit and buffer, an auth timeout, connection caps global and per address', async () => {
+  const logger = recordingLogger();
+  const server = new ControlServer({
+    logger,
+    version: '1',
+    maxLineLength: 1024 * 1024,
+    preAuthMaxLineLength: 64,
+    authTimeout: 150,
+    maxConnections: 3,
+    maxConnectionsPerAddress: 2,
+    authenticate: { command: 'auth', verify: tokenMatches },
+  });
+  server.command('echo', (o: unknown) => o);
+  const listener = await server.listen({ host: '127.0.0.1', port: 0 });
+  const port = (listener.address as net.AddressInfo).port;
+  const peers: RawPeer[] = [];
+  const peer = async () => {
+    const p = await RawPeer.connect({ host: '127.0.0.1', port });
+    peers.push(p);
+    return p;
+  };
+  try {
+    // A line over the pre-auth limit is refused as too long (the full limit is 1 MiB).
+    const a = await peer();
+    assert.deepEqual(await a.lines(1), [{ version: '1' }]);
+    a.write(`{"cmd":"auth","opts":{"token":"${'x'.repeat(100)}"}}\n`);
+    assert.match(((await a.lines(1))[0] as { message: string }).message, /too long, over 64 bytes/);
+    // Authenticated: the full limit applies, and the auth timeout no longer does.
+    a.write(`{"cmd":"auth","opts":{"token":"${TOKEN}"}}\n`);
+    assert.deepEqual(await a.lines(1), [{ status: true, response: true }]);
+    a.write(`{"cmd":"echo","opts":{"v":"${'y'.repeat(10_000)}"}}\n`);
+    assert.equal(((await a.lines(1))[0] as { response: { v: string } }).response.v.length, 10_000);
+    // A second connection from the same address; a third is one too many for it.
+    const b = await peer();
+    assert.deepEqual(await b.lines(1), [{ version: '1' }]);
+    const c = await peer();
+    assert.deepEqual(await c.lines(2), [{ version: '1' }, { status: false, message: 'too many connections from 127.0.0.1 (limit 2)', code: 'WK_LIMIT' }]);
+    await c.waitEnd();
+    // b never authenticates: it is refused when the auth timeout passes, then closed.
+    assert.deepEqual(await b.lines(1), [{ status: false, message: 'not authenticated within 150 ms', code: 'WK_TIMEOUT' }]);
+    await b.waitEnd();
+    // The authenticated one is still served, after its auth timeout.
+    a.write('{"cmd":"echo","opts":1}\n');
+    assert.deepEqual(await a.lines(1), [{ status: true, response: 1 }]);
+  } finally {
+    for (const p of peers) p.close();
+    await listener.close();
+    await server.close();
+  }
+});
+
+test('maxConnections counts every network connection, whatever its address; Unix-socket ones are not counted', async () => {
+  const server = new ControlServer({ logger: recordingLogger(), version: '1', maxConnections: 2 });
+  const listener = await server.listen({ host: '127.0.0.1', port: 0 });
+  const port = (listener.address as net.AddressInfo).port;
+  const tmp = tmpSocketPath();
+  const unix = await server.listen({ path: tmp.path });
+  const peers: RawPeer[] = [];
+  try {
+    // From several loopback addresses (127.0.0.0/8 is all loopback on Linux).
+    for (const localAddress of ['127.0.0.1', '127.0.0.2']) {
+      const p = await RawPeer.connect({ host: '127.0.0.1', port, localAddress } as { host: string; port: number });
+      peers.push(p);
+      assert.deepEqual(await p.lines(1), [{ version: '1' }]);
+    }
+    const over = await RawPeer.connect({ host: '127.0.0.1', port, localAddress: '127.0.0.3' } as { host: string; port: number });
+    peers.push(over);
+    assert.deepEqual(await over.lines(2), [{ version: '1' }, { status: false, message: 'too many connections (limit 2)', code: 'WK_LIMIT' }]);
+    await over.waitEnd();
+    const local = await RawPeer.connect({ path: tmp.path });
+    peers.push(local);
+    local.write('{"cmd":"nope"}\n');
+    assert.equal(((await local.lines(2))[1] as { status: boolean }).status, false);
+    assert.equal(local.ended, false);
+  } finally {
+    for (const p of peers) p.close();
+    await listener.close();
+    await unix.close();
+    await server.close();
+    tmp.cleanup();
+  }
+});
