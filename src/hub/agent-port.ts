@@ -5,6 +5,7 @@
  * still in their handshake are capped in total and per address, so silent or garbage-sending peers
  * cost a bounded amount of memory and never block others.
  */
+import { ConnectionCap } from './connection-cap.js';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
@@ -40,35 +41,26 @@ function hostOf(socket: net.Socket): string {
 }
 
 export class AgentPort {
-  private handshakes = 0;
-  private readonly perAddress = new Map<string, number>();
+  private readonly cap: ConnectionCap;
   private readonly links = new Set<AgentLinkDriver>();
 
   constructor(
     readonly hub: Hub,
     private readonly options: AgentPortOptions = {},
-  ) {}
+  ) {
+    this.cap = new ConnectionCap(options.maxHandshakes ?? 1024, options.maxHandshakesPerAddress ?? 64);
+  }
 
   /** Serves one accepted connection (plain TCP, or TLS already decrypted). */
   accept(socket: net.Socket | tls.TLSSocket): void {
     const address = hostOf(socket);
-    const per = this.perAddress.get(address) ?? 0;
-    if (this.handshakes >= (this.options.maxHandshakes ?? 1024) || per >= (this.options.maxHandshakesPerAddress ?? 64)) {
-      this.hub.logger.warn(`hub: too many connections in their handshake${per > 0 ? ` from ${address}` : ''}; refused`);
+    const slot = this.cap.take(address);
+    if ('refused' in slot) {
+      this.hub.logger.warn(`hub: too many connections in their handshake${slot.refused === 'address' ? ` from ${address}` : ''}; refused`);
       socket.destroy();
       return;
     }
-    this.handshakes++;
-    this.perAddress.set(address, per + 1);
-    let counted = true;
-    const uncount = () => {
-      if (!counted) return;
-      counted = false;
-      this.handshakes--;
-      const n = (this.perAddress.get(address) ?? 1) - 1;
-      if (n <= 0) this.perAddress.delete(address);
-      else this.perAddress.set(address, n);
-    };
+    const uncount = slot.release;
     socket.on('error', () => {});
     socket.setNoDelay(true);
     socket.once('close', uncount);

@@ -2,6 +2,7 @@
  * A mixed fleet end to end: `wirekit hub --overlord-classic`, one `wirekit serve --hub` agent and
  * the Python test ghost (both generations), driven by the built CLI as a user would.
  */
+import { waitLine } from '../helpers/cli.js';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -43,22 +44,6 @@ function cli(args: string[], opts: { input?: string; env?: Record<string, string
   });
 }
 
-function waitLine(stream: NodeJS.ReadableStream, re: RegExp): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error(`no line matching ${re} in: ${buf}`)), 15_000);
-    const on = (d: Buffer) => {
-      buf += d;
-      const m = re.exec(buf);
-      if (m) {
-        clearTimeout(timer);
-        stream.off('data', on);
-        resolve(m);
-      }
-    };
-    stream.on('data', on);
-  });
-}
 
 async function waitListed(ids: string[]): Promise<{ id: string; authenticated: boolean }[]> {
   const deadline = Date.now() + 15_000;

@@ -9,6 +9,7 @@
  * agents. A child's sid must match a session the hub asked that ghost for; anything else is
  * refused (`client <sid> registered without context`) and closed.
  */
+import { ConnectionCap } from '../connection-cap.js';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
@@ -79,8 +80,7 @@ export class GhostPort {
   private readonly allow: net.BlockList | undefined;
   private readonly waiting = new Map<string, Waiting>();
   private readonly links = new Set<GhostLink>();
-  private handshakes = 0;
-  private readonly perAddress = new Map<string, number>();
+  private readonly cap: ConnectionCap;
   /** Every ghost socket (links and children), so close() ends them. */
   private readonly sockets = new Set<Duplex>();
 
@@ -100,6 +100,7 @@ export class GhostPort {
       maxHandshakesPerAddress: options.maxHandshakesPerAddress ?? 64,
       downloadDelayMs: options.downloadDelayMs ?? 150,
     };
+    this.cap = new ConnectionCap(this.options.maxHandshakes, this.options.maxHandshakesPerAddress);
   }
 
   /** Whether a ghost may connect from `address`. */
@@ -122,23 +123,13 @@ export class GhostPort {
       socket.destroy();
       return;
     }
-    const per = this.perAddress.get(address) ?? 0;
-    if (this.handshakes >= this.options.maxHandshakes || per >= this.options.maxHandshakesPerAddress) {
-      this.hub.logger.warn(`hub overlord: too many ghost connections before register${per > 0 ? ` from ${address}` : ''}; refused`);
+    const slot = this.cap.take(address);
+    if ('refused' in slot) {
+      this.hub.logger.warn(`hub overlord: too many ghost connections before register${slot.refused === 'address' ? ` from ${address}` : ''}; refused`);
       socket.destroy();
       return;
     }
-    this.handshakes++;
-    this.perAddress.set(address, per + 1);
-    let counted = true;
-    const uncount = () => {
-      if (!counted) return;
-      counted = false;
-      this.handshakes--;
-      const n = (this.perAddress.get(address) ?? 1) - 1;
-      if (n <= 0) this.perAddress.delete(address);
-      else this.perAddress.set(address, n);
-    };
+    const uncount = slot.release;
     (socket as net.Socket).setNoDelay?.(true);
     const splitter = new LineSplitter(this.options.maxLine);
     const timer = setTimeout(() => {
