@@ -10,7 +10,8 @@ import type { Logger } from '../log.js';
 import { encodeExit, FrameType, type ExitStatus, type SessionFrame } from '../session-frames.js';
 import type { ClientContext, SessionContext, SessionKind } from './context.js';
 import { pump, reportSessionError, runClientSession, writeOut, writeWithBackpressure } from './frames.js';
-import { badOptions, confinedCwd, envRecord, stringArray } from './options.js';
+import { badOptions, envRecord, stringArray } from './options.js';
+import { sessionCwd, sessionEnv } from './environment.js';
 import { grace, killTree, signalName, spawnError } from './process.js';
 
 /** Options of an exec session (the `exec` command's `opts`). */
@@ -35,7 +36,7 @@ export function startExec(opts: ExecOptions): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     const child = spawn(opts.argv[0]!, opts.argv.slice(1), {
       cwd: opts.cwd,
-      env: opts.env ? { ...process.env, ...opts.env } : process.env,
+      env: sessionEnv(opts.env), // a clean environment, as ssh gives (never the daemon's own)
       stdio: 'pipe',
       detached: true, // own process group, so the whole tree can be killed
     });
@@ -92,7 +93,7 @@ export const execKind: SessionKind<ExecOptions, { options: ExecOptions; child: C
   cmd: 'exec',
   async parse(opts, ctx: SessionContext) {
     const eo = parseExecOptions(opts);
-    eo.cwd = await confinedCwd(eo.cwd, ctx);
+    eo.cwd = await sessionCwd(eo.cwd, ctx); // the home directory unless the client names one
     return eo;
   },
   async prepare(options) {

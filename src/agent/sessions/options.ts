@@ -1,7 +1,5 @@
-/** Checks of request options shared by the session kinds (exec and terminal). */
+/** Checks of request options shared by the session kinds (exec and terminal; working directories: environment.ts). */
 import { SessionProtocolError } from '../errors.js';
-import { confinePath } from '../paths.js';
-import type { SessionContext } from './context.js';
 
 /** The error for options a client got wrong. */
 export function badOptions(message: string): SessionProtocolError {
@@ -22,9 +20,4 @@ export function envRecord(v: unknown): Record<string, string> | undefined {
   if (typeof v !== 'object' || Array.isArray(v)) throw badOptions('env must be an object of strings');
   for (const [k, x] of Object.entries(v)) if (typeof x !== 'string' || k.includes('=') || k.includes('\0')) throw badOptions('env must be an object of strings');
   return v as Record<string, string>;
-}
-
-/** A working directory option, confined to the daemon's root (`undefined` stays `undefined`). */
-export async function confinedCwd(cwd: string | undefined, ctx: SessionContext): Promise<string | undefined> {
-  return cwd === undefined ? undefined : confinePath(cwd, { root: ctx.root });
 }

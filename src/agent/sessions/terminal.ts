@@ -11,7 +11,8 @@ import type { Logger } from '../log.js';
 import { decodeResize, encodeExit, encodeResize, FrameType, type ExitStatus } from '../session-frames.js';
 import type { ClientContext, SessionKind } from './context.js';
 import { reportSessionError, runClientSession, writeOut } from './frames.js';
-import { badOptions, confinedCwd, envRecord, stringArray } from './options.js';
+import { badOptions, envRecord, stringArray } from './options.js';
+import { sessionCwd, sessionEnv, sessionUser } from './environment.js';
 import { grace, signalName } from './process.js';
 
 /** Options of a terminal session. */
@@ -52,13 +53,15 @@ function holdSlave(term: unknown): number | undefined {
 /** Runs a terminal session under node-pty. */
 export async function runTerminal(fs: FrameStream, opts: TerminalOptions, log: Logger): Promise<void> {
   const pty = await import('node-pty');
-  const argv = opts.argv ?? [process.env.SHELL || '/bin/sh'];
+  const user = sessionUser();
+  const argv = opts.argv ?? [user.shell];
+  const name = opts.term ?? 'xterm-256color';
   const term = pty.spawn(argv[0]!, argv.slice(1), {
-    name: opts.term ?? 'xterm-256color',
+    name,
     cols: opts.cols ?? 80,
     rows: opts.rows ?? 24,
-    cwd: opts.cwd ?? process.env.HOME ?? process.cwd(),
-    env: { ...process.env, ...(opts.env ?? {}) } as Record<string, string>,
+    cwd: opts.cwd ?? user.home,
+    env: sessionEnv(opts.env, { term: name, user }),
     encoding: null,
   } as Parameters<typeof pty.spawn>[2]);
   let holder = holdSlave(term);
@@ -136,7 +139,7 @@ export const terminalKind: SessionKind<TerminalOptions, TerminalOptions> = {
   cmd: 'terminal',
   async parse(opts, ctx) {
     const to = parseTerminalOptions(opts);
-    to.cwd = await confinedCwd(to.cwd, ctx);
+    to.cwd = await sessionCwd(to.cwd, ctx);
     return to;
   },
   prepare: (options) => options,
