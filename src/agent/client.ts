@@ -5,6 +5,8 @@
  */
 import type { Duplex } from 'node:stream';
 import { connectSocket } from '../channels/connect.js';
+import { ConnectError } from '../channels/errors.js';
+import { TimeoutError } from '../errors.js';
 import { formatAddress, parseAddress, type AgentAddress } from './address.js';
 import { AgentConnection } from './connection.js';
 import { RemoteCommandError } from '../protocols/control/errors.js';
@@ -48,6 +50,8 @@ export interface AgentClientOptions {
   dial?: () => Promise<Duplex>;
   /** How the daemon is named in messages when `dial` is given (e.g. `dev1 via hub`). */
   label?: string;
+  /** Told each step of a connection (the CLI's `-v`): connecting, connected, authenticated. */
+  trace?: (message: string) => void;
 }
 
 export class AgentClient {
@@ -71,14 +75,26 @@ export class AgentClient {
 
   /** Opens a connection, reads the greeting and authenticates when the daemon asks for a token. */
   async connect(): Promise<AgentConnection> {
+    const trace = this.options.trace;
+    const name = this.options.label ?? formatAddress(this.address);
+    trace?.(`connecting to ${name}`);
     const socket = this.options.dial ? await this.options.dial() : await dial(this.address, this.options, this.timeoutMs);
+    trace?.(`connected to ${name}${this.address.kind === 'tcp' && this.address.tls && !this.options.dial ? ' (TLS)' : ''}`);
     const conn = new AgentConnection(socket);
     try {
-      const g = await conn.readGreeting({ timeout: this.timeoutMs });
+      const g = await conn.readGreeting({ timeout: this.timeoutMs }).catch((err: unknown) => {
+        // A TLS listener waits for the client's hello and says nothing to a plain client.
+        const a = this.address;
+        if (err instanceof TimeoutError && !this.options.dial && a.kind === 'tcp' && !a.tls) {
+          throw new TimeoutError(`connect to ${formatAddress(a)} (no greeting from the daemon: if it listens with TLS there, use ${formatAddress({ ...a, tls: true })})`, err.timeoutMs);
+        }
+        throw err;
+      });
       if (g.auth === 'token') {
         if (!this.options.token) throw new AuthError(`${this.options.label ?? formatAddress(this.address)} requires a token (--token or WIREKIT_TOKEN)`, 'local');
         try {
           await conn.call('auth', { token: this.options.token }, { timeout: this.timeoutMs });
+          trace?.('authenticated with the token');
         } catch (err) {
           if (err instanceof RemoteCommandError) throw new AuthError(err.message, 'remote');
           throw err;
@@ -168,12 +184,23 @@ export class AgentClient {
  * Connects to a daemon address (`connectSocket` under a connect timeout). Rejects with
  * `ConnectError` (`WK_CONNECT`) or `TimeoutError` (`WK_TIMEOUT`, message "connect to ...").
  */
-export function dial(address: AgentAddress, opts: { ca?: string | Buffer; insecure?: boolean }, timeoutMs: number): Promise<Duplex> {
+export async function dial(address: AgentAddress, opts: { ca?: string | Buffer; insecure?: boolean }, timeoutMs: number): Promise<Duplex> {
   if (address.kind === 'unix') return connectSocket({ path: address.path }, { timeout: timeoutMs });
-  return connectSocket(
-    { host: address.host, port: address.port },
-    { timeout: timeoutMs, tls: address.tls ? { ca: opts.ca, rejectUnauthorized: !opts.insecure } : undefined },
-  );
+  try {
+    return await connectSocket(
+      { host: address.host, port: address.port },
+      { timeout: timeoutMs, tls: address.tls ? { ca: opts.ca, rejectUnauthorized: !opts.insecure } : undefined },
+    );
+  } catch (err) {
+    // A plain listener answers a TLS hello with its greeting line: OpenSSL reads it as a record
+    // of an unknown version.
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    if (address.tls && err instanceof ConnectError && (cause?.code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number|packet length too long/.test(cause?.message ?? ''))) {
+      const plain = formatAddress({ ...address, tls: false });
+      throw new ConnectError(formatAddress(address), Object.assign(new Error(`the daemon does not speak TLS there (if it listens with plain TCP, use ${plain})`), { cause }));
+    }
+    throw err;
+  }
 }
 
 export { toHex };
