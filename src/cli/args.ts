@@ -1,4 +1,4 @@
-/** A small argument parser: long and short options, `--name=value`, `--`, and stop-at-first-positional. */
+/** A small argument parser: long and short options, grouped short flags (`-it`), `--name=value`, `--`, and stop-at-first-positional. */
 import { UsageError } from '../errors.js';
 
 export interface OptionSpec {
@@ -58,7 +58,13 @@ export function parseArgs(argv: string[], spec: Spec, options: { stopAtPositiona
       if (!name) throw new UsageError(`unknown option ${a}`);
       const s = spec[name]!;
       if (s.type === 'boolean') {
-        if (a.length > 2) throw new UsageError(`option ${a.slice(0, 2)} takes no value`);
+        if (a.length > 2) {
+          // Grouped flags (`-it`): every letter a boolean option.
+          const group = [...a.slice(1)].map((c) => byShort.get(c));
+          if (group.some((n) => n === undefined || spec[n]!.type !== 'boolean')) throw new UsageError(`option ${a.slice(0, 2)} takes no value`);
+          for (const n of group) set(n!, true);
+          continue;
+        }
         set(name, true);
       } else {
         const v = a.length > 2 ? a.slice(2) : argv[++i];

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { WirekitError } from '../errors.js';
 import { RemoteCommandError } from '../protocols/control/errors.js';
 import { AgentClient } from '../agent/client.js';
-import { defaultStateDir, TOKEN_ENV, ADDRESS_ENV } from '../agent/address.js';
+import { defaultStateDir, formatAddress, TOKEN_ENV, ADDRESS_ENV } from '../agent/address.js';
 import { readOptionFile, resolveDaemon } from './daemon-config.js';
 import { readTokenFile } from '../agent/auth.js';
 import { UsageError, parseDuration, type Parsed, type Spec } from './args.js';
@@ -35,8 +35,15 @@ export const CLIENT_OPTIONS: Spec = {
   ca: { type: 'string' },
   insecure: { type: 'boolean' },
   timeout: { type: 'string' },
+  verbose: { type: 'boolean', short: 'v', multiple: true },
   help: { type: 'boolean', short: 'h' },
 };
+
+/** With `-v`: a line on stderr for each step (`wirekit: connecting to ...`). */
+export function traceFor(p: Parsed): ((message: string) => void) | undefined {
+  if (!p.flags.verbose) return undefined;
+  return (message) => void process.stderr.write(`wirekit: ${message}\n`);
+}
 
 export const CLIENT_HELP = `Connection options:
   -A, --agent ID       reach agent ID through a fleet hub (also: @ID as the first argument;
@@ -51,6 +58,8 @@ export const CLIENT_HELP = `Connection options:
       --ca FILE        TLS: trusted CA certificate (PEM)
       --insecure       TLS: do not verify the daemon's certificate
       --timeout DUR    connect/reply timeout (default 10s)
+  -v, --verbose        say each step on stderr: the address, where the token comes from, each
+                       connection (forward: each connection accepted)
   -h, --help           show this help`;
 
 /**
@@ -70,7 +79,7 @@ export function takeAgent(p: Parsed): string | undefined {
 }
 
 /** A client for agent `agent` through the hub `hub` (or the default hub). */
-export function hubClientFor(agent: string, hub: string | undefined, timeoutMs: number, env: NodeJS.ProcessEnv = process.env): AgentClient {
+export function hubClientFor(agent: string, hub: string | undefined, timeoutMs: number, env: NodeJS.ProcessEnv = process.env, trace?: (message: string) => void): AgentClient {
   if (hub === undefined && env.WIREKIT_HUB) hub = env.WIREKIT_HUB;
   const { name, login } = pickHub(hub, env);
   const url = parseHubUrl(login.url);
@@ -78,6 +87,7 @@ export function hubClientFor(agent: string, hub: string | undefined, timeoutMs: 
     address: { kind: 'tcp', host: url.address.host, port: url.address.port, tls: url.tls },
     label: `agent ${agent} via hub ${name}`,
     timeoutMs,
+    trace,
     dial: async () => {
       const session = await connectHub(url.address, { token: login.token }, { tls: hubTls(url, login.ca), timeoutMs });
       try {
@@ -96,7 +106,7 @@ export function clientFrom(p: Parsed, env: NodeJS.ProcessEnv = process.env): Age
   const agent = takeAgent(p);
   if (agent !== undefined) {
     if (p.flags.address !== undefined) throw new UsageError('--address and an agent name do not go together (an agent is reached through its hub)');
-    return hubClientFor(agent, p.flags.hub as string | undefined, timeoutMs, env);
+    return hubClientFor(agent, p.flags.hub as string | undefined, timeoutMs, env, traceFor(p));
   }
   const { address, named } = resolveDaemon(p.flags.address as string | undefined, env);
   const tokenFile = (p.flags['token-file'] as string | undefined) ?? named?.tokenFile;
@@ -104,12 +114,22 @@ export function clientFrom(p: Parsed, env: NodeJS.ProcessEnv = process.env): Age
     process.stderr.write(`wirekit: warning: --token on the command line is visible to every user of this machine (ps, /proc/PID/cmdline); use $${TOKEN_ENV} or --token-file\n`);
   }
   let token = (p.flags.token as string | undefined) ?? env[TOKEN_ENV];
-  if (!token && tokenFile) token = readOptionFile(tokenFile, p.flags['token-file'] ? '--token-file' : `token-file of daemon ${named?.name}`).toString('utf8').trim();
+  let tokenFrom = p.flags.token !== undefined ? '--token' : token ? `$${TOKEN_ENV}` : undefined;
+  if (!token && tokenFile) {
+    token = readOptionFile(tokenFile, p.flags['token-file'] ? '--token-file' : `token-file of daemon ${named?.name}`).toString('utf8').trim();
+    tokenFrom = tokenFile;
+  }
   if (!token && address.kind === 'tcp') {
     const f = path.join(defaultStateDir(env), 'token');
-    if (existsSync(f)) token = readTokenFile(f);
+    if (existsSync(f)) [token, tokenFrom] = [readTokenFile(f), f];
+  }
+  const trace = traceFor(p);
+  if (trace) {
+    trace(`daemon ${formatAddress(address)}${named ? ` (named ${named.name} in the config)` : ''}`);
+    if (address.kind === 'tcp') trace(token ? `token from ${tokenFrom}` : 'no token (none given, no default token file)');
   }
   return new AgentClient({
+    trace,
     address,
     token,
     ca: p.flags.ca ? readOptionFile(p.flags.ca as string, '--ca') : named?.ca ? readOptionFile(named.ca, `ca of daemon ${named.name}`) : undefined,

@@ -1,5 +1,6 @@
 import { connectHub } from '../hub/hub-client.js';
 import { parseArgs, UsageError } from './args.js';
+import { traceFor } from './common.js';
 import { hubTls, parseHubUrl } from './hub-address.js';
 import { readHubs, writeHubs } from './hub-config.js';
 import { readPasswordFromTty } from './password-prompt.js';
@@ -18,6 +19,7 @@ Options:
       --name NAME      what to call this hub (default: its address)
       --default        make it the default hub
       --ca FILE        TLS: CA certificate (PEM) to verify the hub with
+  -v, --verbose        say each step on stderr (the hub's address, the connection)
   -h, --help           show this help
 
 The password is read from the terminal without echo, or from $WIREKIT_PASSWORD, or from the
@@ -29,16 +31,20 @@ export async function run(argv: string[]): Promise<number> {
     name: { type: 'string' },
     default: { type: 'boolean' },
     ca: { type: 'string' },
+    verbose: { type: 'boolean', short: 'v', multiple: true },
     help: { type: 'boolean', short: 'h' },
   });
   if (p.flags.help) return (console.log(help), 0);
+  const trace = traceFor(p);
   if (p.positionals.length !== 1) throw new UsageError('wirekit login HUB (e.g. wirekit login tcp://hub.example:7702)');
   const urlText = p.positionals[0]!;
   const url = parseHubUrl(urlText);
   const username = (p.flags.user as string | undefined) ?? process.env.USER ?? os.userInfo().username;
   const password = process.env.WIREKIT_PASSWORD ?? (await readPasswordFromTty(`password for ${username} at ${urlText}: `));
   const ca = p.flags.ca as string | undefined;
+  trace?.(`connecting to hub ${url.tls ? 'tls' : 'tcp'}://${url.address.host}:${url.address.port}`);
   const session = await connectHub(url.address, { username, password }, { tls: hubTls(url, ca) });
+  trace?.('connected and authenticated');
   const { token, expire } = await session.token();
   const who = await session.whoami();
   session.close();

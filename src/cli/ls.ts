@@ -1,5 +1,6 @@
 import { connectHub } from '../hub/hub-client.js';
 import { parseArgs, UsageError } from './args.js';
+import { traceFor } from './common.js';
 import { hubTls, parseHubUrl } from './hub-address.js';
 import { pickHub } from './hub-config.js';
 
@@ -13,6 +14,7 @@ Options:
   -f, --filter K=REGEX  only agents whose property K (or id, hostname, address, version)
                         matches REGEX (repeatable: all must match)
       --json            one JSON array with every field
+  -v, --verbose         say each step on stderr (the hub's address, the connection)
   -h, --help            show this help`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -20,13 +22,17 @@ export async function run(argv: string[]): Promise<number> {
     hub: { type: 'string', short: 'H' },
     filter: { type: 'string', short: 'f', multiple: true },
     json: { type: 'boolean' },
+    verbose: { type: 'boolean', short: 'v', multiple: true },
     help: { type: 'boolean', short: 'h' },
   });
   if (p.flags.help) return (console.log(help), 0);
+  const trace = traceFor(p);
   if (p.positionals.length) throw new UsageError(`unexpected argument ${p.positionals[0]}`);
   const { login } = pickHub(p.flags.hub as string | undefined);
   const url = parseHubUrl(login.url);
+  trace?.(`connecting to hub ${url.tls ? 'tls' : 'tcp'}://${url.address.host}:${url.address.port}`);
   const session = await connectHub(url.address, { token: login.token }, { tls: hubTls(url, login.ca) });
+  trace?.('connected and authenticated');
   const agents = await session.agents((p.flags.filter as string[] | undefined) ?? []);
   session.close();
   if (p.flags.json) {

@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { AgentDaemon } from '../agent/daemon.js';
@@ -196,9 +197,8 @@ export async function run(argv: string[]): Promise<number> {
     lines.push(`dialing out to hub ${hubUrl} as agent ${dialer.agentId}`);
   }
   if (daemon.listeners.length > 0) {
-    const first = daemon.listeners[0]!.address;
-    const hint = addrs[0]!.kind === 'unix' && formatAddress(addrs[0]!) === `unix:${defaultSocketPath()}` ? '' : ` -a ${first}`;
-    lines.push(`try: wirekit${hint} ping | wirekit${hint} exec -- uname -a | wirekit${hint} shell   (Ctrl-C stops the daemon)`);
+    const tokenFile = process.env[TOKEN_ENV] ? undefined : ((p.flags['token-file'] as string | undefined) ?? path.join(defaultStateDir(), 'token'));
+    lines.push(...tryLines(daemon.listeners.map((l) => l.address), { tokenFile, certFile }), '(then exec -- uname -a, shell, cp, forward the same way; Ctrl-C stops the daemon)');
   }
   if (level !== 'silent') process.stderr.write(lines.join('\n') + '\n');
   await new Promise<void>((resolve) => {
@@ -248,4 +248,37 @@ async function startDialOut(flags: Record<string, unknown>, hubUrls: readonly st
   });
   await dialer.start();
   return Object.assign(dialer, { agentId: id });
+}
+
+/**
+ * The `try:` lines `serve` prints: for each address it listens on, a `wirekit ping` that works
+ * as typed: `-a` unless it is the default socket, the token file unless the client finds it by
+ * itself (or the token comes from $WIREKIT_TOKEN, which the user has), `--ca` for a self-signed
+ * certificate. A wildcard address (0.0.0.0, ::) is reached at the loopback address.
+ */
+export function tryLines(addresses: readonly string[], opts: { tokenFile?: string; certFile?: string; defaultSocket?: string; defaultTokenFile?: string }): string[] {
+  const defaultSocket = opts.defaultSocket ?? `unix:${defaultSocketPath()}`;
+  const defaultToken = opts.defaultTokenFile ?? path.join(defaultStateDir(), 'token');
+  const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+  return addresses.map((text) => {
+    if (text === defaultSocket) return 'try: wirekit ping';
+    const a = parseAddress(text);
+    if (a.kind === 'unix') return `try: wirekit ping -a ${quote(text)}`;
+    const host = a.host === '0.0.0.0' ? '127.0.0.1' : a.host === '::' ? '::1' : a.host;
+    const parts = [`try: wirekit ping -a ${quote(formatAddress({ ...a, host }))}`];
+    if (opts.tokenFile === undefined) parts.push(`   (with $${TOKEN_ENV} set to the daemon's token)`);
+    else if (path.resolve(opts.tokenFile) !== defaultToken) parts.splice(1, 0, ` --token-file ${quote(path.resolve(opts.tokenFile))}`);
+    if (a.tls && opts.certFile && selfSigned(opts.certFile)) parts.splice(1, 0, ` --ca ${quote(path.resolve(opts.certFile))}`);
+    return parts.join('');
+  });
+}
+
+/** True when the certificate in `file` signed itself (a client then trusts it with --ca FILE). */
+function selfSigned(file: string): boolean {
+  try {
+    const cert = new X509Certificate(readFileSync(file));
+    return cert.checkIssued(cert) && cert.verify(cert.publicKey);
+  } catch {
+    return false;
+  }
 }

@@ -1,75 +1,45 @@
 import { parseArgs } from './args.js';
-import { CLIENT_HELP, CLIENT_OPTIONS, clientFrom, EXIT, takeAgent } from './common.js';
-import os from 'node:os';
+import { CLIENT_HELP, CLIENT_OPTIONS, clientFrom, takeAgent } from './common.js';
+import { runInteractive, sessionEnvFrom } from './interactive.js';
 
 export const help = `Usage: wirekit shell [options] [--] [CMD ARGS...]
 
-Opens an interactive shell (or CMD) under a pseudo-terminal on the daemon's machine. The local
-terminal is put in raw mode, window-size changes are sent on SIGWINCH, and the terminal is
-restored on exit. Press Ctrl-] to detach (close the session from this side). On an Overlord
-ghost (listed as unauthenticated) it is the ghost's own shell (CMD is refused), and the exit
-status is 0 when the ghost ends the session (a ghost reports none).
+Opens an interactive login shell (or CMD) under a pseudo-terminal on the daemon's machine, like
+ssh. The local terminal is put in raw mode, window-size changes are sent on SIGWINCH, and the
+terminal is restored on exit. The program starts in the user's home directory with a clean
+environment (HOME, USER, LOGNAME, SHELL, PATH, TERM; LANG and LC_* from here; -e), never the
+daemon's own. To end the session from this side, press Ctrl-] or type ~. at the start of a
+line (the remote program is hung up). On an Overlord ghost (listed as unauthenticated) it is
+the ghost's own shell (CMD is refused), and the exit status is 0 when the ghost ends the
+session (a ghost reports none).
 
 Options:
+  -C, --cwd DIR        start in DIR (relative to the home directory; ~ and ~/x expanded)
+  -e, --env NAME=VAL   set an environment variable (repeatable)
       --term NAME      TERM for the remote side (default: $TERM or xterm-256color)
+      --escape KEY     what ends the session: ^X (a control key, e.g. '^]' or '^A'), a
+                       character C for C. after a newline (ssh's ~), or none
+                       (default: Ctrl-] anywhere and ~. after a newline)
 ${CLIENT_HELP}
 
-Exit status: the program's exit code (128+N for signal N); 255 when detached or the session failed.`;
-
-const DETACH = 0x1d; // Ctrl-]
+Exit status: the program's exit code (128+N for signal N); 255 when ended by the escape key or
+when the session failed.`;
 
 export async function run(argv: string[]): Promise<number> {
-  const p = parseArgs(argv, { ...CLIENT_OPTIONS, term: { type: 'string' } }, { stopAtPositional: true });
+  const p = parseArgs(
+    argv,
+    { ...CLIENT_OPTIONS, term: { type: 'string' }, cwd: { type: 'string', short: 'C' }, env: { type: 'string', short: 'e', multiple: true }, escape: { type: 'string' } },
+    { stopAtPositional: true },
+  );
   if (p.flags.help) return (console.log(help), 0);
   takeAgent(p);
+  const env = sessionEnvFrom(p);
   const client = clientFrom(p);
-  const stdin = process.stdin;
-  const stdout = process.stdout;
-  const size = () => ({ cols: stdout.columns || 80, rows: stdout.rows || 24 });
-  const t = await client.terminal({
-    argv: p.positionals.length ? p.positionals : undefined,
-    ...size(),
-    term: (p.flags.term as string | undefined) ?? process.env.TERM ?? 'xterm-256color',
+  return runInteractive(client, {
+    argv: p.positionals,
+    cwd: p.flags.cwd as string | undefined,
+    env,
+    term: p.flags.term as string | undefined,
+    escape: p.flags.escape as string | undefined,
   });
-  const wasRaw = stdin.isTTY ? stdin.isRaw : false;
-  if (stdin.isTTY) stdin.setRawMode(true);
-  const restore = () => {
-    if (stdin.isTTY) stdin.setRawMode(wasRaw);
-  };
-  process.once('exit', restore);
-  let detached = false;
-  const onInput = (d: Buffer) => {
-    const i = stdin.isTTY ? d.indexOf(DETACH) : -1;
-    if (i >= 0) {
-      if (i > 0) t.write(d.subarray(0, i));
-      detached = true;
-      t.close();
-      return;
-    }
-    t.write(d);
-  };
-  const onResize = () => {
-    const s = size();
-    t.resize(s.cols, s.rows);
-  };
-  stdin.on('data', onInput);
-  process.on('SIGWINCH', onResize);
-  t.output.pipe(stdout, { end: false });
-  try {
-    const status = await t.exit;
-    if (status.code !== null) return status.code;
-    const n = status.signal ? (os.constants.signals as Record<string, number>)[status.signal] : undefined;
-    return n ? 128 + n : EXIT.SESSION_FAILED;
-  } catch (err) {
-    if (detached) {
-      process.stderr.write('\r\n[detached]\r\n');
-      return EXIT.SESSION_FAILED;
-    }
-    throw err;
-  } finally {
-    restore();
-    stdin.off('data', onInput);
-    stdin.pause();
-    process.off('SIGWINCH', onResize);
-  }
 }
