@@ -117,6 +117,26 @@ test('exec: starts in the home directory; -C is relative to it, ~ and ~/x are ex
   assert.equal(await pwd('-C', dir), dir);
 });
 
+test('exec under --root: starts in the root (the home directory is outside it), -C relative to it and confined', async () => {
+  const root = path.join(dir, 'rootdir');
+  mkdirSync(path.join(root, 'sub'), { recursive: true });
+  const rsock = path.join(dir, 'root.sock');
+  const d = spawn(process.execPath, [MAIN, 'serve', '-l', rsock, '--root', root], { stdio: ['ignore', 'ignore', 'pipe'], env: env() });
+  children.add(d);
+  await waitLine(d.stderr!, /listening on/);
+  const pwd = (...a: string[]) => cli(['exec', '-a', rsock, ...a, '--', 'pwd']);
+  assert.equal((await pwd()).stdout.toString(), `${root}\n`);
+  assert.equal((await pwd('-C', 'sub')).stdout.toString(), `${root}/sub\n`);
+  assert.equal((await pwd('-C', '/sub')).stdout.toString(), `${root}/sub\n`);
+  assert.equal((await pwd('-C', '~')).stdout.toString(), `${root}\n`);
+  const out = await pwd('-C', '../..');
+  assert.equal(out.code, 255);
+  assert.match(out.stderr, /outside the allowed root \[WK_PATH_ESCAPE\]/);
+  const missing = await pwd('-C', 'nope');
+  assert.match(missing.stderr, /working directory nope: no such file or directory \[WK_NOT_FOUND\]/);
+  d.kill('SIGTERM');
+});
+
 test('exec -C with a missing or forbidden directory blames the directory', async (t) => {
   const missing = path.join(dir, 'no-such-dir');
   const r = await cli(['exec', '-C', missing, '--', 'pwd']);

@@ -75,7 +75,8 @@ export async function sessionCwd(cwd: string | undefined, ctx: Pick<SessionConte
   } else {
     const home = isWithin(path.resolve(ctx.root), user.home) ? '/' + path.relative(path.resolve(ctx.root), user.home) : '/';
     const given = cwd === undefined ? home : expandHome(cwd, home);
-    dir = await confinePath(path.posix.resolve(home, given), { root: ctx.root }).catch((err: unknown) => {
+    // Joined, not resolved: `..` above the root is refused by confinePath, not clamped.
+    dir = await confinePath(given.startsWith('/') ? given : `${home}/${given}`, { root: ctx.root }).catch((err: unknown) => {
       throw fileError(err, `working directory ${shown}`);
     });
   }
