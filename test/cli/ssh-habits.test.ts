@@ -14,7 +14,7 @@ import path from 'node:path';
 import pty from 'node-pty';
 import { MAIN, cliRunner, waitLine } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/paths.js';
-import { DEFAULT_PATH, ROOT_PATH } from '../../src/agent/sessions/environment.js';
+import { DEFAULT_PATH, ROOT_PATH, defaultLocale } from '../../src/agent/sessions/environment.js';
 
 const TLS_DIR = path.join(repoRoot(), 'test/fixtures/tls');
 const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'wk-ssh-')));
@@ -85,7 +85,7 @@ function envOf(text: string): Map<string, string> {
 }
 
 test('exec: a clean environment as ssh gives (HOME, USER, LOGNAME, SHELL, PATH, LANG/LC_* from the client, -e), none of the daemon\'s', async () => {
-  const r = await cli(['exec', '-e', 'FOO=bar baz', '-e', 'LC_TIME=C', '--', 'env'], { env: { LANG: 'C.UTF-8', LC_TIME: 'en_GB.UTF-8', LC_NUMERIC: 'C' } });
+  const r = await cli(['exec', '-e', 'FOO=bar baz', '-e', 'LC_TIME=C', '--', 'env'], { env: { LANG: 'C', LC_TIME: 'en_GB.UTF-8', LC_NUMERIC: 'C' } });
   assert.equal(r.code, 0, r.stderr);
   const e = envOf(r.stdout.toString());
   assert.equal(e.get('HOME'), user.homedir);
@@ -94,12 +94,16 @@ test('exec: a clean environment as ssh gives (HOME, USER, LOGNAME, SHELL, PATH, 
   assert.equal(e.get('SHELL'), user.shell || '/bin/sh');
   assert.equal(e.get('PATH'), user.uid === 0 ? ROOT_PATH : DEFAULT_PATH);
   assert.equal(e.get('FOO'), 'bar baz');
-  assert.equal(e.get('LANG'), 'C.UTF-8', 'LANG is passed from the client, as ssh SendEnv does');
+  assert.equal(e.get('LANG'), 'C', 'LANG is passed from the client, as ssh SendEnv does');
   assert.equal(e.get('LC_NUMERIC'), 'C');
   assert.equal(e.get('LC_TIME'), 'C', '-e wins over the terminal\'s LC_*');
   assert.equal(e.has('TERM'), false, 'no TERM without a terminal');
   for (const k of e.keys()) assert.doesNotMatch(k, /^npm_|^WIREKIT_/, `${k} leaked from the daemon's environment`);
   assert.doesNotMatch(e.get('PATH')!, /node_modules/);
+  // No locale from the client (a web console sends none): the system's default one.
+  const none = await cli(['exec', '--', 'env'], { env: { LANG: '', LC_ALL: '', LC_CTYPE: '', LC_TIME: '', LC_NUMERIC: '' } });
+  const n = envOf(none.stdout.toString());
+  for (const [k, v] of Object.entries(defaultLocale())) assert.equal(n.get(k), v, k);
 });
 
 test('exec: starts in the home directory; -C is relative to it, ~ and ~/x are expanded', async () => {

@@ -4,7 +4,7 @@
  * terminal) plus what the client asks for, never the daemon's own environment; and the user's
  * home directory as the starting directory, `~` and relative working directories taken from it.
  */
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, readFileSync } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -45,7 +45,8 @@ export function sessionUser(): SessionUser {
 
 /**
  * The environment of a session's program: the user's HOME, USER, LOGNAME, SHELL and PATH, TERM
- * when given, then `extra` (what the client sent: `-e NAME=VALUE`, LANG and LC_*), which wins.
+ * when given, the default locale, then `extra` (what the client sent: `-e NAME=VALUE`, LANG and
+ * LC_*), which wins.
  */
 export function sessionEnv(extra: Record<string, string> | undefined, opts: { term?: string; user?: SessionUser } = {}): Record<string, string> {
   const user = opts.user ?? sessionUser();
@@ -57,7 +58,38 @@ export function sessionEnv(extra: Record<string, string> | undefined, opts: { te
     PATH: user.uid === 0 ? ROOT_PATH : DEFAULT_PATH,
   };
   if (opts.term) env.TERM = opts.term;
-  return { ...env, ...(extra ?? {}) };
+  return { ...env, ...defaultLocale(), ...(extra ?? {}) };
+}
+
+const LOCALE_VAR = /^(LANG|LANGUAGE|LC_[A-Z_]+)$/;
+let systemLocale: Record<string, string> | undefined;
+
+/**
+ * The locale a program gets when the client sends none: the system's default, as pam_env gives
+ * an ssh login (/etc/default/locale, /etc/locale.conf), else the daemon's own LANG and LC_*
+ * (the one part of its environment passed on: a web console sends no locale, and a UTF-8 shell
+ * must not fall back to C).
+ */
+export function defaultLocale(): Record<string, string> {
+  if (systemLocale === undefined) {
+    systemLocale = {};
+    for (const file of ['/etc/default/locale', '/etc/locale.conf']) {
+      let text = '';
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const line of text.split('\n')) {
+        const m = /^\s*([A-Z_]+)=(["']?)(.*)\2\s*$/.exec(line);
+        if (m && LOCALE_VAR.test(m[1]!) && m[3]) systemLocale[m[1]!] = m[3];
+      }
+    }
+  }
+  if (Object.keys(systemLocale).length > 0) return systemLocale;
+  const own: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (LOCALE_VAR.test(k) && v) own[k] = v;
+  return own;
 }
 
 /**
