@@ -23,7 +23,7 @@ import type { AnySessionKind } from '../../agent/sessions/context.js';
 import { decodeResize, encodeExit, FrameType } from '../../agent/session-frames.js';
 import { transferReplies } from '../../agent/sessions/replies.js';
 import { DIGEST_SIZE } from '../../agent/transfer.js';
-import { ClassicTerminalEncoder, encodeCurrentResize, encodeRequest, encodeStdinClosed, Mode, NO_REPLY, type Generation, type ModeValue } from '../../protocols/overlord/index.js';
+import { ClassicInputFilter, ClassicTerminalEncoder, encodeCurrentResize, encodeRequest, encodeStdinClosed, Mode, NO_REPLY, type Generation, type ModeValue } from '../../protocols/overlord/index.js';
 import type { GhostChild } from './child.js';
 
 /** What the session kinds need of a ghost's link. */
@@ -93,31 +93,56 @@ function writeTo(socket: Duplex, data: Uint8Array): Promise<void> {
 }
 
 /**
- * Holds back the end of a shell's output to take off the exit-status trailer the command prints
- * (`\x1eWKX<nonce>:<code>\x1e`).
+ * Takes the exit-status trailer the command prints (`\x1eWKX<nonce>:<code>\x1e`) out of a shell's
+ * output wherever it is: a ghost may pass on output that follows it (a background job, or a ghost
+ * that reads stdout and stderr apart, as classic ghost.py does). Only what may be the start of the
+ * trailer is held back.
  */
 class ExitTrailer {
-  private held = new Uint8Array(0);
+  private held = '';
   private readonly prefix: string;
+  private found: number | null = null;
   constructor(nonce: string) {
     this.prefix = `\x1eWKX${nonce}:`;
   }
+  /** The longest trailer: prefix, 3 digits, 0x1e. */
   get keep(): number {
-    return this.prefix.length + 8;
+    return this.prefix.length + 4;
   }
   push(d: Uint8Array): Uint8Array {
-    const all = this.held.length ? concatBytes([this.held, d]) : d;
-    const cut = Math.max(0, all.length - this.keep);
-    this.held = all.slice(cut);
-    return all.subarray(0, cut);
+    if (this.found !== null && this.held === '') return d;
+    // latin1 maps each byte to one code unit, so indexes are byte offsets.
+    let text = this.held + Buffer.from(d.buffer, d.byteOffset, d.byteLength).toString('latin1');
+    this.held = '';
+    if (this.found === null) {
+      const at = text.indexOf(this.prefix);
+      if (at >= 0) {
+        // eslint-disable-next-line no-control-regex -- the trailer ends in 0x1e
+        const m = /^(\d{1,3})\x1e/u.exec(text.slice(at + this.prefix.length, at + this.keep));
+        if (m) {
+          this.found = Number(m[1]);
+          text = text.slice(0, at) + text.slice(at + this.prefix.length + m[0].length);
+        } else if (text.length - at < this.keep) {
+          this.held = text.slice(at);
+          text = text.slice(0, at);
+        }
+      } else {
+        // Hold back a tail that may be the start of the prefix.
+        for (let n = Math.min(this.prefix.length - 1, text.length); n > 0; n--) {
+          if (this.prefix.startsWith(text.slice(text.length - n))) {
+            this.held = text.slice(text.length - n);
+            text = text.slice(0, text.length - n);
+            break;
+          }
+        }
+      }
+    }
+    return Buffer.from(text, 'latin1');
   }
   end(): { data: Uint8Array; code: number | null } {
-    const text = Buffer.from(this.held).toString('latin1');
-    const at = text.lastIndexOf(this.prefix);
-    const rest = at >= 0 ? text.slice(at + this.prefix.length) : '';
-    const digits = rest.slice(0, -1);
-    if (at < 0 || !rest.endsWith('\x1e') || !/^\d{1,3}$/u.test(digits)) return { data: this.held, code: null };
-    return { data: this.held.subarray(0, at), code: Number(digits) };
+    const data = Buffer.from(this.held, 'latin1');
+    this.held = '';
+    return { data, code: this.found };
   }
 }
 
@@ -134,11 +159,18 @@ export function ghostSessionKinds(host: GhostSessionHost): AnySessionKind[] {
       for (const k of Object.keys(env)) if (!/^[A-Za-z_][A-Za-z0-9_]*$/u.test(k)) throw bad(`bad environment variable name ${JSON.stringify(k)}`);
       if (o.cwd !== undefined && typeof o.cwd !== 'string') throw bad('cwd must be a string');
       const nonce = randomBytes(6).toString('hex');
-      let command = Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v as string)}; `).join('');
+      // stderr joins stdout in the shell itself: a ghost that reads them apart (classic ghost.py)
+      // would otherwise reorder them, and the trailer would not be the last output. Only the
+      // command's stderr: the shell's own stays open to its end (classic ghost.py stops reading
+      // a shell whose stderr is closed and has exited, and output still in the pipe is lost).
+      let command = '{ ' + Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v as string)}; `).join('');
       if (typeof o.cwd === 'string') command += `cd ${shellQuote(o.cwd)} && `;
       command += argv.map(shellQuote).join(' ');
       // The ghost's shell child carries no exit status: the command prints it after itself.
-      command += `\nprintf '\\036WKX${nonce}:%d\\036' "$?"`;
+      // ghost.py stops reading once the shell has exited, and what is still in the pipe is lost:
+      // the shell stays a moment after the trailer, so the ghost reads it first (a busybox sleep
+      // without fractions waits 1 s).
+      command += `\n} 2>&1\nprintf '\\036WKX${nonce}:%d\\036' "$?"\nsleep 0.1 2>/dev/null || sleep 1`;
       return { command, nonce };
     },
     async prepare(opts: { command: string; nonce: string }) {
@@ -151,12 +183,19 @@ export function ghostSessionKinds(host: GhostSessionHost): AnySessionKind[] {
       const trailer = new ExitTrailer(nonce);
       const output = pumpToFrames(socket, new Uint8Array(0), (d) => fs.send(FrameType.STDOUT, trailer.push(d)), () => fs.drained());
       if (leftover.length) fs.send(FrameType.STDOUT, trailer.push(leftover));
+      let sentInput = false;
       const input = fs
         .run(async (f) => {
-          if (f.type === FrameType.DATA) await writeTo(socket, f.payload);
-          else if (f.type === FrameType.EOF) {
-            if (gen === 'classic') socket.write(encodeStdinClosed());
-            else socket.end();
+          if (f.type === FrameType.DATA) {
+            sentInput ||= f.payload.length > 0;
+            await writeTo(socket, f.payload);
+          } else if (f.type === FrameType.EOF) {
+            // Classic ghost.py under Python 3 (all of scripts/ghost.py) fails on any byte it reads
+            // from a shell's socket (it looks for the marker, a str, in bytes) and kills the
+            // command: with no stdin at all, the marker is not sent, so such commands run whole.
+            if (gen === 'classic') {
+              if (sentInput) socket.write(encodeStdinClosed());
+            } else socket.end();
           }
           // SIGNAL: an Overlord shell cannot be signalled; ignored.
         })
@@ -191,12 +230,13 @@ export function ghostSessionKinds(host: GhostSessionHost): AnySessionKind[] {
       const fs = ctx.frames(io);
       const { socket, leftover } = child.raw();
       const enc = new ClassicTerminalEncoder();
+      const filter = new ClassicInputFilter();
       const resize = (r: number, c: number) => (gen === 'classic' ? enc.resize(r, c) : encodeCurrentResize(r, c));
       socket.write(resize(rows, cols));
       const output = pumpToFrames(socket, leftover, (d) => fs.send(FrameType.DATA, d), () => fs.drained());
       const input = fs
         .run(async (f) => {
-          if (f.type === FrameType.DATA) await writeTo(socket, gen === 'classic' ? enc.data(f.payload) : f.payload);
+          if (f.type === FrameType.DATA) await writeTo(socket, gen === 'classic' ? enc.data(filter.push(f.payload)) : f.payload);
           else if (f.type === FrameType.RESIZE) {
             const { cols: c, rows: r } = decodeResize(f.payload);
             const b = resize(r, c);

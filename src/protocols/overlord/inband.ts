@@ -122,6 +122,62 @@ export class ClassicTerminalParser {
   }
 }
 
+const REPLACEMENT = utf8Encode('\uFFFD');
+
+/**
+ * Terminal input for a classic ghost. Both classic ghosts (ghost.py, the Go ghost) take every byte
+ * 0x80 as the start of a control, also inside a UTF-8 character (U+0400 is D0 80, U+4E00 is
+ * E4 B8 80), and a control that is not JSON ends the session. No escape exists, so a character whose
+ * UTF-8 holds the byte 0x80 (or a stray 0x80) is sent as U+FFFD instead: the session lives on.
+ * Characters split across writes are held until complete.
+ */
+export class ClassicInputFilter {
+  private partial: number[] = [];
+  private expect = 0;
+
+  push(bytes: Uint8Array): Uint8Array {
+    if (this.partial.length === 0 && !bytes.includes(CLASSIC_CONTROL_START)) {
+      // Fast path: no 0x80 at all; hold back an incomplete character at the end.
+      let cut = bytes.length;
+      for (let i = Math.max(0, bytes.length - 3); i < bytes.length; i++) {
+        const need = utf8Expect(bytes[i]!);
+        if (need > 0 && i + need >= bytes.length) {
+          cut = i;
+          break;
+        }
+      }
+      if (cut === bytes.length) return bytes;
+      this.partial = [...bytes.subarray(cut)];
+      this.expect = utf8Expect(bytes[cut]!) + 1;
+      return bytes.subarray(0, cut);
+    }
+    const out: number[] = [];
+    const flush = () => {
+      if (this.partial.includes(CLASSIC_CONTROL_START)) out.push(...REPLACEMENT);
+      else out.push(...this.partial);
+      this.partial = [];
+      this.expect = 0;
+    };
+    for (const b of bytes) {
+      if (this.partial.length > 0) {
+        if ((b & 0xc0) === 0x80) {
+          this.partial.push(b);
+          if (this.partial.length === this.expect) flush();
+          continue;
+        }
+        flush(); // an incomplete character, cut short by b
+      }
+      const need = utf8Expect(b);
+      if (need > 0) {
+        this.partial = [b];
+        this.expect = need + 1;
+      } else if (b === CLASSIC_CONTROL_START) out.push(...REPLACEMENT);
+      else out.push(b);
+    }
+    return Uint8Array.from(out);
+  }
+}
+
 /** The hub's side of a classic terminal: input bytes and resizes, never a marker inside a character. */
 export class ClassicTerminalEncoder {
   private readonly utf8 = new Utf8State();

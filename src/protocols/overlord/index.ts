@@ -15,6 +15,7 @@ export type { Pending } from './rpc.js';
 export {
   ClassicTerminalParser,
   ClassicTerminalEncoder,
+  ClassicInputFilter,
   CurrentTerminalParser,
   StdinClosedScanner,
   encodeClassicResize,

@@ -150,10 +150,10 @@ class Link:
 # ---- in-band terminal controls ----
 
 class ClassicParser:
-    """0x80 {json} 0x81, kept across reads; 0x80 inside a UTF-8 character is data."""
+    """0x80 {json} 0x81, kept across reads. As both classic ghosts do: every byte 0x80 starts a
+    control, also inside a UTF-8 character, and a control that is not JSON ends the session."""
 
     def __init__(self):
-        self.pending = 0
         self.control = None
 
     def feed(self, data):
@@ -161,29 +161,20 @@ class ClassicParser:
         for b in data:
             if self.control is not None:
                 if b == 0x81:
+                    events.append(('data', bytes(out)))
+                    out = bytearray()
                     try:
-                        events.append(('data', bytes(out)))
-                        out = bytearray()
                         events.append(('control', json.loads(bytes(self.control).decode())))
                     except ValueError:
-                        pass
+                        say('bad-control', repr(bytes(self.control)))
+                        raise IOError('a control that is not JSON')
                     self.control = None
                 else:
                     self.control.append(b)
                 continue
-            if b == 0x80 and self.pending == 0:
+            if b == 0x80:
                 self.control = bytearray()
                 continue
-            if self.pending and (b & 0xC0) == 0x80:
-                self.pending -= 1
-            elif 0xC2 <= b <= 0xDF:
-                self.pending = 1
-            elif 0xE0 <= b <= 0xEF:
-                self.pending = 2
-            elif 0xF0 <= b <= 0xF4:
-                self.pending = 3
-            else:
-                self.pending = 0
             out.append(b)
         events.append(('data', bytes(out)))
         return events
@@ -299,16 +290,23 @@ def run_terminal(args, sid):
 
 def run_shell(args, sid, command):
     link = child_link(args, MODE_SHELL, sid)
+    # --stderr-apart: stdout and stderr on two pipes, stderr passed on after stdout ends (classic
+    # ghost.py reads them apart, so their order is not kept).
     proc = subprocess.Popen(['sh', '-c', command], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, cwd=args.home, bufsize=0)
+                            stderr=subprocess.PIPE if args.stderr_apart else subprocess.STDOUT,
+                            cwd=args.home, bufsize=0)
     sock = link.sock
 
     def output():
-        while True:
-            data = proc.stdout.read1(65536) if hasattr(proc.stdout, 'read1') else os.read(proc.stdout.fileno(), 65536)
-            if not data:
-                break
-            sock.sendall(data)
+        try:
+            for pipe in ([proc.stdout, proc.stderr] if args.stderr_apart else [proc.stdout]):
+                while True:
+                    data = os.read(pipe.fileno(), 65536)
+                    if not data:
+                        break
+                    sock.sendall(data)
+        except OSError:
+            return
         proc.wait()
         try:
             sock.shutdown(socket.SHUT_WR)
@@ -351,6 +349,13 @@ def run_shell(args, sid, command):
                 break
             if not data:
                 break
+            if args.gen == 'classic' and args.py3_classic_shell:
+                # As classic ghost.py under Python 3: any byte read after the start fails its
+                # marker search (a str in bytes); it kills the command, output not yet sent is lost.
+                say('shell-crash')
+                proc.kill()
+                sock.close()
+                return
             if args.gen == 'classic':
                 stdin(data)
             else:
@@ -567,6 +572,8 @@ def main():
     ap.add_argument('--ping-interval', type=float, default=6.0)
     ap.add_argument('--shell', default='/bin/sh')
     ap.add_argument('--home', default=os.getcwd())
+    ap.add_argument('--stderr-apart', action='store_true', help='a shell passes stderr on after stdout')
+    ap.add_argument('--py3-classic-shell', action='store_true', help='a classic shell dies on any stdin byte (ghost.py under Python 3)')
     ap.add_argument('--eager', default='', help='a terminal child sends this right behind its register')
     args = ap.parse_args()
     try:

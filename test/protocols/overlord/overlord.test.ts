@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
+  ClassicInputFilter,
   ClassicTerminalEncoder,
   ClassicTerminalParser,
   CurrentTerminalParser,
@@ -203,4 +204,25 @@ test('classic stdin end marker: found across any chunking, what follows dropped,
   const sc = new StdinClosedScanner();
   const r = sc.push(enc('ab##STDIN_'));
   assert.deepEqual([dec(r.data), r.closed, dec(sc.end())], ['ab', false, '##STDIN_']);
+});
+
+test('classic terminal input filter: a character holding the byte 0x80 becomes U+FFFD, whole or split across writes; others pass', () => {
+  const f = new ClassicInputFilter();
+  assert.equal(Buffer.from(f.push(enc('aЀд一b'))).toString('utf8'), 'a\uFFFDд\uFFFDb');
+  const split = enc('x一y');
+  const parts = [split.subarray(0, 2), split.subarray(2, 3), split.subarray(3)].map((p) => f.push(p));
+  assert.equal(Buffer.concat(parts).toString('utf8'), 'x\uFFFDy');
+  // A split character without 0x80 is held until complete, then passed on as it was.
+  const g = new ClassicInputFilter();
+  const d = enc('д');
+  assert.equal(g.push(d.subarray(0, 1)).length, 0);
+  assert.deepEqual([...g.push(d.subarray(1))], [...d]);
+  // A stray 0x80 never reaches the ghost.
+  assert.ok(!new ClassicInputFilter().push(Uint8Array.of(0x41, 0x80, 0x42)).includes(0x80));
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 64 }), fc.integer({ min: 1, max: 8 }), (bytes, step) => {
+      const h = new ClassicInputFilter();
+      for (let i = 0; i < bytes.length; i += step) assert.ok(!h.push(bytes.subarray(i, i + step)).includes(0x80));
+    }),
+  );
 });
