@@ -374,14 +374,23 @@ export class HubHttpApi {
       };
       const joined = (a: AgentEntry<unknown>) => send('agent joined', a);
       const left = (a: AgentEntry<unknown>) => send('agent left', a);
+      // Overlord's `file download` event: `[sid, terminal_sid]` (the dashboard then fetches
+      // /api/sessions/{sid}/file for a terminal it has open), to users allowed on the ghost.
+      const download = (sid: string, terminalSid: string, agent: AgentEntry<unknown>) => {
+        if (!mayOpen(user, agent.properties)) return;
+        if (ws.bufferedAmount > 1024 * 1024) return ws.terminate();
+        ws.send(JSON.stringify({ event: 'file download', data: [sid, terminalSid] }));
+      };
       this.hub.on('joined', joined);
       this.hub.on('left', left);
+      this.hub.on('file download', download);
       const ping = setInterval(() => ws.ping(), 30_000);
       ws.on('message', () => {});
       ws.on('close', () => {
         clearInterval(ping);
         this.hub.off('joined', joined);
         this.hub.off('left', left);
+        this.hub.off('file download', download);
       });
     });
   }

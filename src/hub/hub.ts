@@ -82,6 +82,8 @@ interface Pending {
 export interface HubEvents {
   joined: [AgentEntry<AgentLinkHandle>];
   left: [AgentEntry<AgentLinkHandle>, 'closed' | 'timeout'];
+  /** An Overlord ghost offers a download it started itself (`ghost.py --download`): its sid, the terminal's sid, the ghost. */
+  'file download': [string, string, AgentEntry<AgentLinkHandle>];
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');

@@ -19,6 +19,10 @@ import { WirekitError } from '../errors.js';
 import type { Principal } from './allowlist.js';
 import { HttpError, ok, peerAddress, readJson, sendJson, type HubHttpApi, type RouteContext } from './http-api.js';
 import { GhostLink } from './overlord/ghost-link.js';
+import { ghostPortOf } from './overlord/ghost-port.js';
+import { mayOpen } from './allowlist.js';
+import { encodeRequest, NO_REPLY } from '../protocols/overlord/index.js';
+import { randomBytes } from 'node:crypto';
 import type { AgentEntry } from './registry.js';
 
 const MAX_JSON = 64 * 1024;
@@ -81,6 +85,53 @@ export function registerOverlordApi(api: HubHttpApi): void {
   const hub = api.hub;
   const users = hub.users;
   const seg = '([^/]+)';
+
+  // ---- a download a ghost started itself (ghost.py --download in a terminal), as the dashboard fetches it ----
+  api.route('GET', new RegExp(`^/api/sessions/${seg}/file$`), async ({ res, params, user }) => {
+    const u = user();
+    const port = ghostPortOf(hub);
+    const sid = params[0]!;
+    const d = port?.peekDownload(sid);
+    if (!port || !d) throw new HttpError(404, `No download session with ID ${sid}`);
+    const agent = hub.registry.get(d.mid);
+    if (agent && !mayOpen(u, agent.properties)) throw new HttpError(403, 'Forbidden');
+    if (!port.takeDownload(sid)) throw new HttpError(404, `No download session with ID ${sid}`);
+    const { socket, leftover } = d.child.raw();
+    socket.write(encodeRequest(d.child.generation, randomBytes(16).toString('hex'), 'clear_to_download', null, NO_REPLY));
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-disposition': `attachment; filename="${d.filename.split('/').pop()!.replace(/["\r\n\\]/g, '')}"`,
+      'content-length': d.size,
+      'cache-control': 'no-store',
+    });
+    let got = 0;
+    const take = (b: Uint8Array): boolean => {
+      const part = b.subarray(0, Math.min(b.length, d.size - got));
+      got += part.length;
+      if (part.length && !res.write(part)) {
+        socket.pause();
+        res.once('drain', () => socket.resume());
+      }
+      return got >= d.size;
+    };
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        socket.destroy();
+        resolve();
+      };
+      res.once('close', done);
+      if (d.size === 0 || (leftover.length > 0 && take(leftover))) return done();
+      socket.on('data', (b: Uint8Array) => {
+        if (take(b)) done();
+      });
+      socket.once('end', done);
+      socket.once('close', done);
+      socket.resume();
+    });
+    // A ghost that sent less than it announced: the reply is cut short (the client sees it).
+    if (got < d.size) res.destroy();
+    else res.end();
+  });
 
   // ---- users (self first: a user named "self" is not reachable by the admin routes, as in Overlord) ----
   api.route('PUT', /^\/api\/users\/self\/password$/, async ({ req, res, user }) => {

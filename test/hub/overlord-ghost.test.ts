@@ -270,3 +270,74 @@ test('classic: exec without stdin on a ghost that dies on any stdin byte (ghost.
     await h.close();
   }
 });
+
+for (const gen of ['classic', 'current'] as const) {
+  test(`${gen}: a download the ghost starts itself in a terminal (ghost.py --download): the monitor's file download event, GET /api/sessions/{sid}/file once, the allowlist`, { skip }, async () => {
+    const h = await overlordHub();
+    await h.hub.hub.addUser('bob', 'pw-bob', false);
+    const home = mkdtempSync(path.join(os.tmpdir(), 'wk-ghost-home-'));
+    const file = path.join(home, 'report "1".bin');
+    const content = Buffer.concat([Buffer.from('passive download\n'), createHash('sha256').update('x').digest(), Buffer.alloc(70_000, 7)]);
+    writeFileSync(file, content);
+    const port = gen === 'classic' ? h.classicPort : h.httpPort;
+    const g = startGhost(['--gen', gen, '--port', String(port), '--mid', 'dev-dl', '--home', home, '--passive-download', file, '--properties', '{"allowlist":["u/ann"]}']);
+    const base = `http://127.0.0.1:${h.httpPort}`;
+    const login = async (username: string, password: string) => {
+      const r = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+      return ((await r.json()) as { data: { token: string } }).data.token;
+    };
+    let ws: WebSocket | undefined;
+    try {
+      await g.waitLine('registered');
+      const ann = await login('ann', 'pw-ann');
+      const bob = await login('bob', 'pw-bob');
+      ws = new WebSocket(`ws://127.0.0.1:${h.httpPort}/api/monitor?token=${ann}`);
+      const events: { event: string; data: unknown[] }[] = [];
+      ws.on('message', (m) => events.push(JSON.parse(String(m)) as { event: string; data: unknown[] }));
+      await once(ws, 'open');
+      const missing = await fetch(`${base}/api/sessions/nope/file?token=${ann}`);
+      assert.equal(missing.status, 404);
+      assert.deepEqual(await missing.json(), { status: 'error', data: 'No download session with ID nope' });
+      const c = clientVia(h.hub, 'dev-dl');
+      const t = await c.terminal({ cols: 80, rows: 24 });
+      await waitFor(() => events.some((e) => e.event === 'file download'), 'the file download event');
+      const ev = events.find((e) => e.event === 'file download')!;
+      assert.equal(ev.data.length, 2);
+      const [sid, terminalSid] = ev.data as [string, string];
+      assert.match(terminalSid, /^[0-9a-f-]{36}$/);
+      // bob is not on the ghost's allowlist.
+      const denied = await fetch(`${base}/api/sessions/${sid}/file?token=${bob}`);
+      assert.equal(denied.status, 403);
+      const r = await fetch(`${base}/api/sessions/${sid}/file`, { headers: { authorization: `Bearer ${ann}` } });
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.get('content-length'), String(content.length));
+      assert.equal(r.headers.get('content-disposition'), 'attachment; filename="report 1.bin"');
+      assert.deepEqual(Buffer.from(await r.arrayBuffer()), content);
+      await g.waitLine('downloaded');
+      const again = await fetch(`${base}/api/sessions/${sid}/file?token=${ann}`);
+      assert.equal(again.status, 404);
+      t.write('exit\n');
+      await t.exit;
+    } finally {
+      ws?.terminate();
+      await g.kill();
+      await h.close();
+    }
+  });
+}
+
+test('a file child nobody asked for from an address with no terminal is refused', { skip }, async () => {
+  const h = await overlordHub();
+  const s = net.connect(h.classicPort, '127.0.0.1');
+  try {
+    await once(s, 'connect');
+    s.write(JSON.stringify({ rid: 'r1', timeout: 60, name: 'register', params: { mode: 5, mid: 'x', sid: 'f00', properties: {} } }) + '\r\n');
+    let got = '';
+    s.on('data', (d: Buffer) => (got += String(d)));
+    await once(s, 'close');
+    assert.match(got, /client f00 registered without context/);
+  } finally {
+    s.destroy();
+    await h.close();
+  }
+});

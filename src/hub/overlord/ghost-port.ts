@@ -40,11 +40,34 @@ export interface OverlordOptions {
   /** Pause before clear_to_download, ms. Default 150. */
   downloadDelayMs?: number;
   /**
+   * A download a ghost started itself (`ghost.py --download FILE` in a terminal) waits this long
+   * for a user's `GET /api/sessions/{sid}/file`, ms. Default 60,000.
+   */
+  passiveDownloadTimeoutMs?: number;
+  /**
    * Certificate and key: a classic connection that opens with a TLS ClientHello is served over
    * TLS (1.2, as the ghosts' probes offer), one that opens in plain text as plain. Without them a
    * ClientHello is closed at once, so a ghost's TLS probe fails fast and it goes on in plain TCP.
    */
   tls?: { cert: string | Buffer; key: string | Buffer };
+}
+
+/** A download a ghost started itself, waiting for `GET /api/sessions/{sid}/file`. */
+export interface PassiveDownload {
+  readonly sid: string;
+  /** The ghost whose terminal started it. */
+  readonly mid: string;
+  readonly terminalSid: string;
+  readonly filename: string;
+  readonly size: number;
+  readonly child: GhostChild;
+}
+
+const ports = new WeakMap<Hub, GhostPort>();
+
+/** The hub's ghost listener, if Overlord ghosts are turned on. */
+export function ghostPortOf(hub: Hub): GhostPort | undefined {
+  return ports.get(hub);
 }
 
 interface Waiting {
@@ -79,6 +102,9 @@ export class GhostPort {
   private readonly secureContext: tls.SecureContext | undefined;
   private readonly allow: net.BlockList | undefined;
   private readonly waiting = new Map<string, Waiting>();
+  /** Live terminal children by sid: the ghost and the address they came from. */
+  private readonly terminals = new Map<string, { mid: string; address: string }>();
+  private readonly downloads = new Map<string, { d: PassiveDownload; timer: ReturnType<typeof setTimeout> }>();
   private readonly links = new Set<GhostLink>();
   private readonly cap: ConnectionCap;
   /** Every ghost socket (links and children), so close() ends them. */
@@ -99,7 +125,9 @@ export class GhostPort {
       maxHandshakes: options.maxHandshakes ?? 1024,
       maxHandshakesPerAddress: options.maxHandshakesPerAddress ?? 64,
       downloadDelayMs: options.downloadDelayMs ?? 150,
+      passiveDownloadTimeoutMs: options.passiveDownloadTimeoutMs ?? 60_000,
     };
+    ports.set(hub, this);
     this.cap = new ConnectionCap(this.options.maxHandshakes, this.options.maxHandshakesPerAddress);
   }
 
@@ -244,6 +272,10 @@ export class GhostPort {
       return;
     }
     const w = this.waiting.get(reg.sid);
+    if (!w && reg.mode === Mode.FILE && [...this.terminals.values()].some((t) => t.address === address)) {
+      void this.passiveDownload(socket, splitter, gen, rid, reg, address);
+      return;
+    }
     if (!w || w.mode !== reg.mode) {
       this.hub.logger.warn(`hub overlord: child ${reg.sid.slice(0, 64)} from ${address} registered without context; closed`);
       socket.end(encodeFailure(gen, rid, `client ${reg.sid} registered without context`));
@@ -251,7 +283,71 @@ export class GhostPort {
     }
     this.waiting.delete(reg.sid);
     socket.write(encodeSuccess(gen, rid));
+    if (reg.mode === Mode.TERMINAL) {
+      this.terminals.set(reg.sid, { mid: w.mid, address });
+      socket.once('close', () => this.terminals.delete(reg.sid));
+    }
     w.resolve(new GhostChild(socket, splitter, gen, reg.sid));
+  }
+
+  /**
+   * A file child nobody asked for, from the address of a live terminal child: `ghost.py --download
+   * FILE` typed in an Overlord terminal. Its `request_to_download` must name that terminal's sid
+   * (else it is closed); the download then belongs to the terminal's ghost (its allowlist
+   * applies), is announced on `/api/monitor` as `file download` and waits for
+   * `GET /api/sessions/{sid}/file`.
+   */
+  private async passiveDownload(socket: Duplex, splitter: LineSplitter, gen: Generation, rid: string, reg: Registration, address: string): Promise<void> {
+    socket.write(encodeSuccess(gen, rid));
+    const child = new GhostChild(socket, splitter, gen, reg.sid);
+    let req: RpcRequest;
+    try {
+      req = await child.expect('request_to_download', this.options.childTimeoutMs);
+    } catch {
+      socket.destroy();
+      return;
+    }
+    const p = (req.payload ?? {}) as { terminal_sid?: unknown; filename?: unknown; size?: unknown };
+    const t = typeof p.terminal_sid === 'string' ? this.terminals.get(p.terminal_sid) : undefined;
+    if (!t || t.address !== address || typeof p.filename !== 'string' || typeof p.size !== 'number' || !Number.isSafeInteger(p.size) || p.size < 0 || this.downloads.has(reg.sid)) {
+      this.hub.logger.warn(`hub overlord: file child ${reg.sid.slice(0, 64)} from ${address} names no terminal of this hub; closed`);
+      socket.destroy();
+      return;
+    }
+    const agent = this.hub.registry.get(t.mid);
+    if (!agent) {
+      socket.destroy();
+      return;
+    }
+    const d: PassiveDownload = { sid: reg.sid, mid: t.mid, terminalSid: p.terminal_sid as string, filename: p.filename, size: p.size, child };
+    const timer = setTimeout(() => {
+      this.downloads.delete(d.sid);
+      socket.destroy();
+    }, this.options.passiveDownloadTimeoutMs);
+    timer.unref?.();
+    this.downloads.set(d.sid, { d, timer });
+    socket.once('close', () => {
+      if (this.downloads.get(d.sid)?.d === d) {
+        clearTimeout(timer);
+        this.downloads.delete(d.sid);
+      }
+    });
+    this.hub.logger.info(`hub overlord: ghost ${t.mid} offers ${JSON.stringify(d.filename)} (${d.size} bytes) as download ${d.sid}`);
+    this.hub.emit('file download', d.sid, d.terminalSid, agent);
+  }
+
+  /** The waiting download `sid`, left in place. */
+  peekDownload(sid: string): PassiveDownload | undefined {
+    return this.downloads.get(sid)?.d;
+  }
+
+  /** Takes the waiting download `sid` (it can be fetched once). */
+  takeDownload(sid: string): PassiveDownload | undefined {
+    const e = this.downloads.get(sid);
+    if (!e) return undefined;
+    clearTimeout(e.timer);
+    this.downloads.delete(sid);
+    return e.d;
   }
 
   /** Waits for the child of ghost `mid` with `sid` and `mode`; rejects after the child timeout. */

@@ -241,6 +241,10 @@ def child_link(args, mode, sid, eager=b''):
 
 def run_terminal(args, sid):
     link = child_link(args, MODE_TERMINAL, sid, eager=args.eager.encode() if args.eager else b'')
+    if args.passive_download:
+        # As `ghost.py --download FILE` typed in this terminal: a file child nobody asked for,
+        # with a fresh sid, naming the terminal's sid.
+        spawn(run_download, args, str(uuid.uuid4()), args.passive_download, sid)
     master, slave = pty.openpty()
     env = dict(os.environ, TERM='xterm', PS1='$ ')
     proc = subprocess.Popen([args.shell], stdin=slave, stdout=slave, stderr=slave, cwd=args.home, env=env,
@@ -371,10 +375,10 @@ def run_shell(args, sid, command):
     t.join()
 
 
-def run_download(args, sid, filename):
+def run_download(args, sid, filename, terminal_sid=None):
     link = child_link(args, MODE_FILE, sid)
     size = os.path.getsize(filename)
-    link.send_request('request_to_download', {'terminal_sid': None, 'filename': os.path.basename(filename), 'size': size})
+    link.send_request('request_to_download', {'terminal_sid': terminal_sid, 'filename': os.path.basename(filename), 'size': size})
     while True:
         m = link.read_message(timeout=60)
         if m is None:
@@ -572,6 +576,7 @@ def main():
     ap.add_argument('--ping-interval', type=float, default=6.0)
     ap.add_argument('--shell', default='/bin/sh')
     ap.add_argument('--home', default=os.getcwd())
+    ap.add_argument('--passive-download', default='', help='each terminal also starts a download of this file (ghost.py --download)')
     ap.add_argument('--stderr-apart', action='store_true', help='a shell passes stderr on after stdout')
     ap.add_argument('--py3-classic-shell', action='store_true', help='a classic shell dies on any stdin byte (ghost.py under Python 3)')
     ap.add_argument('--eager', default='', help='a terminal child sends this right behind its register')
