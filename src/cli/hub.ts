@@ -51,6 +51,9 @@ Options:
                            implies --overlord
       --overlord-allow CIDR
                            only ghosts from these address ranges (repeatable, or comma-separated)
+      --ghost-upgrade-file PATH
+                           serve this ghost.py at /upgrade/ghost.py (and its SHA-1): ghosts
+                           whose own differs replace themselves with it (default: 404, no upgrade)
       --init               create the state and an admin user, then exit (refuses existing users)
       --admin-user NAME    the admin's name (with --init)
       --admin-pass PASS    the admin's password (with --init; prefer --admin-pass-file or
@@ -94,6 +97,7 @@ export async function run(argv: string[]): Promise<number> {
     overlord: { type: 'boolean' },
     'overlord-classic': { type: 'string' },
     'overlord-allow': { type: 'string', multiple: true },
+    'ghost-upgrade-file': { type: 'string' },
     nats: { type: 'string', multiple: true },
     advertise: { type: 'string' },
     'fleet-ttl': { type: 'string' },
@@ -138,7 +142,12 @@ export async function run(argv: string[]): Promise<number> {
   const classic = p.flags['overlord-classic'] as string | undefined;
   const allow = ((p.flags['overlord-allow'] as string[] | undefined) ?? []).flatMap((a) => a.split(',')).filter((a) => a !== '');
   if (allow.length && !p.flags.overlord && !classic) throw new UsageError('--overlord-allow needs --overlord or --overlord-classic');
-  const overlord = p.flags.overlord || classic ? { classic: classic ? listenSpec(classic, '--overlord-classic') : undefined, allowFrom: allow } : undefined;
+  const upgradeFile = p.flags['ghost-upgrade-file'] as string | undefined;
+  if (upgradeFile !== undefined && !p.flags.overlord && !classic) throw new UsageError('--ghost-upgrade-file needs --overlord or --overlord-classic');
+  const overlord =
+    p.flags.overlord || classic
+      ? { classic: classic ? listenSpec(classic, '--overlord-classic') : undefined, allowFrom: allow, ...(upgradeFile !== undefined ? { ghostUpgradeFile: path.resolve(upgradeFile) } : {}) }
+      : undefined;
   if (overlord) {
     try {
       allowList(allow);

@@ -22,7 +22,8 @@ import { GhostLink } from './overlord/ghost-link.js';
 import { ghostPortOf } from './overlord/ghost-port.js';
 import { mayOpen } from './allowlist.js';
 import { encodeRequest, NO_REPLY } from '../protocols/overlord/index.js';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type { AgentEntry } from './registry.js';
 
 const MAX_JSON = 64 * 1024;
@@ -85,6 +86,23 @@ export function registerOverlordApi(api: HubHttpApi): void {
   const hub = api.hub;
   const users = hub.users;
   const seg = '([^/]+)';
+
+  // ---- ghost.py's self-upgrade: the file the operator names (--ghost-upgrade-file), else 404 ----
+  api.route('GET', /^\/upgrade\/ghost\.py(\.sha1)?$/, async ({ res, params }) => {
+    const file = ghostPortOf(hub)?.ghostUpgradeFile;
+    if (!file) throw new HttpError(404, 'Not found');
+    let data: Buffer;
+    try {
+      data = await readFile(file);
+    } catch (err) {
+      hub.logger.warn(`hub overlord: cannot read the ghost upgrade file ${file}: ${(err as Error).message}`);
+      throw new HttpError(404, 'Not found');
+    }
+    const sha1 = params[0] === '.sha1';
+    const out = sha1 ? Buffer.from(createHash('sha1').update(data).digest('hex') + '\n') : data;
+    res.writeHead(200, { 'content-type': sha1 ? 'text/plain; charset=utf-8' : 'text/x-python', 'content-length': out.length, 'cache-control': 'no-store' });
+    res.end(out);
+  });
 
   // ---- a download a ghost started itself (ghost.py --download in a terminal), as the dashboard fetches it ----
   api.route('GET', new RegExp(`^/api/sessions/${seg}/file$`), async ({ res, params, user }) => {

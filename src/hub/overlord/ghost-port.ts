@@ -45,6 +45,12 @@ export interface OverlordOptions {
    */
   passiveDownloadTimeoutMs?: number;
   /**
+   * The ghost.py to serve at `/upgrade/ghost.py` (and its SHA-1 at `/upgrade/ghost.py.sha1`): a
+   * ghost whose own SHA-1 differs downloads it, replaces itself and restarts. Without it both
+   * answer 404, which ghosts take as "no upgrade". Read at each request.
+   */
+  ghostUpgradeFile?: string;
+  /**
    * Certificate and key: a classic connection that opens with a TLS ClientHello is served over
    * TLS (1.2, as the ghosts' probes offer), one that opens in plain text as plain. Without them a
    * ClientHello is closed at once, so a ghost's TLS probe fails fast and it goes on in plain TCP.
@@ -98,7 +104,8 @@ export function allowList(ranges: readonly string[]): net.BlockList {
 }
 
 export class GhostPort {
-  readonly options: Required<Omit<OverlordOptions, 'allowFrom' | 'tls'>>;
+  readonly options: Required<Omit<OverlordOptions, 'allowFrom' | 'tls' | 'ghostUpgradeFile'>>;
+  readonly ghostUpgradeFile: string | undefined;
   private readonly secureContext: tls.SecureContext | undefined;
   private readonly allow: net.BlockList | undefined;
   private readonly waiting = new Map<string, Waiting>();
@@ -127,6 +134,7 @@ export class GhostPort {
       downloadDelayMs: options.downloadDelayMs ?? 150,
       passiveDownloadTimeoutMs: options.passiveDownloadTimeoutMs ?? 60_000,
     };
+    this.ghostUpgradeFile = options.ghostUpgradeFile;
     ports.set(hub, this);
     this.cap = new ConnectionCap(this.options.maxHandshakes, this.options.maxHandshakesPerAddress);
   }
