@@ -20,6 +20,7 @@ import type { Principal } from './allowlist.js';
 import { HttpError, ok, peerAddress, readJson, sendJson, type HubHttpApi, type RouteContext } from './http-api.js';
 import { GhostLink } from './overlord/ghost-link.js';
 import { ghostPortOf } from './overlord/ghost-port.js';
+import { agentFstat, agentMkdir, agentSymlink, type FsReply } from './agent-fs.js';
 import { mayOpen } from './allowlist.js';
 import { encodeRequest, NO_REPLY } from '../protocols/overlord/index.js';
 import { createHash, randomBytes } from 'node:crypto';
@@ -60,17 +61,16 @@ async function body(req: http.IncomingMessage, invalid: string): Promise<Record<
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
-/** The agent as a current-generation ghost, or the 400 that says why it cannot take fs requests. */
-function fsGhost(agent: AgentEntry<unknown>): GhostLink {
+/** The agent as a current-generation ghost connected here, or undefined (fs through exec: agent-fs.ts). */
+function fsGhost(agent: AgentEntry<unknown>): GhostLink | undefined {
   const link = agent.owner;
-  if (!(link instanceof GhostLink) && agent.version.startsWith('overlord')) {
-    throw new HttpError(400, `${agent.id} is an Overlord ghost connected to another hub of the fleet: fs operations reach only ghosts connected to this hub`);
-  }
-  if (!(link instanceof GhostLink)) {
-    throw new HttpError(400, `${agent.id} is a wirekit agent: fs operations are for Overlord ghosts (use wirekit cp, or exec with ls/stat/mkdir/ln)`);
-  }
-  if (link.generation !== 'current') throw new HttpError(400, `${agent.id} is a classic Overlord ghost: it has no fs requests (list_tree, fstat, create_symlink, mkdir)`);
-  return link;
+  return link instanceof GhostLink && link.generation === 'current' ? link : undefined;
+}
+
+/** Writes an fs reply as overlordd does: the payload as data, 500 with `{error}` on a failure. */
+function fsReply(res: http.ServerResponse, r: FsReply): void {
+  if (r.ok) return ok(res, r.payload);
+  sendJson(res, 500, { status: 'error', data: { error: r.error } });
 }
 
 /** Sends an fs request and writes overlordd's reply: the payload as data, 500 with it on a ghost error. */
@@ -259,7 +259,12 @@ export function registerOverlordApi(api: HubHttpApi): void {
     if (!path) throw new HttpError(400, 'path parameter is required');
     const op = url.searchParams.get('op') || 'lstree';
     if (op !== 'lstree' && op !== 'fstat') throw new HttpError(400, `Unknown operation ${op.slice(0, 64)}`);
-    await fsCall(res, fsGhost(a), op === 'lstree' ? 'list_tree' : 'fstat', { path });
+    const g = fsGhost(a);
+    if (g) return fsCall(res, g, op === 'lstree' ? 'list_tree' : 'fstat', { path });
+    if (op === 'lstree') {
+      throw new HttpError(400, `${a.id} is ${a.version.startsWith('overlord') ? 'a classic Overlord ghost (or one on another hub of the fleet)' : 'a wirekit agent'}: lstree (ovl pull) is for current Overlord ghosts (use wirekit cp)`);
+    }
+    fsReply(res, await agentFstat(hub, user(), a.id, path));
   });
   api.route('POST', new RegExp(`^/api/agents/${seg}/fs/symlinks$`), async ({ res, url, user, agent }) => {
     const a = agent(user());
@@ -267,7 +272,9 @@ export function registerOverlordApi(api: HubHttpApi): void {
     const dest = url.searchParams.get('dest') ?? '';
     if (!target) throw new HttpError(400, 'target parameter is required');
     if (!dest) throw new HttpError(400, 'dest parameter is required');
-    await fsCall(res, fsGhost(a), 'create_symlink', { target, dest });
+    const g = fsGhost(a);
+    if (g) return fsCall(res, g, 'create_symlink', { target, dest });
+    fsReply(res, await agentSymlink(hub, user(), a.id, target, dest));
   });
   api.route('POST', new RegExp(`^/api/agents/${seg}/fs/directories$`), async ({ res, url, user, agent }) => {
     const a = agent(user());
@@ -278,7 +285,9 @@ export function registerOverlordApi(api: HubHttpApi): void {
     if (permText !== '' && !/^\d{1,10}$/.test(permText)) throw new HttpError(400, 'invalid perm parameter');
     const perm = permText === '' ? 0o755 : Number(permText);
     if (perm > 0x7fffffff) throw new HttpError(400, 'invalid perm parameter');
-    await fsCall(res, fsGhost(a), 'mkdir', { path, perm });
+    const g = fsGhost(a);
+    if (g) return fsCall(res, g, 'mkdir', { path, perm });
+    fsReply(res, await agentMkdir(hub, user(), a.id, path, perm));
   });
 
   // ---- upgrade ----

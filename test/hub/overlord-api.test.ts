@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -187,7 +187,7 @@ test('ovl client gh: push of a directory (fstat, fs/directories, multipart POST 
   assert.ok(lstatSync(path.join(out, 'link')).isSymbolicLink());
 });
 
-test('ovl client wk: push of a file works (multipart POST /file); pull fails with the fs message', { skip }, async () => {
+test('ovl client wk: push of a file works (multipart POST /file); pull fails with the lstree message', { skip }, async () => {
   const local = mkdtempSync(path.join(os.tmpdir(), 'wk-ovlapi-wk-'));
   writeFileSync(path.join(local, 'f.txt'), 'to the agent\n', { mode: 0o600 });
   const dest = path.join(local, 'landed.txt');
@@ -197,7 +197,25 @@ test('ovl client wk: push of a file works (multipart POST /file); pull fails wit
   assert.equal(statSync(dest).mode & 0o777, 0o600);
   const pulled = await run(['pull', 'wk', dest, path.join(local, 'back')]);
   assert.equal(pulled.code, 1);
-  assert.match(pulled.err, /lstree: wk is a wirekit agent: fs operations are for Overlord ghosts/);
+  assert.match(pulled.err, /lstree: wk is a wirekit agent: lstree \(ovl pull\) is for current Overlord ghosts/);
+});
+
+test('ovl client wk: push of a directory with a symlink (fstat, fs/directories, fs/symlinks run through exec on the wirekit agent)', { skip }, async () => {
+  const local = mkdtempSync(path.join(os.tmpdir(), 'wk-ovlapi-wkdir-'));
+  const src = path.join(local, 'tree');
+  mkdirSync(path.join(src, 'sub "q"'), { recursive: true });
+  writeFileSync(path.join(src, 'a.txt'), 'alpha\n');
+  writeFileSync(path.join(src, 'sub "q"', 'b.bin'), Buffer.alloc(3000, 9), { mode: 0o755 });
+  chmodSync(path.join(src, 'sub "q"'), 0o750);
+  symlinkSync('a.txt', path.join(src, 'link'));
+  const dest = path.join(local, 'dst');
+  mkdirSync(dest);
+  const pushed = await run(['push', 'wk', src, dest]);
+  assert.equal(pushed.code, 0, pushed.err);
+  assert.equal(readFileSync(path.join(dest, 'tree', 'a.txt'), 'utf8'), 'alpha\n');
+  assert.deepEqual(readFileSync(path.join(dest, 'tree', 'sub "q"', 'b.bin')), Buffer.alloc(3000, 9));
+  assert.equal(statSync(path.join(dest, 'tree', 'sub "q"')).mode & 0o777, 0o750);
+  assert.equal(readlinkSync(path.join(dest, 'tree', 'link')), 'a.txt');
 });
 
 test('ovl client: the monitor reports agents joining and leaving, data[0] a JSON string', { skip }, async () => {
@@ -325,8 +343,21 @@ test('fs: lstree, fstat, directories and symlinks reach the ghost; errors as Ove
   await bad('POST', '/api/agents/gh/fs/symlinks?target=a', 400, 'dest parameter is required');
   await bad('POST', '/api/agents/gh/fs/directories?path=a&perm=0o7', 400, 'invalid perm parameter');
   await bad('GET', '/api/agents/nobody/fs?path=x', 404, 'No client with mid nobody');
-  await bad('GET', '/api/agents/wk/fs?path=/tmp', 400, 'wk is a wirekit agent: fs operations are for Overlord ghosts (use wirekit cp, or exec with ls/stat/mkdir/ln)');
-  await bad('POST', '/api/agents/wk/fs/directories?path=/tmp/x', 400, 'wk is a wirekit agent: fs operations are for Overlord ghosts (use wirekit cp, or exec with ls/stat/mkdir/ln)');
+  await bad('GET', '/api/agents/wk/fs?path=/tmp', 400, 'wk is a wirekit agent: lstree (ovl pull) is for current Overlord ghosts (use wirekit cp)');
+  // fstat on a wirekit agent, through exec: an Overlord entry (lstat), or exists:false.
+  const wst = await api('GET', `/api/agents/wk/fs?op=fstat&path=${encodeURIComponent(os.tmpdir())}`, ann);
+  assert.equal(wst.status, 200);
+  const e = wst.json?.data as Record<string, unknown>;
+  assert.equal(e.exists, true);
+  assert.equal(e.is_dir, true);
+  assert.equal(e.is_symlink, false);
+  assert.equal(e.path, os.tmpdir());
+  assert.equal(((e.perm as number) & 0o170000) >>> 12, 0o04);
+  assert.equal(typeof e.mtime, 'number');
+  assert.deepEqual((await api('GET', '/api/agents/wk/fs?op=fstat&path=/nonexistent-wk-x', ann)).json, { status: 'success', data: { exists: false } });
+  const failed = await api('POST', '/api/agents/wk/fs/directories?path=/proc/wk-nope', ann);
+  assert.equal(failed.status, 500);
+  assert.equal(typeof (failed.json?.data as { error?: unknown }).error, 'string');
 });
 
 test('POST /api/agents/upgrade sends upgrade (never answered) to every ghost', { skip }, async () => {
