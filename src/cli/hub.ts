@@ -5,6 +5,7 @@ import { createLogger, isLogLevel, type LogLevel } from '../agent/log.js';
 import { Hub } from '../hub/hub.js';
 import { startHub, type ListenSpec } from '../hub/server.js';
 import { allowList } from '../hub/overlord/ghost-port.js';
+import { isLanTarget } from '../hub/overlord/lan-discovery.js';
 import { NatsFleet } from '../hub/nats-fleet.js';
 import { hubIdFrom } from '../hub/nats-records.js';
 import { parseArgs, parseDuration, parseIntArg, UsageError } from './args.js';
@@ -51,6 +52,11 @@ Options:
                            implies --overlord
       --overlord-allow CIDR
                            only ghosts from these address ranges (repeatable, or comma-separated)
+      --lan-discovery      broadcast Overlord's LAN announcement (OVERLORD <ip>:<port>, every 5 s;
+                           the /connect port, else the classic one); off by default
+      --lan-discovery-to HOST:PORT
+                           where to send it (IPv4; default 255.255.255.255:4456)
+      --lan-discovery-ip IP  the address announced (default empty: the packet's source)
       --ghost-upgrade-file PATH
                            serve this ghost.py at /upgrade/ghost.py (and its SHA-1): ghosts
                            whose own differs replace themselves with it (default: 404, no upgrade)
@@ -98,6 +104,9 @@ export async function run(argv: string[]): Promise<number> {
     'overlord-classic': { type: 'string' },
     'overlord-allow': { type: 'string', multiple: true },
     'ghost-upgrade-file': { type: 'string' },
+    'lan-discovery': { type: 'boolean' },
+    'lan-discovery-to': { type: 'string' },
+    'lan-discovery-ip': { type: 'string' },
     nats: { type: 'string', multiple: true },
     advertise: { type: 'string' },
     'fleet-ttl': { type: 'string' },
@@ -144,9 +153,25 @@ export async function run(argv: string[]): Promise<number> {
   if (allow.length && !p.flags.overlord && !classic) throw new UsageError('--overlord-allow needs --overlord or --overlord-classic');
   const upgradeFile = p.flags['ghost-upgrade-file'] as string | undefined;
   if (upgradeFile !== undefined && !p.flags.overlord && !classic) throw new UsageError('--ghost-upgrade-file needs --overlord or --overlord-classic');
+  const lanTo = p.flags['lan-discovery-to'] as string | undefined;
+  const lanIp = p.flags['lan-discovery-ip'] as string | undefined;
+  if ((lanTo !== undefined || lanIp !== undefined) && !p.flags['lan-discovery']) throw new UsageError('--lan-discovery-to and --lan-discovery-ip need --lan-discovery');
+  if (p.flags['lan-discovery'] && !p.flags.overlord && !classic) throw new UsageError('--lan-discovery needs --overlord or --overlord-classic');
+  let lanDiscovery: { host: string; port: number; ip?: string } | undefined;
+  if (p.flags['lan-discovery']) {
+    const t = lanTo === undefined ? { host: '255.255.255.255', port: 4456 } : listenSpec(lanTo, '--lan-discovery-to');
+    if (!isLanTarget(t.host)) throw new UsageError(`--lan-discovery-to needs an IPv4 address (as Overlord), not ${JSON.stringify(t.host)}`);
+    if (lanIp !== undefined && !isLanTarget(lanIp)) throw new UsageError(`--lan-discovery-ip needs an IPv4 address, not ${JSON.stringify(lanIp)}`);
+    lanDiscovery = { ...t, ...(lanIp !== undefined ? { ip: lanIp } : {}) };
+  }
   const overlord =
     p.flags.overlord || classic
-      ? { classic: classic ? listenSpec(classic, '--overlord-classic') : undefined, allowFrom: allow, ...(upgradeFile !== undefined ? { ghostUpgradeFile: path.resolve(upgradeFile) } : {}) }
+      ? {
+          classic: classic ? listenSpec(classic, '--overlord-classic') : undefined,
+          allowFrom: allow,
+          ...(upgradeFile !== undefined ? { ghostUpgradeFile: path.resolve(upgradeFile) } : {}),
+          ...(lanDiscovery ? { lanDiscovery } : {}),
+        }
       : undefined;
   if (overlord) {
     try {

@@ -18,6 +18,7 @@ import { userPortServer } from './user-port.js';
 import { WirekitError } from '../errors.js';
 import { GhostPort, type OverlordOptions } from './overlord/ghost-port.js';
 import { handleConnect } from './overlord/connect.js';
+import { LanAnnouncer, type LanDiscoveryOptions } from './overlord/lan-discovery.js';
 
 export interface ListenSpec {
   host: string;
@@ -40,7 +41,7 @@ export interface HubServerOptions extends HubOptions {
    * where classic ghosts connect over raw TCP (a number is a port on the agents' host); `current`
    * (default true): `GET /connect` on the HTTP server.
    */
-  overlord?: OverlordOptions & { classic?: ListenSpec | number; current?: boolean };
+  overlord?: OverlordOptions & { classic?: ListenSpec | number; current?: boolean; lanDiscovery?: LanDiscoveryOptions };
   /** Fleet hubs: this hub's agent port as agents of other hubs reach it (`HOST:PORT`). Default: where it listens. */
   advertise?: string;
   /** Called with the HTTP API before the HTTP server starts (the console adds its routes here). */
@@ -111,6 +112,7 @@ export async function startHub(options: HubServerOptions): Promise<RunningHub> {
   }
   const expiry = setInterval(() => hub.expireAgents(), 3000);
   expiry.unref();
+  let lan: LanAnnouncer | undefined;
   try {
     const agentAddress = await listenOn(agentServer, options.agents ?? { host: '127.0.0.1', port: 7701 }, 'agents');
     const userAddress = await listenOn(userServer, options.users ?? { host: '127.0.0.1', port: 7702 }, 'users');
@@ -136,6 +138,13 @@ export async function startHub(options: HubServerOptions): Promise<RunningHub> {
       const spec = typeof c === 'number' ? { host: (options.agents ?? { host: '127.0.0.1' }).host, port: c } : c;
       overlordClassicAddress = await listenOn(classicServer, spec, 'Overlord ghosts');
     }
+    // LAN discovery (off unless asked): the /connect port when current ghosts are on, else the classic port.
+    const lanOpts = options.overlord?.lanDiscovery;
+    const lanPort = options.overlord?.current !== false && httpAddress ? httpAddress.port : overlordClassicAddress?.port;
+    if (lanOpts && lanPort !== undefined) {
+      lan = new LanAnnouncer(lanOpts, lanPort, hub.logger);
+      await lan.start();
+    }
     await hub.fleet.start(hub, { agentAddress: options.advertise ?? (agentAddress.host.includes(':') ? `[${agentAddress.host}]:${agentAddress.port}` : `${agentAddress.host}:${agentAddress.port}`) });
     return {
       hub,
@@ -149,6 +158,7 @@ export async function startHub(options: HubServerOptions): Promise<RunningHub> {
       drain: (spreadMs) => port.drain(spreadMs),
       async close() {
         clearInterval(expiry);
+        lan?.close();
         ghosts?.close();
         await hub.fleet.close();
         hub.close();
@@ -167,6 +177,7 @@ export async function startHub(options: HubServerOptions): Promise<RunningHub> {
     };
   } catch (err) {
     clearInterval(expiry);
+    lan?.close();
     await hub.fleet.close().catch(() => {});
     hub.close();
     for (const s of servers) s.close();

@@ -7,8 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { createLogger } from '../../src/agent/log.js';
 import { AgentClient } from '../../src/agent/client.js';
 import { connectHub } from '../../src/hub/hub-client.js';
-import { startHub, type RunningHub } from '../../src/hub/server.js';
-import type { OverlordOptions } from '../../src/hub/overlord/ghost-port.js';
+import { startHub, type HubServerOptions, type RunningHub } from '../../src/hub/server.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The test ghost (the built test tree has no .py files: use the source tree's). */
@@ -20,7 +19,7 @@ export const GHOST_PY = ((): string => {
   throw new Error('test/peers/overlord/ghost.py not found');
 })();
 
-export async function overlordHub(overlord: OverlordOptions = {}): Promise<{ hub: RunningHub; dir: string; classicPort: number; httpPort: number; close(): Promise<void> }> {
+export async function overlordHub(overlord: NonNullable<HubServerOptions['overlord']> = {}): Promise<{ hub: RunningHub; dir: string; classicPort: number; httpPort: number; close(): Promise<void> }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'wk-ovl-'));
   const hub = await startHub({
     stateDir: path.join(dir, 'state'),
