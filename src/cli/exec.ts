@@ -12,7 +12,9 @@ stdout and stderr come out on the local ones, and wirekit exits with its exit co
 the program starts in the user's home directory with a clean environment: HOME, USER, LOGNAME,
 SHELL, PATH (/usr/local/bin:/usr/bin:/bin; root's adds the sbin directories), LANG and LC_* from
 here, and -e; never the daemon's own. On an Overlord ghost (an agent listed as unauthenticated)
-stdout and stderr arrive merged on stdout, and signals are not passed on.
+stdout and stderr arrive merged on stdout, signals are not passed on, and the exit code is
+approximate (the command prints it after itself; 255 if that is lost); a classic ghost.py gets
+no stdin (docs/overlord.md).
 
 Options:
   -C, --cwd DIR        working directory of the program (relative to the home directory;
