@@ -5,7 +5,7 @@
  * SHELL=/bin/sh) that both paths reach, and this process (Playwright's driver, node-pty).
  *   - keystroke echo: a key pressed in the console's terminal pane (page.keyboard, a real key event)
  *     into `cat` under the agent's pty, timed in the page from the keydown to the echoed character
- *     in xterm's buffer; against the same through `wirekit shell` in a node-pty pty, direct to the
+ *     in xterm's buffer (and to xterm's next render after it); against the same through `wirekit shell` in a node-pty pty, direct to the
  *     daemon over TCP (timed from the write into the pty to the echo out of it);
  *   - output: `cat` of a 50 MB text file (5 MB with --quick) in the pane until its last line is on
  *     screen (in the DOM renderer's rows), against the same in `wirekit shell` under node-pty until
@@ -139,9 +139,12 @@ class PtyShell {
 
 /** In the page: the bench's view of the last terminal pane's xterm. */
 interface PageBench {
-  /** Arms the next keydown: `done()` then gives the ms from it until the cursor moved one column. */
+  /**
+   * Arms the next keydown: `done()` then gives the ms from it until the cursor moved one column in
+   * xterm's buffer, and until xterm's renderer next drew the rows (`onRender`) after that.
+   */
   arm(): void;
-  done(): Promise<number>;
+  done(): Promise<{ parsed: number; rendered: number }>;
   /** Resolves when the two lines above the cursor are `text` and the cursor is at column 0. */
   lines(text: string): Promise<void>;
 }
@@ -160,8 +163,10 @@ function installPageBench(page: Page): Promise<void> {
     let t0 = 0;
     let armed = false;
     let want = -1;
-    let echo: { resolve: (ms: number) => void } | undefined;
-    let echoed: Promise<number> = Promise.reject(new Error('not armed'));
+    let echo: { resolve: (ms: { parsed: number; rendered: number }) => void } | undefined;
+    let echoed: Promise<{ parsed: number; rendered: number }> = Promise.reject(new Error('not armed'));
+    let parsedAt = 0;
+    let drawn: ((ms: { parsed: number; rendered: number }) => void) | undefined;
     echoed.catch(() => undefined);
     let lines: { text: string; resolve: () => void } | undefined;
     const linesHere = (text: string) => {
@@ -176,15 +181,21 @@ function installPageBench(page: Page): Promise<void> {
     }, true);
     term.onWriteParsed(() => {
       if (echo && t0 > 0 && buf().cursorX === want) {
-        const e = echo;
+        parsedAt = performance.now();
+        drawn = echo.resolve;
         echo = undefined;
-        e.resolve(performance.now() - t0);
       }
       if (lines && linesHere(lines.text)) {
         const l = lines;
         lines = undefined;
         l.resolve();
       }
+    });
+    term.onRender(() => {
+      if (!drawn) return;
+      const d = drawn;
+      drawn = undefined;
+      d({ parsed: parsedAt - t0, rendered: performance.now() - t0 });
     });
     const bounded = <T>(p: Promise<T>, what: string) =>
       Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`page: no ${what} within 20 s`)), 20_000))]);
@@ -193,8 +204,9 @@ function installPageBench(page: Page): Promise<void> {
         armed = true;
         t0 = 0;
         want = buf().cursorX + 1;
-        let resolve!: (ms: number) => void;
-        echoed = new Promise<number>((r) => (resolve = r));
+        drawn = undefined;
+        let resolve!: (ms: { parsed: number; rendered: number }) => void;
+        echoed = new Promise<{ parsed: number; rendered: number }>((r) => (resolve = r));
         echo = { resolve };
       },
       done() {
@@ -336,6 +348,7 @@ export async function run(reporter: Reporter, ctx: BenchContext): Promise<void> 
     await rowOnScreen(page, '$ exec cat', 20_000);
     await installPageBench(page);
     const browserTimes: number[] = [];
+    const renderedTimes: number[] = [];
     const chars = 'abcdefghijklmnopqrstuvwxyz';
     for (let i = -burst, b = 0; i < echoes; b++) {
       const c = chars[b % chars.length]!;
@@ -344,7 +357,10 @@ export async function run(reporter: Reporter, ctx: BenchContext): Promise<void> 
         await page.keyboard.down(c);
         const ms = await page.evaluate(() => window.__bench!.done());
         await page.keyboard.up(c);
-        if (i >= 0) browserTimes.push(ms);
+        if (i >= 0) {
+          browserTimes.push(ms.parsed);
+          renderedTimes.push(ms.rendered);
+        }
       }
       await page.keyboard.press('Enter');
       await page.evaluate((t) => window.__bench!.lines(t), c.repeat(burst));
@@ -454,6 +470,7 @@ export async function run(reporter: Reporter, ctx: BenchContext): Promise<void> 
     }
     const ew = sortNum(wsTimes);
     const eb = sortNum(browserTimes);
+    const er = sortNum(renderedTimes);
     const ei = sortNum(inputTimes);
     const ep = sortNum(ptyTimes);
     for (const p of [50, 99]) {
@@ -467,6 +484,7 @@ export async function run(reporter: Reporter, ctx: BenchContext): Promise<void> 
         higherIsBetter: false,
         note: p === 50 ? `${echoes} keys each` : `max ${eb[eb.length - 1]!.toFixed(1)} ms`,
       });
+      reporter.add({ workload: label, impl: "web console, a key event to the echo drawn (xterm's onRender after it is in the buffer), through the hub", value: pct(er, p), unit: 'ms', higherIsBetter: false, ...(p === 99 ? { note: `max ${er[er.length - 1]!.toFixed(1)} ms` } : {}) });
       reporter.add({ workload: label, impl: "web console, xterm input() in a loop in the page to the echo in xterm's buffer, through the hub", value: pct(ei, p), unit: 'ms', higherIsBetter: false, ...(p === 99 ? { note: `max ${ei[ei.length - 1]!.toFixed(1)} ms` } : {}) });
       reporter.add({ workload: label, impl: "the console's tty WebSocket from Node (ws), through the hub", value: pct(ew, p), unit: 'ms', higherIsBetter: false, ...(p === 99 ? { note: `max ${ew[ew.length - 1]!.toFixed(1)} ms` } : {}) });
     }

@@ -101,7 +101,11 @@ export class TerminalPane {
 
   async start(): Promise<void> {
     const [{ Terminal }, { FitAddon }] = await loadXterm();
-    const term = new Terminal({ cursorBlink: true, scrollback: 5000, fontFamily: 'ui-monospace, Menlo, Consolas, monospace', fontSize: 14, allowProposedApi: false });
+    // No blinking cursor: xterm's DOM renderer blinks it with a CSS animation of colours, which
+    // Chromium cannot run on the compositor, so the page is restyled and repainted every frame while
+    // a terminal has focus. In headless Chromium on two loaded cores that took the keystroke echo from
+    // 3 ms to 7-11 ms at p50 (bench/console.bench.ts), and it costs a laptop or phone battery.
+    const term = new Terminal({ cursorBlink: false, scrollback: 5000, fontFamily: 'ui-monospace, Menlo, Consolas, monospace', fontSize: 14, allowProposedApi: false });
     const fit = new FitAddon();
     term.loadAddon(fit);
     term.open(this.termBox);
