@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { parseForwardOrigin } from '../hub/web-forward.js';
 import os from 'node:os';
 import path from 'node:path';
 import { createLogger, isLogLevel, type LogLevel } from '../agent/log.js';
@@ -25,6 +26,10 @@ Options:
       --agents HOST:PORT   where agents connect (default 127.0.0.1:7701)
       --users HOST:PORT    where the CLI connects (default 127.0.0.1:7702)
       --http HOST:PORT     the HTTP/WebSocket API (default 127.0.0.1:7780; "off" for none)
+      --console-forward-origin PATTERN
+                           where forwarded web services open: a wildcard origin such as
+                           http://*.fwd.example.net:7780 (the * is a random label per forward;
+                           default http://*.localhost:PORT of --http; "off" for none)
       --tls-cert FILE      certificate (PEM): every listener speaks TLS
       --tls-key FILE       its private key (PEM)
       --name NAME          the hub's name, told to agents (default: the host name)
@@ -94,6 +99,7 @@ export async function run(argv: string[]): Promise<number> {
     agents: { type: 'string' },
     users: { type: 'string' },
     http: { type: 'string' },
+    'console-forward-origin': { type: 'string' },
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     name: { type: 'string' },
@@ -180,6 +186,15 @@ export async function run(argv: string[]): Promise<number> {
       throw new UsageError((err as Error).message);
     }
   }
+  const forwardFlag = p.flags['console-forward-origin'] as string | undefined;
+  const forwardOrigin = forwardFlag === 'off' ? false : forwardFlag;
+  if (forwardOrigin) {
+    try {
+      parseForwardOrigin(forwardOrigin);
+    } catch (err) {
+      throw new UsageError(`--console-forward-origin: ${(err as Error).message}`);
+    }
+  }
   const name = (p.flags.name as string | undefined) ?? os.hostname();
   const fleet = natsFleetFrom(p.flags, name);
   const running = await startHub({
@@ -195,6 +210,7 @@ export async function run(argv: string[]): Promise<number> {
     http: httpFlag === 'off' ? false : httpFlag ? listenSpec(httpFlag, '--http') : undefined,
     tls: cert && key ? { cert: readFileSync(cert), key: readFileSync(key) } : undefined,
     overlord,
+    ...(forwardOrigin !== undefined ? { httpApi: { forwardOrigin } } : {}),
   });
   const scheme = running.tls ? 'tls' : 'tcp';
   const fmt = (a: { host: string; port: number }) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;

@@ -1,6 +1,6 @@
 /**
  * The console's entry: login and logout, the fleet list (GET /api/agents, then live from
- * WS /api/monitor), the filter box, and the panes (terminal, run, files) opened from it.
+ * WS /api/monitor), the filter box, and the panes (terminal, run, files, web) opened from it.
  * Every value from the hub reaches the page as text (dom.ts).
  */
 import { byId, el } from './dom.js';
@@ -9,6 +9,7 @@ import { filesPane } from './files.js';
 import { matchesFilterBox, parseFilterBox, propertyText, type AgentRecord } from './filter.js';
 import { ApiError, api, openSocket, setUnauthorizedHandler, type PullSocket } from './net.js';
 import { TerminalPane, type PaneHost } from './terminal.js';
+import { webPane } from './web.js';
 
 interface WhoAmI {
   username: string;
@@ -70,6 +71,7 @@ function renderFleet(): void {
           btn('Terminal', 'terminal', () => void openTerminal(a.id)),
           btn('Run', 'exec', () => openPane(execPane(a.id, host))),
           btn('Files', 'download', () => openPane(filesPane(a.id, host))),
+          btn('Web', 'forward', () => openPane(webPane(a.id, host))),
         ),
       ),
     );

@@ -16,6 +16,7 @@ import { parseFilter } from './filter.js';
 import type { Hub } from './hub.js';
 import type { AgentEntry } from './registry.js';
 import { describeAgent } from './user-port.js';
+import { WebForwards } from './web-forward.js';
 
 export interface HttpApiOptions {
   /**
@@ -28,6 +29,11 @@ export interface HttpApiOptions {
   maxJsonBody?: number;
   /** Set the Secure flag on the token cookie (when served over TLS). */
   secureCookie?: boolean;
+  /**
+   * Forwarded web services (web-forward.ts): their origin pattern (`http://*.localhost:7780`), or
+   * false for none. Unset: `http(s)://*.localhost:PORT` of the listener, set by startHub.
+   */
+  forwardOrigin?: string | false;
 }
 
 export const TOKEN_COOKIE = 'wirekit_token';
@@ -170,13 +176,17 @@ export class HubHttpApi {
   readonly wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
   private readonly maxJson: number;
   private fallback: ((req: http.IncomingMessage, res: http.ServerResponse, url: URL) => boolean) | undefined;
+  /** Forwarded web services: every request to one of their origins goes there, and nowhere else. */
+  readonly forwards: WebForwards;
 
   constructor(
     readonly hub: Hub,
     private readonly options: HttpApiOptions = {},
   ) {
     this.maxJson = options.maxJsonBody ?? 64 * 1024;
+    this.forwards = new WebForwards(this, { origin: options.forwardOrigin, secureCookie: options.secureCookie });
     this.coreRoutes();
+    this.forwards.registerRoutes();
   }
 
   route(method: string, pattern: RegExp, handler: RouteHandler): void {
@@ -225,6 +235,8 @@ export class HubHttpApi {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const label = this.forwards.labelOf(req.headers.host);
+    if (label !== undefined) return this.forwards.request(req, res, label);
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://hub');
@@ -289,6 +301,8 @@ export class HubHttpApi {
 
   private async handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => {});
+    const label = this.forwards.labelOf(req.headers.host);
+    if (label !== undefined) return this.forwards.upgrade(req, socket, head, label);
     const refuse = (status: number, message: string) => {
       const body = JSON.stringify({ status: 'error', data: message });
       socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);

@@ -131,6 +131,7 @@ export async function startHub(options: HubServerOptions): Promise<RunningHub> {
       api.attach(httpServer);
       servers.push(httpServer);
       httpAddress = await listenOn(httpServer, options.http ?? { host: '127.0.0.1', port: 7780 }, 'the HTTP API');
+      if (options.httpApi?.forwardOrigin === undefined) api.forwards.setOrigin(`${tlsOpts ? 'https' : 'http'}://*.localhost:${httpAddress.port}`);
     }
     let overlordClassicAddress: { host: string; port: number } | undefined;
     if (classicServer) {
