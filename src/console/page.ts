@@ -91,11 +91,23 @@ button:focus-visible, input:focus-visible, a:focus-visible { outline: 2px solid 
 .pane .out.stderr { color: var(--err); max-height: 35%; }
 .pane .status { padding: .2em .4em; font-size: .9em; border-top: 1px solid var(--line); }
 .pane progress { width: 10em; }
+.pane .keys { display: none; gap: .3em; padding: .3em; border-top: 1px solid var(--line); overflow-x: auto; }
+.pane .keys button { flex: 1 1 0; min-width: 0; min-height: 2.4em; padding: .3em 0; font-family: ui-monospace, monospace; }
+@media (max-width: 640px), (pointer: coarse) { .pane .keys { display: flex; } }
 @media (max-width: 640px) {
   main { padding: .3em; }
   #fleet thead { display: none; }
   #fleet tr { display: block; border-bottom: 1px solid var(--line); padding: .3em 0; }
   #fleet td { display: block; border: 0; padding: .1em .3em; }
-  .pane { width: 100%; height: 60vh; resize: vertical; }
+  .pane { width: 100%; min-width: 0; height: 60vh; resize: vertical; }
+  header#top { padding: .3em .5em; gap: .5em; }
+  #filter { width: auto; flex: 1; min-width: 0; }
+  #fleet-bar label { display: flex; flex: 1; gap: .4em; align-items: baseline; min-width: 12em; }
+  #fleet td.open { white-space: normal; }
+  /* Thumb-sized targets. */
+  button { min-height: 2.6em; padding: .3em .9em; }
+  .pane .keys button { padding: .3em 0; }
+  #fleet td.open button { margin: .15em .3em .15em 0; }
+  .pane input { min-height: 2.4em; font-size: 16px; }
 }
 `;

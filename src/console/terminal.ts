@@ -39,6 +39,24 @@ export interface PaneHost {
 const encoder = new TextEncoder();
 
 /**
+ * Keys a phone's on-screen keyboard does not have, shown under the terminal on narrow or touch
+ * screens (CSS): what each sends to the terminal.
+ */
+export const PHONE_KEYS: readonly (readonly [label: string, name: string, data: string])[] = [
+  ['Esc', 'Escape', '\x1b'],
+  ['Tab', 'Tab', '\t'],
+  ['^C', 'Control-C', '\x03'],
+  ['^D', 'Control-D', '\x04'],
+  ['\u2190', 'Left', '\x1b[D'],
+  ['\u2191', 'Up', '\x1b[A'],
+  ['\u2193', 'Down', '\x1b[B'],
+  ['\u2192', 'Right', '\x1b[C'],
+];
+
+/** A phone-sized viewport: a smaller font gives the terminal more columns. */
+const narrow = () => typeof matchMedia === 'function' && matchMedia('(max-width: 640px)').matches;
+
+/**
  * For tests and benchmarks only: a page that defines `window.__wirekitTest = { terminals: [] }`
  * before the console loads (Playwright's `addInitScript`) gets each pane's xterm pushed there, to
  * read its buffer (bench/console.bench.ts). Without it nothing is exposed.
@@ -75,11 +93,23 @@ export class TerminalPane {
     const closeBtn = el('button', { type: 'button', 'aria-label': `close terminal to ${agentId}` }, 'Close');
     this.termBox = el('div', { class: 'term' });
     this.uploadRow = el('div', { class: 'files-form', hidden: true });
+    const keys = el('div', { class: 'keys', role: 'toolbar', 'aria-label': 'keys a phone keyboard lacks' });
+    for (const [label, name, data] of PHONE_KEYS) {
+      const b = el('button', { type: 'button', 'aria-label': name, 'data-key': name }, label);
+      // Keep the focus (and a phone's keyboard) in the terminal.
+      b.addEventListener('pointerdown', (e) => e.preventDefault());
+      b.addEventListener('click', () => {
+        this.sock?.send(encoder.encode(data));
+        this.term?.focus();
+      });
+      keys.append(b);
+    }
     this.root = el(
       'section',
       { class: 'pane terminal', 'data-agent': agentId, 'aria-label': `terminal to ${agentId}` },
       el('div', { class: 'bar' }, el('span', { class: 'title' }, `terminal: ${agentId}`), this.cwdLabel, this.state, this.reconnectBtn, closeBtn),
       this.termBox,
+      keys,
       this.uploadRow,
     );
     this.reconnectBtn.addEventListener('click', () => void this.connect());
@@ -105,7 +135,7 @@ export class TerminalPane {
     // Chromium cannot run on the compositor, so the page is restyled and repainted every frame while
     // a terminal has focus. In headless Chromium on two loaded cores that took the keystroke echo from
     // 3 ms to 7-11 ms at p50 (bench/console.bench.ts), and it costs a laptop or phone battery.
-    const term = new Terminal({ cursorBlink: false, scrollback: 5000, fontFamily: 'ui-monospace, Menlo, Consolas, monospace', fontSize: 14, allowProposedApi: false });
+    const term = new Terminal({ cursorBlink: false, scrollback: 5000, fontFamily: 'ui-monospace, Menlo, Consolas, monospace', fontSize: narrow() ? 12 : 14, allowProposedApi: false });
     const fit = new FitAddon();
     term.loadAddon(fit);
     term.open(this.termBox);
