@@ -25,7 +25,26 @@ let session = 0;
 let expiryTimer: ReturnType<typeof setTimeout> | undefined;
 
 const panes = () => byId('panes');
-const host: PaneHost = { remove: (p) => p.remove() };
+
+/**
+ * Keyboard use: the button a pane was opened from (by agent id and label), so closing the pane, or
+ * Escape in a pane that is not a terminal, returns the focus there (or to the filter box when that
+ * agent is gone).
+ */
+function focusOpener(id: string, label: string): void {
+  const b = Array.from(document.querySelectorAll<HTMLButtonElement>('#fleet-body tr button')).find((x) => x.closest('tr')?.dataset.id === id && x.textContent === label);
+  (b && !b.disabled ? b : byId('filter')).focus();
+}
+
+function paneHost(id: string, label: string): PaneHost {
+  return {
+    remove: (p) => {
+      const hadFocus = p.contains(document.activeElement);
+      p.remove();
+      if (hadFocus || document.activeElement === document.body) focusOpener(id, label);
+    },
+  };
+}
 
 function show(view: 'login' | 'fleet'): void {
   byId('login-view').hidden = view !== 'login';
@@ -41,6 +60,9 @@ function sinceText(iso: string): string {
 function renderFleet(): void {
   const terms = parseFilterBox(byId<HTMLInputElement>('filter').value);
   const body = byId('fleet-body');
+  // The rows are made anew: a focused button in them keeps its focus (keyboard use).
+  const active = document.activeElement;
+  const keep = active instanceof HTMLButtonElement && body.contains(active) ? { id: active.closest('tr')?.dataset.id, label: active.textContent } : undefined;
   const rows: HTMLElement[] = [];
   const list = [...agents.values()].sort((a, b) => a.id.localeCompare(b.id));
   let shown = 0;
@@ -69,27 +91,35 @@ function renderFleet(): void {
           'td',
           { class: 'open' },
           btn('Terminal', 'terminal', () => void openTerminal(a.id)),
-          btn('Run', 'exec', () => openPane(execPane(a.id, host))),
-          btn('Files', 'download', () => openPane(filesPane(a.id, host))),
-          btn('Web', 'forward', () => openPane(webPane(a.id, host))),
+          btn('Run', 'exec', () => openPane(execPane(a.id, paneHost(a.id, 'Run')), a.id, 'Run')),
+          btn('Files', 'download', () => openPane(filesPane(a.id, paneHost(a.id, 'Files')), a.id, 'Files')),
+          btn('Web', 'forward', () => openPane(webPane(a.id, paneHost(a.id, 'Web')), a.id, 'Web')),
         ),
       ),
     );
   }
   body.replaceChildren(...rows);
+  if (keep?.id !== undefined) focusOpener(keep.id, keep.label ?? '');
   byId('fleet-count').textContent = shown === list.length ? `(${list.length})` : `(${shown} of ${list.length})`;
 }
 
-function openPane(p: HTMLElement): void {
+function openPane(p: HTMLElement, id: string, label: string): void {
   panes().append(p);
-  p.querySelector<HTMLElement>('input, button')?.focus();
+  p.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') {
+      e.preventDefault();
+      focusOpener(id, label);
+    }
+  });
+  (p.querySelector<HTMLElement>('form input') ?? p.querySelector<HTMLElement>('input, button'))?.focus();
 }
 
 async function openTerminal(id: string): Promise<void> {
+  const back = paneHost(id, 'Terminal');
   const t = new TerminalPane(id, {
     remove: (p) => {
       terminals.delete(t);
-      p.remove();
+      back.remove(p);
     },
     refused: (agentId) => void checkAccess(agentId),
   });

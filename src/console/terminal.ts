@@ -114,6 +114,13 @@ export class TerminalPane {
     );
     this.reconnectBtn.addEventListener('click', () => void this.connect());
     closeBtn.addEventListener('click', () => this.dispose());
+    // Keyboard use: Escape on the pane's buttons goes back into the terminal (in it, Escape is the program's).
+    this.root.firstElementChild!.addEventListener('keydown', (e) => {
+      if ((e as KeyboardEvent).key === 'Escape') {
+        e.preventDefault();
+        this.term?.focus();
+      }
+    });
     this.root.addEventListener('dragover', (e) => {
       if (!e.dataTransfer?.types.includes('Files')) return;
       e.preventDefault();
