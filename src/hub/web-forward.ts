@@ -163,20 +163,21 @@ export class WebForwards {
     return this.byLabel.size;
   }
 
-  /** The forward label a Host header names, or undefined when it is not a forward origin's host. */
+  /**
+   * The forward label a Host header names (`wk-` and 32 hex digits, then the pattern's suffix and
+   * port), or undefined when it is not a forward origin's host. Only such labels are taken, so a
+   * console whose own host name happens to match the pattern (`hub.example.net` under
+   * `*.example.net`) is still the console.
+   */
   labelOf(host: string | undefined): string | undefined {
     const p = this.pattern;
     if (!p || !host) return undefined;
     const h = host.toLowerCase();
-    const end = p.suffix + p.port;
-    if (!h.endsWith(end)) {
-      // A default port may be left out of Host.
-      if (!(p.port === (p.scheme === 'https' ? ':443' : ':80') && h.endsWith(p.suffix))) return undefined;
-      const label = h.slice(0, h.length - p.suffix.length);
-      return /^[a-z0-9-]{1,63}$/.test(label) ? label : undefined;
-    }
-    const label = h.slice(0, h.length - end.length);
-    return /^[a-z0-9-]{1,63}$/.test(label) ? label : undefined;
+    const m = /^(wk-[0-9a-f]{32})(\.[^:]+)(:\d+)?$/.exec(h);
+    if (!m || m[2] !== p.suffix) return undefined;
+    const port = m[3] ?? '';
+    const defaultPort = p.scheme === 'https' ? ':443' : ':80';
+    return port === p.port || (port === '' && p.port === defaultPort) || (port === defaultPort && p.port === '') ? m[1] : undefined;
   }
 
   /** Registers `POST /api/agents/{id}/web-forward`. */
@@ -193,6 +194,7 @@ export class WebForwards {
       const path = body?.path ?? '/';
       if (typeof path !== 'string' || !/^\/(?![/\\])[^\s\\]{0,2047}$/.test(path)) throw new HttpError(400, 'path must start with a single / and hold no spaces');
       const f = this.create(u, requestToken(req, url)!, a.id, host, port);
+      this.api.hub.logger.info(`hub: ${u.username} opened a web forward to ${host}:${port} on ${a.id} (${f.origin})`);
       const capability = f.capability!.toString('base64url');
       ok(res, { url: `${f.origin}${FORWARD_LOGIN_PATH}?cap=${capability}&next=${encodeURIComponent(path)}`, origin: f.origin, expires: Math.floor(f.capabilityExpires / 1000) });
     });

@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { once } from 'node:events';
 import type { Browser, Page } from 'playwright-core';
 import { startHub, type RunningHub } from '../../src/hub/server.js';
 import { HubDialer } from '../../src/agent/dial-out.js';

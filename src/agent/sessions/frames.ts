@@ -93,7 +93,14 @@ export function writeOut(s: PassThrough, data: Uint8Array): Promise<void> | void
   if (s.destroyed) return;
   if (s.write(data)) return;
   return new Promise((r) => {
-    s.once('drain', r);
-    s.once('close', r);
+    // Both listeners go once either fires: a 'close' listener left behind per full buffer piled up
+    // (MaxListenersExceededWarning during a 50 MB cat in the console).
+    const done = () => {
+      s.off('drain', done);
+      s.off('close', done);
+      r();
+    };
+    s.on('drain', done);
+    s.on('close', done);
   });
 }
