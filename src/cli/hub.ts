@@ -221,6 +221,7 @@ export async function run(argv: string[]): Promise<number> {
     [
       `wirekit hub ${running.hub.name}: agents on ${scheme}://${fmt(running.agentAddress)}, users on ${scheme}://${fmt(running.userAddress)}` +
         (running.httpAddress ? `, HTTP API on ${running.tls ? 'https' : 'http'}://${fmt(running.httpAddress)}` : ''),
+      ...(running.api?.forwards.origin ? [`  forwarded web services (console) on ${running.api.forwards.origin}`] : []),
       ...(running.overlord
         ? [
             `  Overlord ghosts (unauthenticated${allow.length ? `, from ${allow.join(',')}` : ', from anywhere'}):` +
