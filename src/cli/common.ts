@@ -25,6 +25,24 @@ export const EXIT = {
   SESSION_FAILED: 255,
 } as const;
 
+/**
+ * exec/shell: the exit status when local output is a closed pipe (EPIPE, e.g. `| head -1`): the
+ * session is ended and wirekit exits quietly with 141, what a shell reports for a program killed
+ * by SIGPIPE (128 + 13), so `set -o pipefail` sees the same as with a local program.
+ */
+export const BROKEN_PIPE_STATUS = 141;
+
+/**
+ * Resolves when writing to one of `streams` (the local stdout and stderr) fails: EPIPE when the
+ * reader went away, or any other write error. The error is handled here, so it never becomes an
+ * uncaught 'error' event with a stack trace; the listener stays (a late error stays handled).
+ */
+export function outputBroken(streams: readonly NodeJS.WritableStream[]): Promise<NodeJS.ErrnoException> {
+  return new Promise((resolve) => {
+    for (const s of streams) s.on('error', (err: NodeJS.ErrnoException) => resolve(err));
+  });
+}
+
 /** Options every client command accepts. */
 export const CLIENT_OPTIONS: Spec = {
   address: { type: 'string', short: 'a' },

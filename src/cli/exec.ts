@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { parseArgs, UsageError } from './args.js';
 import { RemoteCommandError } from '../protocols/control/errors.js';
-import { CLIENT_HELP, CLIENT_OPTIONS, clientFrom, EXIT, reportError, takeAgent } from './common.js';
+import { BROKEN_PIPE_STATUS, CLIENT_HELP, CLIENT_OPTIONS, clientFrom, EXIT, outputBroken, reportError, takeAgent } from './common.js';
 
 export const help = `Usage: wirekit exec [options] [--] CMD [ARGS...]
 
@@ -17,8 +17,9 @@ Options:
 ${CLIENT_HELP}
 
 Exit status: the program's exit code; 128+N when killed by signal N; 127 when the program does not
-exist and 126 when it is not executable (as in a shell); 255 when the session failed; 3 when the
-daemon is unreachable; 2 on bad arguments.`;
+exist and 126 when it is not executable (as in a shell); 141 when local stdout or stderr is a
+closed pipe (as for a program killed by SIGPIPE: \`wirekit exec -- yes | head -1\` ends the session
+quietly); 255 when the session failed; 3 when the daemon is unreachable; 2 on bad arguments.`;
 
 /** Exit statuses for programs that could not be started, as a shell reports them. */
 const SPAWN_STATUS: Record<string, number> = { WK_NO_PROGRAM: 127, WK_NOT_EXECUTABLE: 126 };
@@ -54,9 +55,18 @@ export async function run(argv: string[]): Promise<number> {
   process.on('SIGINT', forward);
   process.on('SIGTERM', forward);
   process.on('SIGHUP', forward);
+  // A closed local output (`| head`) ends the session (the daemon kills the program) quietly.
+  const broken = outputBroken([process.stdout, process.stderr]).then(() => BROKEN_PIPE_STATUS);
   try {
-    const status = await s.exit;
-    await Promise.all([flushed(s.stdout, process.stdout), flushed(s.stderr, process.stderr)]);
+    const ended = await Promise.race([s.exit.then(async (status) => {
+      await Promise.all([flushed(s.stdout, process.stdout), flushed(s.stderr, process.stderr)]);
+      return status;
+    }), broken]);
+    if (typeof ended === 'number') {
+      s.close();
+      return ended;
+    }
+    const status = ended;
     if (status.code !== null) return status.code;
     const n = status.signal ? (os.constants.signals as Record<string, number>)[status.signal] : undefined;
     return n ? 128 + n : EXIT.SESSION_FAILED;

@@ -1,5 +1,5 @@
 import { parseArgs } from './args.js';
-import { CLIENT_HELP, CLIENT_OPTIONS, clientFrom, EXIT, takeAgent } from './common.js';
+import { BROKEN_PIPE_STATUS, CLIENT_HELP, CLIENT_OPTIONS, clientFrom, EXIT, outputBroken, takeAgent } from './common.js';
 import os from 'node:os';
 
 export const help = `Usage: wirekit shell [options] [--] [CMD ARGS...]
@@ -14,7 +14,8 @@ Options:
       --term NAME      TERM for the remote side (default: $TERM or xterm-256color)
 ${CLIENT_HELP}
 
-Exit status: the program's exit code (128+N for signal N); 255 when detached or the session failed.`;
+Exit status: the program's exit code (128+N for signal N); 141 when local output is a closed pipe
+(the session is ended quietly); 255 when detached or the session failed.`;
 
 const DETACH = 0x1d; // Ctrl-]
 
@@ -55,8 +56,13 @@ export async function run(argv: string[]): Promise<number> {
   stdin.on('data', onInput);
   process.on('SIGWINCH', onResize);
   t.output.pipe(stdout, { end: false });
+  const broken = outputBroken([stdout, process.stderr]).then(() => BROKEN_PIPE_STATUS);
   try {
-    const status = await t.exit;
+    const status = await Promise.race([t.exit, broken]);
+    if (typeof status === 'number') {
+      t.close();
+      return status;
+    }
     if (status.code !== null) return status.code;
     const n = status.signal ? (os.constants.signals as Record<string, number>)[status.signal] : undefined;
     return n ? 128 + n : EXIT.SESSION_FAILED;

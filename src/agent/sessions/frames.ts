@@ -21,17 +21,7 @@ export function frameStream(io: Duplex, options: { maxFrameBytes?: number; keepa
 export async function writeWithBackpressure(w: NodeJS.WritableStream & { destroyed?: boolean }, data: Uint8Array): Promise<void> {
   if (w.destroyed) return;
   if (w.write(data)) return;
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      w.removeListener('drain', done);
-      w.removeListener('close', done);
-      w.removeListener('error', done);
-      resolve();
-    };
-    w.on('drain', done);
-    w.on('close', done);
-    w.on('error', done);
-  });
+  await writable(w);
 }
 
 /** Sends what `src` produces as frames of `type`, pausing it while the socket is full. Resolves at its end. */
@@ -92,8 +82,23 @@ export async function runClientSession(cmd: string, fs: FrameStream, onFrame: (f
 export function writeOut(s: PassThrough, data: Uint8Array): Promise<void> | void {
   if (s.destroyed) return;
   if (s.write(data)) return;
-  return new Promise((r) => {
-    s.once('drain', r);
-    s.once('close', r);
+  return writable(s);
+}
+
+/**
+ * Resolves when `w` can take more, or is gone (closed or failed). Both listeners go once either
+ * fires, so a long output with many waits leaves none behind (no MaxListenersExceededWarning).
+ */
+export function writable(w: NodeJS.EventEmitter): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      w.removeListener('drain', done);
+      w.removeListener('close', done);
+      w.removeListener('error', done);
+      resolve();
+    };
+    w.on('drain', done);
+    w.on('close', done);
+    w.on('error', done);
   });
 }
