@@ -5,7 +5,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { mkdtempSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { MAIN, waitLine } from '../helpers/cli.js';
@@ -50,3 +52,49 @@ for (const cmd of [['exec', '--', 'yes'], ['shell', '--', 'yes']]) {
     assert.equal(stderr(), '');
   });
 }
+
+/** A TCP server on loopback running `onConnection`; resolves with its port. */
+async function tcpTarget(onConnection: (s: net.Socket) => void): Promise<{ port: number; server: net.Server }> {
+  const server = net.createServer({ allowHalfOpen: true }, onConnection);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { port: (server.address() as net.AddressInfo).port, server };
+}
+
+test('forward: a target that resets closes the local connection (issue 12 item 12)', async () => {
+  const { port, server } = await tcpTarget((s) => {
+    s.on('error', () => {});
+    s.once('data', () => s.resetAndDestroy());
+  });
+  const { child, closed } = start(['forward', `0:127.0.0.1:${port}`]);
+  const m = await waitLine(child.stdout!, /listening on (\S+):(\d+)/);
+  const local = net.connect(Number(m[2]), '127.0.0.1');
+  local.on('error', () => {});
+  await once(local, 'connect');
+  local.write('hello');
+  await once(local, 'close');
+  child.kill('SIGTERM');
+  assert.equal(await closed, 0);
+  server.close();
+});
+
+test('forward: 200 clients that send the request and half-close before the reply leave no descriptor in the daemon (issue 12 item 13)', async () => {
+  const { port, server } = await tcpTarget((s) => s.on('error', () => {}));
+  const fds = () => readdirSync(`/proc/${daemon.pid}/fd`).length;
+  const request = JSON.stringify({ cmd: 'forward', opts: { host: '127.0.0.1', port } }) + '\n';
+  const halfClose = () =>
+    new Promise<void>((resolve, reject) => {
+      const c = net.connect(sock, () => c.end(request));
+      c.on('data', () => {});
+      c.on('error', reject);
+      c.on('close', () => resolve()); // the daemon closed it
+    });
+  await halfClose(); // warm-up
+  const before = fds();
+  // 20 at a time: a Unix socket's full backlog refuses connections with EAGAIN.
+  for (let i = 0; i < 200; i += 20) await Promise.all(Array.from({ length: 20 }, halfClose));
+  // The daemon closes the target connection last; wait for its count to come back.
+  while (fds() > before) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(fds(), before);
+  server.close();
+});

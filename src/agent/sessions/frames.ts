@@ -63,9 +63,10 @@ export async function runClientSession(cmd: string, fs: FrameStream, onFrame: (f
         return;
       }
       if (f.type === FrameType.ERROR) {
+        // The last frame of a session: stop reading (the daemon may leave the stream open).
         const e = decodeError(f.payload);
         failure = new RemoteCommandError(cmd, e.message, { code: e.code });
-        return;
+        throw failure;
       }
       if (!(await onFrame(f))) throw new WirekitError('WK_PROTOCOL', `unexpected frame type ${f.type} from the daemon`, { origin: 'remote' });
     });
