@@ -4,7 +4,7 @@ import path from 'node:path';
 import { WirekitError } from '../errors.js';
 import { RemoteCommandError } from '../protocols/control/errors.js';
 import { AgentClient } from '../agent/client.js';
-import { defaultStateDir, TOKEN_ENV, ADDRESS_ENV } from '../agent/address.js';
+import { defaultStateDir, REFUSED_SOCKET, TOKEN_ENV, ADDRESS_ENV } from '../agent/address.js';
 import { readOptionFile, resolveDaemon } from './daemon-config.js';
 import { readTokenFile } from '../agent/auth.js';
 import { UsageError, parseDuration, type Parsed, type Spec } from './args.js';
@@ -19,7 +19,7 @@ export const EXIT = {
   FAILED: 1,
   /** Bad arguments. */
   USAGE: 2,
-  /** Cannot reach the daemon, or authentication failed. */
+  /** Cannot reach the daemon, its Unix socket is not safe to use, or authentication failed. */
   UNREACHABLE: 3,
   /** exec/shell: wirekit itself failed (the program's status is unknown). */
   SESSION_FAILED: 255,
@@ -141,6 +141,7 @@ export function exitCodeFor(err: unknown): number {
   // Every local misuse is WK_USAGE, whichever class carries it (a hub's or codec's too).
   if (err instanceof UsageError || (err instanceof WirekitError && err.code === 'WK_USAGE' && err.origin === 'local')) return EXIT.USAGE;
   if (err instanceof WirekitError && (err.code === 'WK_CONNECT' || err.code === 'WK_AUTH' || (err.code === 'WK_TIMEOUT' && err.message.startsWith('connect')))) return EXIT.UNREACHABLE;
+  if (err instanceof WirekitError && err.code === 'WK_UNSAFE_PATH' && err.message.startsWith(REFUSED_SOCKET)) return EXIT.UNREACHABLE;
   return EXIT.FAILED;
 }
 
