@@ -253,7 +253,10 @@ export class AgentDaemon {
     return l;
   }
 
-  /** Stops listening, ends every connection (killing their programs) and removes the socket files. */
+  /**
+   * Stops listening, ends every connection and removes the socket files; resolves once every
+   * session has ended (their programs' whole process trees killed, temporary files removed).
+   */
   async close(): Promise<void> {
     // Our socket files go first (only while they are still ours), then the servers stop.
     const unix = this.unixListeners;
@@ -262,9 +265,10 @@ export class AgentDaemon {
     const closing = this.listeners.map((l) => new Promise<void>((r) => l.server.close(() => r())));
     for (const s of this.sockets) s.destroy();
     await Promise.all(closing);
-    // Sessions clean up after their connection ends (an upload removes its temporary file): let
-    // them, for a bounded time.
-    if (this.running.size > 0) await Promise.race([Promise.allSettled(this.running), new Promise((r) => setTimeout(r, 2000).unref())]);
+    // Sessions clean up after their connection ends (an upload removes its temporary file, exec and
+    // terminal sessions end their process trees, a terminal after 2 s of SIGHUP): let them, for a
+    // bounded time (their supervisors end the trees should the process exit first).
+    if (this.running.size > 0) await Promise.race([Promise.allSettled(this.running), new Promise((r) => setTimeout(r, 3000).unref())]);
   }
 
   /**
