@@ -43,6 +43,47 @@ export function outputBroken(streams: readonly NodeJS.WritableStream[]): Promise
   });
 }
 
+/** exec: a second Ctrl-C (SIGINT) this soon after the first ends the session from this side. */
+export const INTERRUPT_AGAIN_MS = 1000;
+
+const TILDE = 0x7e;
+const DOT = 0x2e;
+const CR = 0x0d;
+const LF = 0x0a;
+
+/**
+ * The ssh escape: `~.` typed at the start of a line (after Enter, or as the very first input)
+ * ends the session from the client side, whatever the remote program does with its input and
+ * signals. `~~` sends one `~`; a `~` followed by anything else is sent as typed. A `~` at the
+ * start of a line is held until the next byte shows what it is.
+ */
+export class EscapeScanner {
+  private lineStart = true;
+  private tilde = false;
+
+  /** The bytes of `input` to send on, and whether the escape was typed (what follows it is dropped). */
+  scan(input: Uint8Array): { data: Uint8Array; escape: boolean } {
+    const out: number[] = [];
+    for (const b of input) {
+      if (this.tilde) {
+        this.tilde = false;
+        if (b === DOT) return { data: Uint8Array.from(out), escape: true };
+        out.push(TILDE);
+        if (b === TILDE) {
+          this.lineStart = false;
+          continue;
+        }
+      } else if (this.lineStart && b === TILDE) {
+        this.tilde = true;
+        continue;
+      }
+      out.push(b);
+      this.lineStart = b === CR || b === LF;
+    }
+    return { data: out.length === input.length ? input : Uint8Array.from(out), escape: false };
+  }
+}
+
 /** Options every client command accepts. */
 export const CLIENT_OPTIONS: Spec = {
   address: { type: 'string', short: 'a' },

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { parseArgs, UsageError } from './args.js';
 import { RemoteCommandError } from '../protocols/control/errors.js';
-import { BROKEN_PIPE_STATUS, CLIENT_HELP, CLIENT_OPTIONS, clientFrom, EXIT, outputBroken, reportError, takeAgent } from './common.js';
+import { BROKEN_PIPE_STATUS, CLIENT_HELP, CLIENT_OPTIONS, clientFrom, EscapeScanner, EXIT, INTERRUPT_AGAIN_MS, outputBroken, reportError, takeAgent } from './common.js';
 
 export const help = `Usage: wirekit exec [options] [--] CMD [ARGS...]
 
@@ -9,6 +9,11 @@ Runs CMD on the daemon's machine. Local stdin goes to its stdin (end-of-file inc
 stdout and stderr come out on the local ones, and wirekit exits with its exit code. On an
 Overlord ghost (an agent listed as unauthenticated) stdout and stderr arrive merged on stdout,
 and signals are not passed on.
+
+Ctrl-C (SIGINT), SIGTERM and SIGHUP are passed on to the program. A second Ctrl-C within 1 s ends
+the session from this side (the daemon kills the program and everything it started) and exits
+130, for programs that ignore SIGINT; so does SIGHUP (exit 129). When stdin is a terminal, ~.
+typed at the start of a line ends the session too (exit 255), as in ssh (~~ sends one ~).
 
 Options:
   -C, --cwd DIR        working directory of the program
@@ -48,20 +53,57 @@ export async function run(argv: string[]): Promise<number> {
   }
   s.stdout.pipe(process.stdout);
   s.stderr.pipe(process.stderr);
+  // Ways to end the session from this side, with the status wirekit then exits with.
+  let endHere!: (status: number, message?: string) => void;
+  const endedHere = new Promise<number>((resolve) => {
+    endHere = (status, message) => {
+      if (message) process.stderr.write(`\r\nwirekit exec: ${message}\r\n`);
+      resolve(status);
+    };
+  });
+  const stdin = process.stdin;
+  const onInput = (d: Buffer) => {
+    const { data, escape } = scanner.scan(d);
+    if (data.length > 0) s.stdin.write(data);
+    if (escape) endHere(EXIT.SESSION_FAILED, 'session closed (~.)');
+  };
+  const onInputEnd = () => s.stdin.end();
+  const scanner = new EscapeScanner();
   if (!noStdin) {
-    process.stdin.pipe(s.stdin);
+    if (stdin.isTTY) {
+      // Typed input: the ssh escape `~.` at the start of a line ends the session.
+      stdin.on('data', onInput);
+      stdin.once('end', onInputEnd);
+    } else stdin.pipe(s.stdin);
   }
-  const forward = (sig: NodeJS.Signals) => s.signal(sig);
-  process.on('SIGINT', forward);
-  process.on('SIGTERM', forward);
-  process.on('SIGHUP', forward);
+  let lastInterrupt = -Infinity;
+  const onInterrupt = () => {
+    const now = performance.now();
+    s.signal('SIGINT');
+    // A second Ctrl-C soon after the first: the program did not stop, so stop waiting for it.
+    if (now - lastInterrupt <= INTERRUPT_AGAIN_MS) endHere(128 + os.constants.signals.SIGINT, 'interrupted twice, session closed');
+    lastInterrupt = now;
+  };
+  const onTerminate = () => s.signal('SIGTERM');
+  // The local terminal is gone: pass the hangup on and leave.
+  const onHangup = () => {
+    s.signal('SIGHUP');
+    endHere(128 + os.constants.signals.SIGHUP);
+  };
+  process.on('SIGINT', onInterrupt);
+  process.on('SIGTERM', onTerminate);
+  process.on('SIGHUP', onHangup);
   // A closed local output (`| head`) ends the session (the daemon kills the program) quietly.
   const broken = outputBroken([process.stdout, process.stderr]).then(() => BROKEN_PIPE_STATUS);
   try {
-    const ended = await Promise.race([s.exit.then(async (status) => {
-      await Promise.all([flushed(s.stdout, process.stdout), flushed(s.stderr, process.stderr)]);
-      return status;
-    }), broken]);
+    const ended = await Promise.race([
+      s.exit.then(async (status) => {
+        await Promise.all([flushed(s.stdout, process.stdout), flushed(s.stderr, process.stderr)]);
+        return status;
+      }),
+      broken,
+      endedHere,
+    ]);
     if (typeof ended === 'number') {
       s.close();
       return ended;
@@ -71,11 +113,13 @@ export async function run(argv: string[]): Promise<number> {
     const n = status.signal ? (os.constants.signals as Record<string, number>)[status.signal] : undefined;
     return n ? 128 + n : EXIT.SESSION_FAILED;
   } finally {
-    process.stdin.unpipe(s.stdin);
-    process.stdin.pause();
-    process.off('SIGINT', forward);
-    process.off('SIGTERM', forward);
-    process.off('SIGHUP', forward);
+    stdin.unpipe(s.stdin);
+    stdin.off('data', onInput);
+    stdin.off('end', onInputEnd);
+    stdin.pause();
+    process.off('SIGINT', onInterrupt);
+    process.off('SIGTERM', onTerminate);
+    process.off('SIGHUP', onHangup);
   }
 }
 

@@ -1,14 +1,16 @@
 import { parseArgs } from './args.js';
-import { BROKEN_PIPE_STATUS, CLIENT_HELP, CLIENT_OPTIONS, clientFrom, EXIT, outputBroken, takeAgent } from './common.js';
+import { BROKEN_PIPE_STATUS, CLIENT_HELP, CLIENT_OPTIONS, clientFrom, EscapeScanner, EXIT, outputBroken, takeAgent } from './common.js';
 import os from 'node:os';
 
 export const help = `Usage: wirekit shell [options] [--] [CMD ARGS...]
 
 Opens an interactive shell (or CMD) under a pseudo-terminal on the daemon's machine. The local
 terminal is put in raw mode, window-size changes are sent on SIGWINCH, and the terminal is
-restored on exit. Press Ctrl-] to detach (close the session from this side). On an Overlord
-ghost (listed as unauthenticated) it is the ghost's own shell (CMD is refused), and the exit
-status is 0 when the ghost ends the session (a ghost reports none).
+restored on exit. Press Ctrl-], or type ~. at the start of a line (as in ssh; ~~ sends one ~),
+to detach: the session is closed from this side, even when the program ignores every key, and
+the daemon hangs up everything the session started (SIGHUP, then SIGKILL after 2 s). On an
+Overlord ghost (listed as unauthenticated) it is the ghost's own shell (CMD is refused), and the
+exit status is 0 when the ghost ends the session (a ghost reports none).
 
 Options:
       --term NAME      TERM for the remote side (default: $TERM or xterm-256color)
@@ -39,15 +41,18 @@ export async function run(argv: string[]): Promise<number> {
   };
   process.once('exit', restore);
   let detached = false;
+  const scanner = new EscapeScanner();
   const onInput = (d: Buffer) => {
-    const i = stdin.isTTY ? d.indexOf(DETACH) : -1;
-    if (i >= 0) {
-      if (i > 0) t.write(d.subarray(0, i));
+    if (detached) return;
+    if (!stdin.isTTY) return void t.write(d);
+    // Ctrl-] anywhere, or ~. at the start of a line (as in ssh), detaches.
+    const i = d.indexOf(DETACH);
+    const { data, escape } = scanner.scan(i >= 0 ? d.subarray(0, i) : d);
+    if (data.length > 0) t.write(data);
+    if (i >= 0 || escape) {
       detached = true;
       t.close();
-      return;
     }
-    t.write(d);
   };
   const onResize = () => {
     const s = size();

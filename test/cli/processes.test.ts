@@ -10,6 +10,8 @@ import { mkdtempSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import pty from 'node-pty';
+import { EscapeScanner } from '../../src/cli/common.js';
 import { MAIN, waitLine } from '../helpers/cli.js';
 
 const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'wk-procs-')));
@@ -97,4 +99,68 @@ test('forward: 200 clients that send the request and half-close before the reply
   while (fds() > before) await new Promise((r) => setTimeout(r, 10));
   assert.equal(fds(), before);
   server.close();
+});
+
+test('exec: a second Ctrl-C ends the session from the client side when the program goes on (issue 12 item 10)', async () => {
+  const { child, stderr, closed } = start(['exec', '--', 'sh', '-c', "trap 'echo got-int' INT; echo ready; while :; do sleep 1; done"]);
+  await waitLine(child.stdout!, /ready/);
+  child.kill('SIGINT');
+  await waitLine(child.stdout!, /got-int/); // passed on, and the program goes on
+  // Two Ctrl-C in a row (a few tries, should the machine be slow enough to stretch a pair apart).
+  let code: number | null | undefined;
+  for (let i = 0; i < 5 && code === undefined; i++) {
+    child.kill('SIGINT');
+    child.kill('SIGINT');
+    const gotInt = new Promise<undefined>((resolve) => {
+      const on = (d: Buffer) => {
+        if (!d.includes('got-int')) return;
+        child.stdout!.off('data', on);
+        resolve(undefined);
+      };
+      child.stdout!.on('data', on);
+    });
+    code = await Promise.race([closed, gotInt]);
+  }
+  assert.equal(code, 130, stderr());
+  assert.match(stderr(), /interrupted twice/);
+});
+
+/** Runs `wirekit ARGS` under a pseudo-terminal; resolves with its output so far and its exit. */
+function startInTerminal(args: string[]) {
+  const term = pty.spawn(process.execPath, [MAIN, ...args], { cols: 80, rows: 24, env: { ...process.env, WIREKIT_ADDRESS: `unix:${sock}` } as Record<string, string> });
+  let out = '';
+  term.onData((d) => (out += d));
+  const exited = new Promise<number>((resolve) => term.onExit((e) => resolve(e.exitCode)));
+  const waitFor = async (re: RegExp) => {
+    while (!re.test(out)) await Promise.race([new Promise((r) => term.onData(r)), exited]);
+  };
+  return { term, exited, waitFor, output: () => out };
+}
+
+for (const cmd of ['exec', 'shell']) {
+  test(`${cmd}: ~. at the start of a line ends a session whose program ignores its input and signals (issue 12 item 10)`, async () => {
+    const { term, exited, waitFor, output } = startInTerminal([cmd, '--', 'sh', '-c', 'trap "" INT HUP; echo ready; exec sleep 1000 </dev/null']);
+    await waitFor(/ready/);
+    term.write(cmd === 'exec' ? 'x\r~.\r' : 'x\r~.');
+    assert.equal(await exited, 255, output());
+  });
+}
+
+test('EscapeScanner: ~. only at the start of a line; ~~ sends one ~; split across reads', () => {
+  const run = (...chunks: string[]) => {
+    const e = new EscapeScanner();
+    let sent = '';
+    for (const c of chunks) {
+      const r = e.scan(Buffer.from(c));
+      sent += Buffer.from(r.data).toString();
+      if (r.escape) return { sent, escape: true };
+    }
+    return { sent, escape: false };
+  };
+  assert.deepEqual(run('~.'), { sent: '', escape: true });
+  assert.deepEqual(run('ls\r~.rest'), { sent: 'ls\r', escape: true });
+  assert.deepEqual(run('a~.'), { sent: 'a~.', escape: false });
+  assert.deepEqual(run('\n~', '.'), { sent: '\n', escape: true });
+  assert.deepEqual(run('~~.'), { sent: '~.', escape: false });
+  assert.deepEqual(run('~x'), { sent: '~x', escape: false });
 });
