@@ -19,6 +19,7 @@ import { tokensEqual } from './auth.js';
 import { AddressInUseError, LimitError, SessionProtocolError } from './errors.js';
 import type { CollectGarbage } from './file-pump.js';
 import type { KeepaliveOptions } from './keepalive.js';
+import { bindEmitter, withScope, type Scope } from './last-resort.js';
 import { createLogger, type Logger } from './log.js';
 import type { AnySessionKind, SessionContext } from './sessions/context.js';
 import { execKind } from './sessions/exec.js';
@@ -408,8 +409,16 @@ export class AgentDaemon {
     };
   }
 
-  /** Runs one session command up to the hand-over; the session then runs on its own. */
-  private async startSession(kind: AnySessionKind, opts: Record<string, unknown>, control: CommandContext<ConnInfo>): Promise<void> {
+  /**
+   * Runs one session command up to the hand-over; the session then runs on its own. All of it runs
+   * in a `Scope`, so an error nobody caught is put down to this session (see `last-resort.ts`).
+   */
+  private startSession(kind: AnySessionKind, opts: Record<string, unknown>, control: CommandContext<ConnInfo>): Promise<void> {
+    const scope: Scope = { name: `${kind.cmd} session of ${control.connection.data.peer}` };
+    return withScope(scope, () => this.runSession(kind, opts, control, scope));
+  }
+
+  private async runSession(kind: AnySessionKind, opts: Record<string, unknown>, control: CommandContext<ConnInfo>, scope: Scope): Promise<void> {
     const ctx = this.ctx;
     if (this.opts.disabledSessions.includes(kind.cmd)) throw new WirekitError('WK_PERMISSION', `${kind.cmd} sessions are disabled on this daemon`, { origin: 'remote' });
     const options: unknown = await kind.parse(opts, ctx);
@@ -422,6 +431,8 @@ export class AgentDaemon {
       throw err;
     }
     const io = takeStream(control, kind.reply(prepared));
+    bindEmitter(io, scope);
+    scope.end = () => io.destroy();
     const running: Promise<void> = kind
       .run(prepared, io, ctx)
       .catch((err: unknown) => this.log.warn(`${kind.cmd} session: ${(err as Error).message}`))

@@ -4,6 +4,7 @@ import { AgentDaemon } from '../agent/daemon.js';
 import { v8Collector } from '../agent/gc.js';
 import { defaultSocketPath, defaultStateDir, ensurePrivateDir, formatAddress, parseAddress, TOKEN_ENV, type AgentAddress } from '../agent/address.js';
 import { generateToken, writeTokenFile } from '../agent/auth.js';
+import { installLastResort } from '../agent/last-resort.js';
 import { createLogger, isLogLevel, type LogLevel } from '../agent/log.js';
 import { parseArgs, parseDuration, parseIntArg, UsageError } from './args.js';
 import os from 'node:os';
@@ -129,6 +130,7 @@ export async function run(argv: string[]): Promise<number> {
     level = l;
   }
   const log = createLogger(level);
+  installLastResort(log); // an unexpected error ends only its session (docs/agent.md)
   const addrs: AgentAddress[] = ((p.flags.listen as string[] | undefined) ?? []).map((a) => parseAddress(a));
   const hubUrls = (p.flags.hub as string[] | undefined) ?? [];
   const hubUrl = hubUrls.length > 0 ? hubUrls.join(' ') : undefined;

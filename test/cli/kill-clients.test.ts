@@ -1,0 +1,104 @@
+/**
+ * Clients killed at random points of every session kind (exec, terminal, forward, upload,
+ * download): the daemon keeps serving (issue 12, "Crashes"). The points come from a seeded
+ * generator (the seed is in the test's name, to replay a failure).
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { AgentClient, dial } from '../../src/agent/client.js';
+import { MAIN, waitLine } from '../helpers/cli.js';
+
+const SEED = Number(process.env.WK_KILL_SEED ?? 12);
+const ROUNDS = 8;
+const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'wk-kill-')));
+const sock = path.join(dir, 'agent.sock');
+let daemon: ChildProcess | undefined;
+let log = '';
+
+after(() => {
+  daemon?.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A small seeded generator (mulberry32): the same kill points on every run. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+test(`clients killed at random points of every session kind leave the daemon serving (seed ${SEED})`, async () => {
+  daemon = spawn(process.execPath, [MAIN, 'serve', '-l', `unix:${sock}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  daemon.stderr!.on('data', (d: Buffer) => (log += d));
+  await waitLine(daemon.stderr!, /listening on/);
+  const echo = net.createServer((s) => {
+    s.on('error', () => {});
+    s.pipe(s);
+  });
+  echo.listen(0, '127.0.0.1');
+  await once(echo, 'listening');
+  const port = (echo.address() as net.AddressInfo).port;
+  const big = path.join(dir, 'big');
+  writeFileSync(big, randomBytes(4 * 1024 * 1024));
+  const rnd = random(SEED);
+  /** A client whose connections are destroyed after a random delay (0 to 40 ms: before, during or after the session's start). */
+  const killing = () => {
+    const delay = Math.floor(rnd() * 40);
+    return new AgentClient({
+      address: `unix:${sock}`,
+      dial: async () => {
+        const s = await dial({ kind: 'unix', path: sock }, {}, 10_000);
+        setTimeout(() => s.destroy(), delay);
+        return s;
+      },
+    });
+  };
+  const kinds: Record<string, (c: AgentClient) => Promise<unknown>> = {
+    exec: async (c) => {
+      const s = await c.exec(['sh', '-c', 'cat; seq 1 100000']);
+      s.stdout.resume();
+      s.stdin.write(randomBytes(256 * 1024));
+      return s.exit;
+    },
+    terminal: async (c) => {
+      const t = await c.terminal({ argv: ['sh', '-c', 'seq 1 100000; sleep 5'] });
+      t.output.resume();
+      return t.exit;
+    },
+    forward: async (c) => {
+      const f = await c.forward('127.0.0.1', port);
+      f.resume();
+      f.end(randomBytes(512 * 1024));
+      await once(f, 'close');
+    },
+    upload: (c) => c.upload(big, path.join(dir, `up-${rnd()}`)),
+    download: (c) => c.download(big, path.join(dir, `down-${rnd()}`)),
+  };
+  for (let round = 0; round < ROUNDS; round++) {
+    await Promise.all(Object.values(kinds).map((run) => run(killing()).catch(() => {})));
+  }
+  // Still serving: every kind works from a client that stays.
+  const client = new AgentClient({ address: `unix:${sock}` });
+  await client.ping();
+  const s = await client.exec(['echo', 'alive']);
+  let out = '';
+  s.stdout.on('data', (d: Buffer) => (out += d));
+  assert.deepEqual(await s.exit, { code: 0, signal: null });
+  assert.equal(out, 'alive\n');
+  const result = await client.upload(big, path.join(dir, 'final'));
+  assert.equal(result.size, 4 * 1024 * 1024);
+  assert.equal(daemon.exitCode, null, log);
+  echo.close();
+});
