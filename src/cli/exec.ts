@@ -118,6 +118,8 @@ export async function run(argv: string[]): Promise<number> {
     stdin.off('end', onInputEnd);
     stdin.pause();
     process.off('SIGINT', onInterrupt);
+    // wirekit exits right after: a further Ctrl-C must not turn the chosen status into a signal.
+    process.on('SIGINT', () => {});
     process.off('SIGTERM', onTerminate);
     process.off('SIGHUP', onHangup);
   }
