@@ -11,7 +11,7 @@ import { encodeExit, FrameType, type ExitStatus, type SessionFrame } from '../se
 import type { ClientContext, SessionContext, SessionKind } from './context.js';
 import { pump, reportSessionError, runClientSession, writeOut, writeWithBackpressure } from './frames.js';
 import { badOptions, confinedCwd, envRecord, stringArray } from './options.js';
-import { grace, killSession, signalGroup, signalName, spawnError, startSupervisor, type Supervisor } from './process.js';
+import { grace, killSession, reaped, signalGroup, signalName, spawnError, startSupervisor, type Supervisor } from './process.js';
 
 /** Options of an exec session (the `exec` command's `opts`). */
 export interface ExecOptions {
@@ -79,7 +79,7 @@ export async function runExec(fs: FrameStream, { child, supervisor }: StartedExe
   const done = (async () => {
     const status = await exited;
     await Promise.race([outs, grace(LEFT_BEHIND_GRACE_MS)]);
-    killSession(child.pid);
+    killSession(child.pid, true);
     // A process that left the session (setsid) may still hold the pipes: stop reading them.
     await Promise.race([outs, grace(500)]);
     child.stdout!.destroy();
@@ -110,7 +110,7 @@ export async function runExec(fs: FrameStream, { child, supervisor }: StartedExe
   try {
     if (!finished) {
       // The client went away (or broke the protocol) before the program ended.
-      killSession(child.pid);
+      killSession(child.pid, reaped(child));
       child.stdin!.destroy();
       await Promise.race([done, grace(2000)]);
     } else {

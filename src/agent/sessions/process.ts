@@ -3,7 +3,7 @@
  * tree (its Unix session), the supervisor that does so when the daemon dies, spawn errors.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { utf8Decode } from '../../bytes/text.js';
 import { WirekitError } from '../../errors.js';
@@ -42,9 +42,16 @@ export function killTree(child: ChildProcess, sig: NodeJS.Signals): void {
  * members are found in /proc (session or process group equal to `sid`); elsewhere only the
  * process group is signalled. Processes that started a session of their own (`setsid`, daemons)
  * are not members and are not reached. Returns how many processes were signalled.
+ *
+ * `leaderReaped`: the session's leader (the program) has exited and been reaped. Its pid is then
+ * free, and can be given to someone else's process once no member of the session is left; such
+ * a process, if it leads a session or group of its own, has the same id. While any member is
+ * left the kernel does not reuse the id, so a live process whose pid is `sid` after the leader was
+ * reaped means the session is over and the id belongs to a stranger: nothing is signalled.
  */
-export function signalSession(sid: number | undefined, sig: NodeJS.Signals): number {
+export function signalSession(sid: number | undefined, sig: NodeJS.Signals, leaderReaped = false): number {
   if (sid === undefined || sid <= 1) return 0;
+  if (leaderReaped && existsSync(`/proc/${sid}`)) return 0;
   const members = sessionMembers(sid);
   if (members === undefined) {
     try {
@@ -93,22 +100,29 @@ export function sessionMembers(sid: number): number[] | undefined {
   return out;
 }
 
-/** SIGKILL to every process of session `sid`, repeated while some are found (they may be forking). */
-export function killSession(sid: number | undefined): void {
-  for (let i = 0; i < 10 && signalSession(sid, 'SIGKILL') > 0; i++);
+/** SIGKILL to every process of session `sid`, repeated while some are found (they may be forking); `leaderReaped` as for `signalSession`. */
+export function killSession(sid: number | undefined, leaderReaped = false): void {
+  for (let i = 0; i < 10 && signalSession(sid, 'SIGKILL', leaderReaped) > 0; i++);
+}
+
+/** Whether Node has reaped `child` (its exit is known, so its pid may already be someone else's). */
+export function reaped(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
 }
 
 /**
  * The supervisor's script (POSIX sh): it ignores the signals a terminal or a stopping daemon
  * sends, reads the session id (one line), then waits for the end of its stdin, a pipe from the
- * daemon that ends when the daemon releases it or dies in any way (SIGKILL included). It then
- * kills every process of that session, as `killSession` does, and exits.
+ * daemon that ends when the daemon dies in any way (SIGKILL included). It then kills every
+ * process of that session, as `killSession` does, and exits. A line `done` first (the daemon
+ * ended the session itself) makes it exit without sweeping: the session is over, and its id may
+ * soon be someone else's.
  */
 const SUPERVISOR_SCRIPT = `trap '' HUP INT QUIT TERM PIPE TSTP TTIN TTOU
 IFS= read -r sid || exit 0
 case $sid in ''|*[!0-9]*) exit 0 ;; esac
 [ "$sid" -gt 1 ] || exit 0
-while IFS= read -r _; do :; done
+while IFS= read -r line; do [ "$line" = done ] && exit 0; done
 sweep() {
   found=
   kill -s KILL -- "-$sid" 2>/dev/null && found=1
@@ -130,12 +144,15 @@ while sweep && [ $i -lt 10 ]; do i=$((i + 1)); done
  * A session's supervisor: a small `sh` process outside the daemon that kills the session's whole
  * process tree when the daemon releases it or dies, however it dies (its pipe from the daemon
  * closes). Start it before the program (`startSupervisor`), hand it the program's pid at once
- * (`watch`), and `release()` it when the session ends.
+ * (`watch`), and `release()` it once the session ended and the daemon killed its tree.
  */
 export interface Supervisor {
   /** Names the session to kill (the program's pid, which leads its own Unix session). */
   watch(sid: number | undefined): void;
-  /** The session is over: the supervisor kills what is left of it and exits. */
+  /**
+   * The session is over and the daemon ended its tree itself (`killSession`): the supervisor exits
+   * without sweeping.
+   */
   release(): void;
 }
 
@@ -160,7 +177,7 @@ export function startSupervisor(log?: { debug(msg: string): void }): Supervisor 
       child.stdin!.write(`${sid}\n`);
     },
     release() {
-      child.stdin!.end();
+      child.stdin!.end('done\n');
     },
   };
 }

@@ -142,7 +142,8 @@ async function runTerminalWith(
     signalSession(term.pid, 'SIGHUP');
     await Promise.race([exited, grace(HANGUP_GRACE_MS)]);
   } else await exited;
-  killSession(term.pid);
+  killSession(term.pid, finished); // finished: node-pty reaped the program
+
   if (!finished) {
     try {
       term.kill('SIGKILL');
