@@ -83,7 +83,9 @@ $${TOKEN_ENV} must be at least ${MIN_TOKEN_LENGTH} characters. Wrong tokens are 
 10 failures from one address within 10 minutes lock it out for 10 minutes.
 tcp:// listeners are always plain TCP; only tls:// listeners use --tls-cert.
 
-Stops cleanly on SIGINT or SIGTERM (sessions are ended, the socket removed).
+Stops cleanly on SIGINT or SIGTERM (sessions are ended, the socket removed). Every process an exec
+or shell session started is ended with its session, also when the daemon is SIGKILLed (a small
+sh supervisor per session does it), except those that left the session (setsid, daemons).
 Exit status: 0 after a clean stop, 1 when it cannot listen, 2 on bad arguments.`;
 
 export async function run(argv: string[]): Promise<number> {

@@ -118,4 +118,6 @@ test(`clients killed at random points of every session kind leave the daemon ser
   const result = await within(client.upload(big, path.join(dir, 'final')), 'an upload');
   assert.equal(result.size, 4 * 1024 * 1024);
   assert.equal(daemon.exitCode, null, log);
+  // Serving on is not enough: no error may have reached the last-resort handler either.
+  assert.doesNotMatch(log, /unexpected error/, log);
 });
