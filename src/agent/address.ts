@@ -1,7 +1,7 @@
 /**
  * Daemon addresses: `unix:/path/to/sock` (or a bare path), `tcp://host:port`, `tls://host:port`.
  */
-import { mkdirSync, statSync } from 'node:fs';
+import { lstatSync, mkdirSync, realpathSync, statSync, type Stats } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { UsageError, WirekitError } from '../errors.js';
@@ -35,11 +35,56 @@ export function defaultSocketPath(env: NodeJS.ProcessEnv = process.env): string 
  */
 export function ensurePrivateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const st = statSync(dir);
-  if (!st.isDirectory()) throw new WirekitError('WK_UNSAFE_PATH', `${dir} is not a directory`, { origin: 'local' });
-  const uid = typeof process.getuid === 'function' ? process.getuid() : st.uid;
-  if (st.uid !== uid) throw new WirekitError('WK_UNSAFE_PATH', `${dir} belongs to another user (uid ${st.uid})`, { origin: 'local' });
-  if ((st.mode & 0o022) !== 0) throw new WirekitError('WK_UNSAFE_PATH', `${dir} is writable by group or others (mode ${(st.mode & 0o777).toString(8)})`, { origin: 'local' });
+  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+  checkPrivateDir(dir, statSync(dir), uid === undefined ? [] : [uid]);
+}
+
+/** Throws `WK_UNSAFE_PATH` unless `st` is a directory owned by one of `owners` and not writable by group or others. */
+function checkPrivateDir(dir: string, st: Stats, owners: readonly number[], prefix = ''): void {
+  if (!st.isDirectory()) throw unsafe(`${prefix}${dir} is not a directory`);
+  if (owners.length > 0 && !owners.includes(st.uid)) throw unsafe(`${prefix}${dir} belongs to another user (uid ${st.uid})`);
+  if ((st.mode & 0o022) !== 0) throw unsafe(`${prefix}${dir} is writable by group or others (mode ${(st.mode & 0o777).toString(8)})`);
+}
+
+function unsafe(message: string): WirekitError {
+  return new WirekitError('WK_UNSAFE_PATH', message, { origin: 'local' });
+}
+
+/** The start of the message of every refusal by `trustedSocketPath` (the CLI exits 3 on it). */
+export const REFUSED_SOCKET = 'refusing to connect: ';
+
+/**
+ * Checks a daemon's Unix socket before a client connects, and returns the path to connect to
+ * (the socket in its directory's real path, so no symbolic link can be swapped in between).
+ *
+ * The directory must belong to this user (or root) and not be writable by group or others: then
+ * nobody else can create, rename or replace a file in it, so what is checked stays what is
+ * connected to. The socket must be a socket owned by this user: a socket file is owned by the
+ * user whose process bound it, so this is the daemon's uid, known before anything is sent (Node
+ * has no SO_PEERCRED; a socket in such a directory cannot be another user's). A squatted
+ * `/tmp/wirekit-<uid>` is refused either way (`WK_UNSAFE_PATH`). A missing directory or socket is
+ * left for the connect to report (`WK_CONNECT`). Without uids (Windows) nothing is checked.
+ */
+export function trustedSocketPath(socketPath: string): string {
+  if (typeof process.getuid !== 'function') return socketPath;
+  const uid = process.getuid();
+  let dir: string;
+  try {
+    dir = realpathSync(path.dirname(socketPath));
+  } catch {
+    return socketPath;
+  }
+  checkPrivateDir(dir, statSync(dir), [uid, 0], REFUSED_SOCKET);
+  const real = path.join(dir, path.basename(socketPath));
+  let st: Stats;
+  try {
+    st = lstatSync(real);
+  } catch {
+    return real;
+  }
+  if (!st.isSocket()) throw unsafe(`${REFUSED_SOCKET}${real} is not a socket`);
+  if (st.uid !== uid) throw unsafe(`${REFUSED_SOCKET}${real} belongs to another user (uid ${st.uid}), not to you`);
+  return real;
 }
 
 /** Parses an address string. */

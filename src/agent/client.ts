@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import { connectSocket } from '../channels/connect.js';
 import { ConnectError } from '../channels/errors.js';
 import { TimeoutError } from '../errors.js';
-import { formatAddress, parseAddress, type AgentAddress } from './address.js';
+import { formatAddress, parseAddress, trustedSocketPath, type AgentAddress } from './address.js';
 import { AgentConnection } from './connection.js';
 import { RemoteCommandError } from '../protocols/control/errors.js';
 import { AuthError } from './errors.js';
@@ -183,9 +183,11 @@ export class AgentClient {
 /**
  * Connects to a daemon address (`connectSocket` under a connect timeout). Rejects with
  * `ConnectError` (`WK_CONNECT`) or `TimeoutError` (`WK_TIMEOUT`, message "connect to ...").
+ * A Unix socket is checked first (`trustedSocketPath`: a private directory, a socket of this
+ * user's); one that fails is not connected to at all (`WK_UNSAFE_PATH`).
  */
 export async function dial(address: AgentAddress, opts: { ca?: string | Buffer; insecure?: boolean }, timeoutMs: number): Promise<Duplex> {
-  if (address.kind === 'unix') return connectSocket({ path: address.path }, { timeout: timeoutMs });
+  if (address.kind === 'unix') return connectSocket({ path: trustedSocketPath(address.path) }, { timeout: timeoutMs });
   try {
     return await connectSocket(
       { host: address.host, port: address.port },

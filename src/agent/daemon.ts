@@ -19,6 +19,7 @@ import { tokensEqual } from './auth.js';
 import { AddressInUseError, LimitError, SessionProtocolError } from './errors.js';
 import type { CollectGarbage } from './file-pump.js';
 import type { KeepaliveOptions } from './keepalive.js';
+import { bindEmitter, withScope, type Scope } from './last-resort.js';
 import { createLogger, type Logger } from './log.js';
 import type { AnySessionKind, SessionContext } from './sessions/context.js';
 import { execKind } from './sessions/exec.js';
@@ -253,7 +254,10 @@ export class AgentDaemon {
     return l;
   }
 
-  /** Stops listening, ends every connection (killing their programs) and removes the socket files. */
+  /**
+   * Stops listening, ends every connection and removes the socket files; resolves once every
+   * session has ended (their programs' whole process trees killed, temporary files removed).
+   */
   async close(): Promise<void> {
     // Our socket files go first (only while they are still ours), then the servers stop.
     const unix = this.unixListeners;
@@ -262,9 +266,10 @@ export class AgentDaemon {
     const closing = this.listeners.map((l) => new Promise<void>((r) => l.server.close(() => r())));
     for (const s of this.sockets) s.destroy();
     await Promise.all(closing);
-    // Sessions clean up after their connection ends (an upload removes its temporary file): let
-    // them, for a bounded time.
-    if (this.running.size > 0) await Promise.race([Promise.allSettled(this.running), new Promise((r) => setTimeout(r, 2000).unref())]);
+    // Sessions clean up after their connection ends (an upload removes its temporary file, exec and
+    // terminal sessions end their process trees, a terminal after 2 s of SIGHUP): let them, for a
+    // bounded time (their supervisors end the trees should the process exit first).
+    if (this.running.size > 0) await Promise.race([Promise.allSettled(this.running), new Promise((r) => setTimeout(r, 3000).unref())]);
   }
 
   /**
@@ -404,8 +409,16 @@ export class AgentDaemon {
     };
   }
 
-  /** Runs one session command up to the hand-over; the session then runs on its own. */
-  private async startSession(kind: AnySessionKind, opts: Record<string, unknown>, control: CommandContext<ConnInfo>): Promise<void> {
+  /**
+   * Runs one session command up to the hand-over; the session then runs on its own. All of it runs
+   * in a `Scope`, so an error nobody caught is put down to this session (see `last-resort.ts`).
+   */
+  private startSession(kind: AnySessionKind, opts: Record<string, unknown>, control: CommandContext<ConnInfo>): Promise<void> {
+    const scope: Scope = { name: `${kind.cmd} session of ${control.connection.data.peer}` };
+    return withScope(scope, () => this.runSession(kind, opts, control, scope));
+  }
+
+  private async runSession(kind: AnySessionKind, opts: Record<string, unknown>, control: CommandContext<ConnInfo>, scope: Scope): Promise<void> {
     const ctx = this.ctx;
     if (this.opts.disabledSessions.includes(kind.cmd)) throw new WirekitError('WK_PERMISSION', `${kind.cmd} sessions are disabled on this daemon`, { origin: 'remote' });
     const options: unknown = await kind.parse(opts, ctx);
@@ -418,6 +431,8 @@ export class AgentDaemon {
       throw err;
     }
     const io = takeStream(control, kind.reply(prepared));
+    bindEmitter(io, scope);
+    scope.end = () => io.destroy();
     const running: Promise<void> = kind
       .run(prepared, io, ctx)
       .catch((err: unknown) => this.log.warn(`${kind.cmd} session: ${(err as Error).message}`))

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { WirekitError } from '../errors.js';
 import { RemoteCommandError } from '../protocols/control/errors.js';
 import { AgentClient } from '../agent/client.js';
-import { defaultStateDir, formatAddress, TOKEN_ENV, ADDRESS_ENV } from '../agent/address.js';
+import { defaultStateDir, formatAddress, REFUSED_SOCKET, TOKEN_ENV, ADDRESS_ENV } from '../agent/address.js';
 import { readOptionFile, resolveDaemon } from './daemon-config.js';
 import { readTokenFile } from '../agent/auth.js';
 import { UsageError, parseDuration, type Parsed, type Spec } from './args.js';
@@ -19,11 +19,32 @@ export const EXIT = {
   FAILED: 1,
   /** Bad arguments. */
   USAGE: 2,
-  /** Cannot reach the daemon, or authentication failed. */
+  /** Cannot reach the daemon, its Unix socket is not safe to use, or authentication failed. */
   UNREACHABLE: 3,
   /** exec/shell: wirekit itself failed (the program's status is unknown). */
   SESSION_FAILED: 255,
 } as const;
+
+/**
+ * exec/shell: the exit status when local output is a closed pipe (EPIPE, e.g. `| head -1`): the
+ * session is ended and wirekit exits quietly with 141, what a shell reports for a program killed
+ * by SIGPIPE (128 + 13), so `set -o pipefail` sees the same as with a local program.
+ */
+export const BROKEN_PIPE_STATUS = 141;
+
+/**
+ * Resolves when writing to one of `streams` (the local stdout and stderr) fails: EPIPE when the
+ * reader went away, or any other write error. The error is handled here, so it never becomes an
+ * uncaught 'error' event with a stack trace; the listener stays (a late error stays handled).
+ */
+export function outputBroken(streams: readonly NodeJS.WritableStream[]): Promise<NodeJS.ErrnoException> {
+  return new Promise((resolve) => {
+    for (const s of streams) s.on('error', (err: NodeJS.ErrnoException) => resolve(err));
+  });
+}
+
+/** exec: a second Ctrl-C (SIGINT) this soon after the first ends the session from this side. */
+export const INTERRUPT_AGAIN_MS = 1000;
 
 /** Options every client command accepts. */
 export const CLIENT_OPTIONS: Spec = {
@@ -143,6 +164,7 @@ export function exitCodeFor(err: unknown): number {
   // Every local misuse is WK_USAGE, whichever class carries it (a hub's or codec's too).
   if (err instanceof UsageError || (err instanceof WirekitError && err.code === 'WK_USAGE' && err.origin === 'local')) return EXIT.USAGE;
   if (err instanceof WirekitError && (err.code === 'WK_CONNECT' || err.code === 'WK_AUTH' || (err.code === 'WK_TIMEOUT' && err.message.startsWith('connect')))) return EXIT.UNREACHABLE;
+  if (err instanceof WirekitError && err.code === 'WK_UNSAFE_PATH' && err.message.startsWith(REFUSED_SOCKET)) return EXIT.UNREACHABLE;
   return EXIT.FAILED;
 }
 

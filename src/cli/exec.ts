@@ -1,8 +1,8 @@
 import os from 'node:os';
 import { parseArgs, UsageError, type Spec } from './args.js';
-import { runInteractive, sessionEnvFrom } from './interactive.js';
+import { runInteractive, sessionEnvFrom, statusCode } from './interactive.js';
 import { RemoteCommandError } from '../protocols/control/errors.js';
-import { CLIENT_HELP, CLIENT_OPTIONS, clientFrom, EXIT, reportError, takeAgent } from './common.js';
+import { BROKEN_PIPE_STATUS, CLIENT_HELP, CLIENT_OPTIONS, clientFrom, INTERRUPT_AGAIN_MS, outputBroken, reportError, takeAgent } from './common.js';
 
 export const help = `Usage: wirekit exec [options] [--] CMD [ARGS...]
 
@@ -15,6 +15,11 @@ here, and -e; never the daemon's own. On an Overlord ghost (an agent listed as u
 stdout and stderr arrive merged on stdout, signals are not passed on, and the exit code is
 approximate (the command prints it after itself; 255 if that is lost); a classic ghost.py gets
 no stdin (docs/overlord.md).
+
+Ctrl-C (SIGINT), SIGTERM and SIGHUP are passed on to the program. A second Ctrl-C within 1 s ends
+the session from this side (the daemon kills the program and everything it started) and exits
+130, for programs that ignore SIGINT; so does SIGHUP (exit 129). With -t, the escape keys of
+wirekit shell (Ctrl-] and ~. at the start of a line) end the session too (exit 255).
 
 Options:
   -C, --cwd DIR        working directory of the program (relative to the home directory;
@@ -29,8 +34,9 @@ Options:
 ${CLIENT_HELP}
 
 Exit status: the program's exit code; 128+N when killed by signal N; 127 when the program does not
-exist and 126 when it is not executable (as in a shell); 255 when the session failed; 3 when the
-daemon is unreachable; 2 on bad arguments.`;
+exist and 126 when it is not executable (as in a shell); 141 when local stdout or stderr is a
+closed pipe (as for a program killed by SIGPIPE: \`wirekit exec -- yes | head -1\` ends the session
+quietly); 255 when the session failed; 3 when the daemon is unreachable; 2 on bad arguments.`;
 
 const EXEC_OPTIONS: Spec = {
   ...CLIENT_OPTIONS,
@@ -81,25 +87,57 @@ export async function run(argv: string[]): Promise<number> {
   }
   s.stdout.pipe(process.stdout);
   s.stderr.pipe(process.stderr);
-  if (!noStdin) {
-    process.stdin.pipe(s.stdin);
-  }
-  const forward = (sig: NodeJS.Signals) => s.signal(sig);
-  process.on('SIGINT', forward);
-  process.on('SIGTERM', forward);
-  process.on('SIGHUP', forward);
+  // Ways to end the session from this side, with the status wirekit then exits with.
+  let endHere!: (status: number, message?: string) => void;
+  const endedHere = new Promise<number>((resolve) => {
+    endHere = (status, message) => {
+      if (message) process.stderr.write(`\r\nwirekit exec: ${message}\r\n`);
+      resolve(status);
+    };
+  });
+  const stdin = process.stdin;
+  if (!noStdin) stdin.pipe(s.stdin);
+  let lastInterrupt = -Infinity;
+  const onInterrupt = () => {
+    const now = performance.now();
+    s.signal('SIGINT');
+    // A second Ctrl-C soon after the first: the program did not stop, so stop waiting for it.
+    if (now - lastInterrupt <= INTERRUPT_AGAIN_MS) endHere(128 + os.constants.signals.SIGINT, 'interrupted twice, session closed');
+    lastInterrupt = now;
+  };
+  const onTerminate = () => s.signal('SIGTERM');
+  // The local terminal is gone: pass the hangup on and leave.
+  const onHangup = () => {
+    s.signal('SIGHUP');
+    endHere(128 + os.constants.signals.SIGHUP);
+  };
+  process.on('SIGINT', onInterrupt);
+  process.on('SIGTERM', onTerminate);
+  process.on('SIGHUP', onHangup);
+  // A closed local output (`| head`) ends the session (the daemon kills the program) quietly.
+  const broken = outputBroken([process.stdout, process.stderr]).then(() => BROKEN_PIPE_STATUS);
   try {
-    const status = await s.exit;
-    await Promise.all([flushed(s.stdout, process.stdout), flushed(s.stderr, process.stderr)]);
-    if (status.code !== null) return status.code;
-    const n = status.signal ? (os.constants.signals as Record<string, number>)[status.signal] : undefined;
-    return n ? 128 + n : EXIT.SESSION_FAILED;
+    const ended = await Promise.race([
+      s.exit.then(async (status) => {
+        await Promise.all([flushed(s.stdout, process.stdout), flushed(s.stderr, process.stderr)]);
+        return status;
+      }),
+      broken,
+      endedHere,
+    ]);
+    if (typeof ended === 'number') {
+      s.close();
+      return ended;
+    }
+    return statusCode(ended);
   } finally {
-    process.stdin.unpipe(s.stdin);
-    process.stdin.pause();
-    process.off('SIGINT', forward);
-    process.off('SIGTERM', forward);
-    process.off('SIGHUP', forward);
+    stdin.unpipe(s.stdin);
+    stdin.pause();
+    process.off('SIGINT', onInterrupt);
+    // wirekit exits right after: a further Ctrl-C must not turn the chosen status into a signal.
+    process.on('SIGINT', () => {});
+    process.off('SIGTERM', onTerminate);
+    process.off('SIGHUP', onHangup);
   }
 }
 

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseForwardOrigin } from '../hub/web-forward.js';
 import os from 'node:os';
 import path from 'node:path';
+import { installLastResort } from '../agent/last-resort.js';
 import { createLogger, isLogLevel, type LogLevel } from '../agent/log.js';
 import { Hub } from '../hub/hub.js';
 import { startHub, type ListenSpec } from '../hub/server.js';
@@ -197,6 +198,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const name = (p.flags.name as string | undefined) ?? os.hostname();
   const fleet = natsFleetFrom(p.flags, name);
+  installLastResort(logger); // an unexpected error is logged, the hub serves on
   const running = await startHub({
     ...(fleet ? { fleet } : {}),
     ...(typeof p.flags.advertise === 'string' ? { advertise: advertiseSpec(p.flags.advertise) } : {}),

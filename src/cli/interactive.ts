@@ -1,12 +1,13 @@
 /**
  * A program under a remote pseudo-terminal, driven from the local one (`shell`, `exec -t`): raw
- * mode while it runs, window sizes on SIGWINCH, the escape that ends the session, the exit status.
+ * mode while it runs, window sizes on SIGWINCH, the escape that ends the session, the exit status
+ * (141, quietly, when local output is a closed pipe).
  * Also the options both commands take for the program's environment and directory.
  */
 import os from 'node:os';
 import type { AgentClient } from '../agent/client.js';
 import { UsageError, type Parsed } from './args.js';
-import { EXIT } from './common.js';
+import { BROKEN_PIPE_STATUS, EXIT, outputBroken } from './common.js';
 import { DEFAULT_ESCAPE, EscapeScanner, parseEscape, type EscapeResult } from './escape.js';
 
 /**
@@ -78,8 +79,15 @@ export async function runInteractive(client: AgentClient, opts: InteractiveOptio
   stdin.on('data', onInput);
   process.on('SIGWINCH', onResize);
   t.output.pipe(stdout, { end: false });
+  // A closed local output (`| head`) ends the session (the daemon hangs the program up) quietly.
+  const broken = outputBroken([stdout, process.stderr]).then(() => BROKEN_PIPE_STATUS);
   try {
-    return statusCode(await t.exit);
+    const status = await Promise.race([t.exit, broken]);
+    if (typeof status === 'number') {
+      t.close();
+      return status;
+    }
+    return statusCode(status);
   } catch (err) {
     if (ended !== undefined) {
       process.stderr.write(`\r\n[session ended by ${ended}; the remote program was hung up]\r\n`);

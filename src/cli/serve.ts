@@ -5,6 +5,7 @@ import { AgentDaemon } from '../agent/daemon.js';
 import { v8Collector } from '../agent/gc.js';
 import { defaultSocketPath, defaultStateDir, ensurePrivateDir, formatAddress, parseAddress, TOKEN_ENV, type AgentAddress } from '../agent/address.js';
 import { generateToken, writeTokenFile } from '../agent/auth.js';
+import { installLastResort } from '../agent/last-resort.js';
 import { createLogger, isLogLevel, type LogLevel } from '../agent/log.js';
 import { parseArgs, parseDuration, parseIntArg, UsageError } from './args.js';
 import os from 'node:os';
@@ -83,7 +84,9 @@ $${TOKEN_ENV} must be at least ${MIN_TOKEN_LENGTH} characters. Wrong tokens are 
 10 failures from one address within 10 minutes lock it out for 10 minutes.
 tcp:// listeners are always plain TCP; only tls:// listeners use --tls-cert.
 
-Stops cleanly on SIGINT or SIGTERM (sessions are ended, the socket removed).
+Stops cleanly on SIGINT or SIGTERM (sessions are ended, the socket removed). Every process an exec
+or shell session started is ended with its session, also when the daemon is SIGKILLed (a small
+sh supervisor per session does it), except those that left the session (setsid, daemons).
 Exit status: 0 after a clean stop, 1 when it cannot listen, 2 on bad arguments.`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -130,6 +133,7 @@ export async function run(argv: string[]): Promise<number> {
     level = l;
   }
   const log = createLogger(level);
+  installLastResort(log); // an unexpected error ends only its session (docs/agent.md)
   const addrs: AgentAddress[] = ((p.flags.listen as string[] | undefined) ?? []).map((a) => parseAddress(a));
   const hubUrls = (p.flags.hub as string[] | undefined) ?? [];
   const hubUrl = hubUrls.length > 0 ? hubUrls.join(' ') : undefined;

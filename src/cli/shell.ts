@@ -9,9 +9,9 @@ ssh. The local terminal is put in raw mode, window-size changes are sent on SIGW
 terminal is restored on exit. The program starts in the user's home directory with a clean
 environment (HOME, USER, LOGNAME, SHELL, PATH, TERM; LANG and LC_* from here; -e), never the
 daemon's own. To end the session from this side, press Ctrl-] or type ~. at the start of a
-line (the remote program is hung up). On an Overlord ghost (listed as unauthenticated) it is
-the ghost's own shell (CMD is refused), and the exit status is 0 when the ghost ends the
-session (a ghost reports none).
+line (the remote program and everything it started are hung up: SIGHUP, then SIGKILL after 2 s).
+On an Overlord ghost (listed as unauthenticated) it is the ghost's own shell (CMD is refused),
+and the exit status is 0 when the ghost ends the session (a ghost reports none).
 
 Options:
   -C, --cwd DIR        start in DIR (relative to the home directory; ~ and ~/x expanded)
@@ -22,8 +22,8 @@ Options:
                        (default: Ctrl-] anywhere and ~. after a newline)
 ${CLIENT_HELP}
 
-Exit status: the program's exit code (128+N for signal N); 255 when ended by the escape key or
-when the session failed.`;
+Exit status: the program's exit code (128+N for signal N); 141 when local output is a closed pipe
+(the session is ended quietly); 255 when ended by the escape key or when the session failed.`;
 
 export async function run(argv: string[]): Promise<number> {
   const p = parseArgs(

@@ -61,3 +61,18 @@ export function waitLine(stream: NodeJS.ReadableStream, re: RegExp, timeoutMs = 
     stream.on('data', on);
   });
 }
+
+/** Settles as `p` does, or rejects after `timeoutMs` with an error naming `what` (so no test waits forever). */
+export function within<T>(p: Promise<T>, what: string | (() => string), timeoutMs = 20_000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms: ${typeof what === 'string' ? what : what()}`)), timeoutMs);
+  });
+  return Promise.race([p, expired]).finally(() => clearTimeout(timer));
+}
+
+/** Resolves with a child's exit code (null when a signal ended it) once it exited, or rejects after `timeoutMs`. */
+export function exitOf(child: ChildProcess, timeoutMs = 20_000): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return within(new Promise((resolve) => child.once('exit', (code) => resolve(code))), `exit of pid ${child.pid}`, timeoutMs);
+}

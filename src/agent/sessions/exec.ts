@@ -12,7 +12,7 @@ import type { ClientContext, SessionContext, SessionKind } from './context.js';
 import { pump, reportSessionError, runClientSession, writeOut, writeWithBackpressure } from './frames.js';
 import { badOptions, envRecord, stringArray } from './options.js';
 import { sessionCwd, sessionEnv } from './environment.js';
-import { grace, killTree, signalName, spawnError } from './process.js';
+import { grace, killSession, reaped, signalGroup, signalName, spawnError, startSupervisor, type Supervisor } from './process.js';
 
 /** Options of an exec session (the `exec` command's `opts`). */
 export interface ExecOptions {
@@ -29,31 +29,62 @@ export function parseExecOptions(o: Record<string, unknown>): ExecOptions {
 }
 
 /**
- * Starts a program for an exec session; resolves once it is running (rejects with the spawn
- * error, e.g. ENOENT, so the command can be refused before the switch).
+ * How long what a program left behind (a background child holding its stdout) may go on writing
+ * after the program exited; then the session's whole process tree is killed and EXIT is sent.
  */
-export function startExec(opts: ExecOptions): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
+export const LEFT_BEHIND_GRACE_MS = 2000;
+
+/** A started exec program and the supervisor that kills its session's processes if the daemon dies. */
+export interface StartedExec {
+  child: ChildProcess;
+  supervisor: Supervisor;
+}
+
+/**
+ * Starts a program for an exec session, as the leader of its own Unix session (`setsid`), with a
+ * supervisor watching it; resolves once it is running (rejects with the spawn error, e.g. ENOENT,
+ * so the command can be refused before the switch).
+ */
+export function startExec(opts: ExecOptions, log?: Logger): Promise<StartedExec> {
+  const supervisor = startSupervisor(log);
+  return new Promise<StartedExec>((resolve, reject) => {
     const child = spawn(opts.argv[0]!, opts.argv.slice(1), {
       cwd: opts.cwd,
       env: sessionEnv(opts.env), // a clean environment, as ssh gives (never the daemon's own)
       stdio: 'pipe',
-      detached: true, // own process group, so the whole tree can be killed
+      detached: true, // setsid: its own session and process group, so the whole tree can be ended
     });
-    child.once('spawn', () => resolve(child));
-    child.once('error', (err: NodeJS.ErrnoException) => reject(spawnError(opts.argv[0]!, err)));
+    supervisor.watch(child.pid); // at once: no moment without a supervisor that knows it
+    child.once('spawn', () => resolve({ child, supervisor }));
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      supervisor.release();
+      reject(spawnError(opts.argv[0]!, err));
+    });
+  }).catch((err: unknown) => {
+    supervisor.release();
+    throw err;
   });
 }
 
-/** Runs an exec session on a started child. Resolves when it ends (either side). */
-export async function runExec(fs: FrameStream, child: ChildProcess, log: Logger): Promise<void> {
+/**
+ * Runs an exec session on a started program. Resolves when it ends (either side), and then no
+ * process of the session is left: when the program exits, what it left behind gets
+ * `LEFT_BEHIND_GRACE_MS` to finish its output, then everything in its session is killed; when
+ * the client goes first, everything is killed at once.
+ */
+export async function runExec(fs: FrameStream, { child, supervisor }: StartedExec, log: Logger): Promise<void> {
   child.stdin!.on('error', () => {});
   const outs = Promise.all([pump(child.stdout!, fs, FrameType.STDOUT), pump(child.stderr!, fs, FrameType.STDERR)]);
   const exited = new Promise<ExitStatus>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   let finished = false;
   const done = (async () => {
     const status = await exited;
-    await outs;
+    await Promise.race([outs, grace(LEFT_BEHIND_GRACE_MS)]);
+    killSession(child.pid, true);
+    // A process that left the session (setsid) may still hold the pipes: stop reading them.
+    await Promise.race([outs, grace(500)]);
+    child.stdout!.destroy();
+    child.stderr!.destroy();
     finished = true;
     fs.send(FrameType.EXIT, encodeExit(status));
     fs.end();
@@ -68,7 +99,7 @@ export async function runExec(fs: FrameStream, child: ChildProcess, log: Logger)
           child.stdin!.end();
           return;
         case FrameType.SIGNAL:
-          killTree(child, signalName(f.payload));
+          signalGroup(child.pid, signalName(f.payload));
           return;
         default:
           throw badOptions(`unexpected ${f.type} frame in an exec session`);
@@ -77,32 +108,36 @@ export async function runExec(fs: FrameStream, child: ChildProcess, log: Logger)
   } catch (err) {
     reportSessionError(fs, 'exec', err, log);
   }
-  if (!finished) {
-    // The client went away (or broke the protocol) before the program ended.
-    killTree(child, 'SIGKILL');
-    child.stdin!.destroy();
-    await Promise.race([done, grace(2000)]);
-  } else {
-    await done;
+  try {
+    if (!finished) {
+      // The client went away (or broke the protocol) before the program ended.
+      killSession(child.pid, reaped(child));
+      child.stdin!.destroy();
+      await Promise.race([done, grace(2000)]);
+    } else {
+      await done;
+    }
+  } finally {
+    supervisor.release();
+    fs.close();
   }
-  fs.close();
 }
 
 /** Daemon half of the `exec` command. */
-export const execKind: SessionKind<ExecOptions, { options: ExecOptions; child: ChildProcess }> = {
+export const execKind: SessionKind<ExecOptions, { options: ExecOptions; started: StartedExec }> = {
   cmd: 'exec',
   async parse(opts, ctx: SessionContext) {
     const eo = parseExecOptions(opts);
     eo.cwd = await sessionCwd(eo.cwd, ctx); // the home directory unless the client names one
     return eo;
   },
-  async prepare(options) {
-    return { options, child: await startExec(options) };
+  async prepare(options, ctx) {
+    return { options, started: await startExec(options, ctx.log) };
   },
-  reply: ({ child }) => ({ pid: child.pid }),
-  run({ options, child }, io: Duplex, ctx) {
-    ctx.log.info(`exec ${JSON.stringify(options.argv)} pid ${child.pid}`);
-    return runExec(ctx.frames(io), child, ctx.log);
+  reply: ({ started }) => ({ pid: started.child.pid }),
+  run({ options, started }, io: Duplex, ctx) {
+    ctx.log.info(`exec ${JSON.stringify(options.argv)} pid ${started.child.pid}`);
+    return runExec(ctx.frames(io), started, ctx.log);
   },
 };
 

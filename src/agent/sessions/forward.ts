@@ -6,6 +6,7 @@
 import type net from 'node:net';
 import { Duplex } from 'node:stream';
 import { connectSocket } from '../../channels/connect.js';
+import { RemoteCommandError } from '../../protocols/control/errors.js';
 import type { FrameStream } from '../frame-stream.js';
 import type { Logger } from '../log.js';
 import { encodeError, FrameType } from '../session-frames.js';
@@ -40,47 +41,51 @@ export function connectTarget(host: string, port: number, timeoutMs: number): Pr
 
 /**
  * Runs a forward session: DATA frames go to the target, the target's bytes come back as DATA;
- * EOF in either direction half-closes the other side. Ends when both directions have ended.
+ * EOF in either direction half-closes the other side. Ends when both directions have ended, when
+ * the client goes away, or when the target connection closes (a reset or error is sent as an
+ * ERROR frame, the last one): the daemon then ends its side and gives the client a moment to read
+ * what is still on its way before the stream is closed.
  */
 export async function runForward(fs: FrameStream, target: net.Socket, log: Logger): Promise<void> {
   let targetEnded = false;
-  const targetDone = new Promise<void>((resolve) => {
-    target.on('data', (d: Uint8Array) => {
-      if (!fs.send(FrameType.DATA, d)) {
-        target.pause();
-        fs.drained().then(
-          () => target.resume(),
-          () => target.resume(),
-        );
-      }
-    });
-    target.on('end', () => {
-      targetEnded = true;
-      fs.send(FrameType.EOF);
-      resolve();
-    });
-    target.on('error', (err) => {
-      log.debug(`forward target: ${err.message}`);
-      fs.send(FrameType.ERROR, encodeError('WK_CONNECT', `target connection failed: ${err.message}`));
-      resolve();
-    });
-    target.on('close', () => resolve());
+  target.on('data', (d: Uint8Array) => {
+    if (!fs.send(FrameType.DATA, d)) {
+      target.pause();
+      fs.drained().then(
+        () => target.resume(),
+        () => target.resume(),
+      );
+    }
   });
+  target.on('end', () => {
+    targetEnded = true;
+    fs.send(FrameType.EOF);
+  });
+  target.on('error', (err) => {
+    log.debug(`forward target: ${err.message}`);
+    fs.send(FrameType.ERROR, encodeError('WK_CONNECT', `target connection failed: ${err.message}`));
+  });
+  const targetClosed = new Promise<'target'>((resolve) => target.once('close', () => resolve('target')));
   let clientEof = false;
-  try {
-    await fs.run(async (f) => {
+  const clientDone = fs
+    .run(async (f) => {
       if (f.type === FrameType.DATA) await writeWithBackpressure(target, f.payload);
       else if (f.type === FrameType.EOF) {
         clientEof = true;
         target.end();
       } else throw badOptions(`unexpected frame type ${f.type} in a forward session`);
-    });
-  } catch (err) {
-    log.debug(`forward session: ${(err as Error).message}`);
-  }
-  if (clientEof && !targetEnded) {
+    })
+    .catch((err: unknown) => log.debug(`forward session: ${(err as Error).message}`))
+    .then(() => 'client' as const);
+  const first = await Promise.race([clientDone, targetClosed]);
+  if (first === 'target') {
+    // The target is gone (both directions ended, or reset): nothing more can pass.
+    if (!targetEnded && !target.errored) fs.send(FrameType.EOF);
+    fs.end();
+    await Promise.race([clientDone, grace(2000)]);
+  } else if (clientEof && !targetEnded) {
     // The client ended its side after EOF; wait for the target to finish.
-    await Promise.race([targetDone, grace(2000)]);
+    await Promise.race([targetClosed, grace(2000)]);
   }
   target.destroy();
   fs.close();
@@ -152,7 +157,9 @@ export async function clientForward(client: ClientContext, host: string, port: n
     () => {
       if (!readEnded) duplex.push(null);
     },
-    (err) => duplex.destroy(err as Error),
+    // The daemon ending the stream after the target's EOF is the session's normal end; an ERROR
+    // frame (the target reset) or a lost connection fails the duplex.
+    (err) => duplex.destroy(readEnded && !(err instanceof RemoteCommandError) ? undefined : (err as Error)),
   );
   return duplex;
 }

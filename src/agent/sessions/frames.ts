@@ -21,17 +21,7 @@ export function frameStream(io: Duplex, options: { maxFrameBytes?: number; keepa
 export async function writeWithBackpressure(w: NodeJS.WritableStream & { destroyed?: boolean }, data: Uint8Array): Promise<void> {
   if (w.destroyed) return;
   if (w.write(data)) return;
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      w.removeListener('drain', done);
-      w.removeListener('close', done);
-      w.removeListener('error', done);
-      resolve();
-    };
-    w.on('drain', done);
-    w.on('close', done);
-    w.on('error', done);
-  });
+  await writable(w);
 }
 
 /** Sends what `src` produces as frames of `type`, pausing it while the socket is full. Resolves at its end. */
@@ -73,9 +63,10 @@ export async function runClientSession(cmd: string, fs: FrameStream, onFrame: (f
         return;
       }
       if (f.type === FrameType.ERROR) {
+        // The last frame of a session: stop reading (the daemon may leave the stream open).
         const e = decodeError(f.payload);
         failure = new RemoteCommandError(cmd, e.message, { code: e.code });
-        return;
+        throw failure;
       }
       if (!(await onFrame(f))) throw new WirekitError('WK_PROTOCOL', `unexpected frame type ${f.type} from the daemon`, { origin: 'remote' });
     });
@@ -92,15 +83,23 @@ export async function runClientSession(cmd: string, fs: FrameStream, onFrame: (f
 export function writeOut(s: PassThrough, data: Uint8Array): Promise<void> | void {
   if (s.destroyed) return;
   if (s.write(data)) return;
-  return new Promise((r) => {
-    // Both listeners go once either fires: a 'close' listener left behind per full buffer piled up
-    // (MaxListenersExceededWarning during a 50 MB cat in the console).
+  return writable(s);
+}
+
+/**
+ * Resolves when `w` can take more, or is gone (closed or failed). Both listeners go once either
+ * fires, so a long output with many waits leaves none behind (no MaxListenersExceededWarning).
+ */
+export function writable(w: NodeJS.EventEmitter): Promise<void> {
+  return new Promise<void>((resolve) => {
     const done = () => {
-      s.off('drain', done);
-      s.off('close', done);
-      r();
+      w.removeListener('drain', done);
+      w.removeListener('close', done);
+      w.removeListener('error', done);
+      resolve();
     };
-    s.on('drain', done);
-    s.on('close', done);
+    w.on('drain', done);
+    w.on('close', done);
+    w.on('error', done);
   });
 }

@@ -13,7 +13,7 @@ import type { ClientContext, SessionKind } from './context.js';
 import { reportSessionError, runClientSession, writeOut } from './frames.js';
 import { badOptions, envRecord, stringArray } from './options.js';
 import { sessionCwd, sessionEnv, sessionUser } from './environment.js';
-import { grace, signalName } from './process.js';
+import { grace, killSession, signalName, signalSession, startSupervisor } from './process.js';
 
 /** Options of a terminal session. */
 export interface TerminalOptions {
@@ -50,11 +50,36 @@ function holdSlave(term: unknown): number | undefined {
   }
 }
 
-/** Runs a terminal session under node-pty. */
+/** How long a detached terminal's processes have between SIGHUP and SIGKILL. */
+export const HANGUP_GRACE_MS = 2000;
+
+/**
+ * Runs a terminal session under node-pty. The program leads its own Unix session (node-pty starts
+ * it with `setsid`); when the session ends, nothing of that Unix session is left: a client gone
+ * first sends SIGHUP to all its processes, then SIGKILL after `HANGUP_GRACE_MS`; after the
+ * program's exit what it left behind is killed. A supervisor does the same if the daemon dies.
+ */
 export async function runTerminal(fs: FrameStream, opts: TerminalOptions, log: Logger): Promise<void> {
   const pty = await import('node-pty');
   const user = sessionUser();
   const argv = opts.argv ?? [user.shell];
+  const supervisor = startSupervisor(log);
+  try {
+    await runTerminalWith(pty, fs, argv, user, opts, log, (pid) => supervisor.watch(pid));
+  } finally {
+    supervisor.release();
+  }
+}
+
+async function runTerminalWith(
+  pty: typeof import('node-pty'),
+  fs: FrameStream,
+  argv: string[],
+  user: ReturnType<typeof sessionUser>,
+  opts: TerminalOptions,
+  log: Logger,
+  started: (pid: number) => void,
+): Promise<void> {
   const name = opts.term ?? 'xterm-256color';
   const term = pty.spawn(argv[0]!, argv.slice(1), {
     name,
@@ -64,6 +89,7 @@ export async function runTerminal(fs: FrameStream, opts: TerminalOptions, log: L
     env: sessionEnv(opts.env, { term: name, user }),
     encoding: null,
   } as Parameters<typeof pty.spawn>[2]);
+  started(term.pid);
   let holder = holdSlave(term);
   const release = () => {
     if (holder !== undefined) closeSync(holder);
@@ -116,20 +142,19 @@ export async function runTerminal(fs: FrameStream, opts: TerminalOptions, log: L
     reportSessionError(fs, 'terminal', err, log);
   }
   if (!finished) {
+    // Detached, or the client went away: hang up the whole session, not only its leader.
+    signalSession(term.pid, 'SIGHUP');
+    await Promise.race([exited, grace(HANGUP_GRACE_MS)]);
+  } else await exited;
+  killSession(term.pid, finished); // finished: node-pty reaped the program
+
+  if (!finished) {
     try {
-      term.kill('SIGHUP');
+      term.kill('SIGKILL');
     } catch {
       // gone
     }
-    await Promise.race([exited, grace(2000)]);
-    if (!finished) {
-      try {
-        term.kill('SIGKILL');
-      } catch {
-        // gone
-      }
-    }
-  } else await exited;
+  }
   release();
   fs.close();
 }
