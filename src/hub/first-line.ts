@@ -67,5 +67,7 @@ export function readFirstLine(socket: Duplex, timeoutMs: number, reader: FrameRe
     socket.on('data', onData);
     socket.once('end', onGone);
     socket.once('close', onGone);
+    // A socket an earlier line paused does not flow again by a new 'data' listener alone.
+    socket.resume();
   });
 }
