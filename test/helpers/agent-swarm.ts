@@ -46,6 +46,12 @@ export interface AgentSwarmOptions {
   timeoutMs?: number;
   /** How often the shared timer ticks every link, in ms. Default 250. */
   tickMs?: number;
+  /**
+   * Fleet hubs: when a registered link drops, the agent reconnects to the next of `hubs` (after
+   * `hub`) with the dialer's backoff and full jitter (`reconnect`), as `wirekit serve` does.
+   */
+  hubs?: readonly { host: string; port: number }[];
+  reconnect?: { minMs: number; maxMs: number };
 }
 
 const line = (m: LinkMessage) => JSON.stringify(m) + '\n';
@@ -70,6 +76,10 @@ export class AgentSwarm {
   lost = 0;
   /** Dial-backs served. */
   dialBacks = 0;
+  /** Agents registered again after their link dropped (with `reconnect`). */
+  reconnected = 0;
+  /** Which of `hubs` each agent is on (by index; absent: `hub`). */
+  private readonly hubAt: number[] = [];
 
   private constructor(private readonly options: AgentSwarmOptions) {
     this.tokens = [...(options.tokens ?? [])];
@@ -109,6 +119,30 @@ export class AgentSwarm {
     await Promise.all(Array.from({ length: lanes }, lane));
   }
 
+  private hubFor(i: number): { host: string; port: number } {
+    const hubs = this.options.hubs;
+    const at = this.hubAt[i];
+    return hubs && at !== undefined ? hubs[at % hubs.length]! : this.options.hub;
+  }
+
+  /** Agent `index` lost its link: the next hub after a jittered backoff, again until it is registered. */
+  private reconnect(index: number, attempt: number): void {
+    const r = this.options.reconnect;
+    const hubs = this.options.hubs;
+    if (!r || !hubs || hubs.length === 0 || this.closed) return;
+    const cur = this.hubAt[index] ?? Math.max(0, hubs.findIndex((h) => h.host === this.options.hub.host && h.port === this.options.hub.port));
+    this.hubAt[index] = (cur + 1) % hubs.length;
+    const bound = Math.min(r.maxMs, r.minMs * 2 ** Math.min(attempt - 1, 20));
+    const delay = Math.round(r.minMs / 2 + Math.random() * (bound - r.minMs / 2));
+    setTimeout(() => {
+      if (this.closed) return;
+      this.connectOne(index).then(
+        () => this.reconnected++,
+        () => this.reconnect(index, attempt + 1),
+      );
+    }, delay).unref();
+  }
+
   private localAddress(i: number): string | undefined {
     const list = this.options.localAddresses;
     return list && list.length > 0 ? list[i % list.length] : undefined;
@@ -121,7 +155,7 @@ export class AgentSwarm {
     const timeoutMs = this.options.timeoutMs ?? 20_000;
     return new Promise<void>((resolve, reject) => {
       const local = this.localAddress(index);
-      const socket = net.connect({ ...this.options.hub, ...(local ? { localAddress: local } : {}) });
+      const socket = net.connect({ ...this.hubFor(index), ...(local ? { localAddress: local } : {}) });
       socket.setNoDelay(true);
       const session = new AgentLinkSession({ id, hostname: `${id}.sim`, version: 'swarm', capabilities: ['exec'], properties, token }, Date.now(), { registerTimeoutMs: timeoutMs });
       const agent: SimAgent = { index, id, socket, session, registered: false, apply: () => {} };
@@ -177,12 +211,14 @@ export class AgentSwarm {
       socket.on('error', (err) => settle(new Error(`${id}: ${err.message}`)));
       socket.on('end', () => socket.destroy());
       socket.on('close', () => {
+        const was = agent.registered;
         if (agent.registered) {
           agent.registered = false;
           this.registered--;
           if (!this.closed) this.lost++;
         }
         settle(new Error(`${id}: the hub closed the link`));
+        if (was) this.reconnect(index, 1);
       });
       apply(session.start());
     });
@@ -199,7 +235,7 @@ export class AgentSwarm {
 
   private dialBack(agent: SimAgent, sid: string): void {
     const local = this.localAddress(agent.index);
-    const socket = net.connect({ ...this.options.hub, ...(local ? { localAddress: local } : {}) });
+    const socket = net.connect({ ...this.hubFor(agent.index), ...(local ? { localAddress: local } : {}) });
     socket.setNoDelay(true);
     const token = this.tokens[agent.index] ?? this.options.enrollmentToken;
     socket.write(line({ type: 'attach', sid, id: agent.id, token }));
