@@ -119,7 +119,7 @@ async function scale(reporter: Reporter, ctx: BenchContext): Promise<void> {
           count: half,
           token,
           idPrefix: `f${k + 1}-`,
-          concurrency: 128,
+          concurrency: 64,
           localAddresses: ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'],
         },
         'registered',
@@ -150,6 +150,7 @@ async function scale(reporter: Reporter, ctx: BenchContext): Promise<void> {
     if (!(await until(async () => (await counts())[0]!.local === 0, 60_000, 200))) throw new Error('fleet: hub 1 kept agents after its swarm left');
     const tk = performance.now();
     hubs[1]!.kill('SIGKILL');
+    // Every agent of the second swarm (some may have been on hub 1 already, after a refused first try).
     const failed = await until(async () => ((await ask(hubs[0]!, { type: 'count' }, 'count')).local as number) === half, 120_000, 50);
     const failoverMs = performance.now() - tk;
     const st = await ask(swarms[1]!, { type: 'status' }, 'status');

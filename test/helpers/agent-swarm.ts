@@ -89,7 +89,8 @@ export class AgentSwarm {
 
   /**
    * Connects every agent and resolves once all are registered (`onProgress` after each), or
-   * rejects with the first refusal, connect error or timeout (the swarm is closed then).
+   * rejects with the first refusal, connect error or timeout (the swarm is closed then). With
+   * `reconnect`, it resolves once every agent made its first attempt; the failed ones keep trying.
    */
   static async start(options: AgentSwarmOptions, onProgress?: (registered: number) => void): Promise<AgentSwarm> {
     const swarm = new AgentSwarm(options);
@@ -112,7 +113,13 @@ export class AgentSwarm {
     const lane = async () => {
       while (next < this.options.count && !this.closed) {
         const i = next++;
-        await this.connectOne(i);
+        try {
+          await this.connectOne(i);
+        } catch (err) {
+          // With `reconnect`, an agent refused or timed out at first goes on trying, as a real one does.
+          if (!this.options.reconnect) throw err;
+          this.reconnect(i, 1);
+        }
         onProgress?.(this.registered);
       }
     };
