@@ -80,7 +80,7 @@ async function until(cond: () => Promise<boolean>, timeoutMs: number, everyMs = 
  *   - hub RSS per agent: a hub's RSS after a full GC over its baseline before any agent, divided by
  *     its own agents (it also lists the other hub's N/2);
  *   - NATS traffic per agent per minute: /varz in_bytes and out_bytes over a steady window;
- *   - failover: the first swarm's agents leave, then hub 2 (N/2 agents) is SIGKILLed; time until
+ *   - failover: the first swarm's agents leave, then hub 2 (about N/2 agents) is SIGKILLed; time until
  *     hub 1 holds every one of them (agents reconnect with the dialer's backoff and full jitter,
  *     0.25–0.5 s at the first failure). The survivor must hold the N/2 alone, hence the first step:
  *     one process cannot hold N = 20,000 sockets under this machine's file limit of 20,000.
@@ -147,15 +147,16 @@ async function scale(reporter: Reporter, ctx: BenchContext): Promise<void> {
     reporter.add({ workload: `NATS traffic per agent per minute, steady (${n} agents, TTL 30 s)`, impl: 'out of nats-server (out_bytes)', value: perAgentMin(v1.out_bytes - v0.out_bytes), unit: 'B', higherIsBetter: false, baseline: false, note: `${((v1.out_msgs - v0.out_msgs) / (2 * half) * (60_000 / windowMs)).toFixed(1)} msgs` });
     // Failover: hub 1 is emptied (its own swarm leaves), then hub 2 and its half are killed.
     await ask(swarms[0]!, { type: 'exit' }, 'none', 2000).catch(() => undefined);
-    if (!(await until(async () => (await counts())[0]!.local === 0, 60_000, 200))) throw new Error('fleet: hub 1 kept agents after its swarm left');
+    // Left: the second swarm's agents only (a few may sit on hub 1 already, after a refused first try).
+    if (!(await until(async () => (await counts()).reduce((n, c) => n + (c.local as number), 0) === half, 60_000, 200))) throw new Error(`fleet: hubs kept the first swarm's agents: ${JSON.stringify(await counts())}`);
+    const onKilled = (await counts())[1]!.local as number;
     const tk = performance.now();
     hubs[1]!.kill('SIGKILL');
-    // Every agent of the second swarm (some may have been on hub 1 already, after a refused first try).
     const failed = await until(async () => ((await ask(hubs[0]!, { type: 'count' }, 'count')).local as number) === half, 120_000, 50);
     const failoverMs = performance.now() - tk;
     const st = await ask(swarms[1]!, { type: 'status' }, 'status');
     if (!failed) throw new Error(`fleet: failover incomplete after 120 s: ${JSON.stringify(st)}`);
-    reporter.add({ workload: `failover: hub with ${half.toLocaleString('en-US')} agents SIGKILLed → all held by the other hub`, impl: 'wirekit NATS fleet', value: failoverMs, unit: 'ms', higherIsBetter: false, baseline: true, note: `backoff 0.25–0.5 s full jitter; ${st.reconnected as number} reconnects` });
+    reporter.add({ workload: `failover: hub with ${onKilled.toLocaleString('en-US')} agents SIGKILLed → all held by the other hub`, impl: 'wirekit NATS fleet', value: failoverMs, unit: 'ms', higherIsBetter: false, baseline: true, note: `first retry 0.25–0.5 s, full jitter; ${st.reconnected as number} reconnects in all` });
   } finally {
     for (const k of kids) k.kill('SIGKILL');
     await nats.close();
