@@ -155,7 +155,12 @@ async function scale(reporter: Reporter, ctx: BenchContext): Promise<void> {
     const failed = await until(async () => ((await ask(hubs[0]!, { type: 'count' }, 'count')).local as number) === half, 120_000, 50);
     const failoverMs = performance.now() - tk;
     const st = await ask(swarms[1]!, { type: 'status' }, 'status');
-    if (!failed) throw new Error(`fleet: failover incomplete after 120 s: ${JSON.stringify(st)}`);
+    if (!failed) {
+      const held = (await ask(hubs[0]!, { type: 'count' }, 'count')).local as number;
+      console.log(`  (failover incomplete: ${held} of ${half} agents on the surviving hub after 120 s)`);
+      reporter.add({ workload: `failover: hub with ${onKilled.toLocaleString('en-US')} agents SIGKILLed → held by the other hub after 120 s`, impl: 'wirekit NATS fleet', value: held, unit: 'agents', higherIsBetter: true, baseline: true, note: 'incomplete' });
+      return;
+    }
     reporter.add({ workload: `failover: hub with ${onKilled.toLocaleString('en-US')} agents SIGKILLed → all held by the other hub`, impl: 'wirekit NATS fleet', value: failoverMs, unit: 'ms', higherIsBetter: false, baseline: true, note: `first retry 0.25–0.5 s, full jitter; ${st.reconnected as number} reconnects in all` });
   } finally {
     for (const k of kids) k.kill('SIGKILL');
