@@ -4,6 +4,7 @@ import { AbortedError } from '../errors.js';
 import { parseArgs, UsageError } from './args.js';
 import { CLIENT_HELP, CLIENT_OPTIONS, clientFrom, takeAgent } from './common.js';
 import type { TransferProgress } from '../agent/client.js';
+import { HASH_NAMES, isHashName } from '../agent/hash-algorithms.js';
 
 export const help = `Usage: wirekit cp [options] SRC DEST
 
@@ -26,7 +27,7 @@ Exit status: 0 copied, 1 failed (remote error, checksum mismatch, path refused),
 arguments, 3 daemon unreachable.`;
 
 export async function run(argv: string[]): Promise<number> {
-  const p = parseArgs(argv, { ...CLIENT_OPTIONS, mode: { type: 'string' }, setid: { type: 'boolean' }, json: { type: 'boolean' }, 'no-progress': { type: 'boolean' } });
+  const p = parseArgs(argv, { ...CLIENT_OPTIONS, mode: { type: 'string' }, setid: { type: 'boolean' }, json: { type: 'boolean' }, 'no-progress': { type: 'boolean' }, checksum: { type: 'string' } });
   if (p.flags.help) return (console.log(help), 0);
   takeAgent(p);
   if (p.positionals.length !== 2) throw new UsageError('cp needs SRC and DEST');
@@ -49,6 +50,8 @@ export async function run(argv: string[]): Promise<number> {
     if (!/^[0-7]{1,4}$/.test(p.flags.mode as string)) throw new UsageError('--mode must be octal, e.g. 644');
     mode = parseInt(p.flags.mode as string, 8);
   }
+  const checksum = p.flags.checksum as string | undefined;
+  if (checksum !== undefined && !isHashName(checksum)) throw new UsageError(`--checksum must be ${HASH_NAMES.join(' or ')}`);
   const json = p.flags.json === true;
   const bar = !json && !p.flags['no-progress'] && process.stderr.isTTY ? progressBar() : undefined;
   const client = clientFrom(p);
@@ -66,12 +69,12 @@ export async function run(argv: string[]): Promise<number> {
   for (const sig of signals) process.on(sig, onSignal);
   try {
     const result = srcRemote
-      ? await client.download(src.slice(1), dest, { onProgress: bar, mode, setid, collectGarbage: v8Collector(), signal: stop.signal })
-      : await client.upload(src, dest.slice(1) || '.', { mode, setid, onProgress: bar, signal: stop.signal });
+      ? await client.download(src.slice(1), dest, { onProgress: bar, mode, setid, collectGarbage: v8Collector(), signal: stop.signal, checksum })
+      : await client.upload(src, dest.slice(1) || '.', { mode, setid, onProgress: bar, signal: stop.signal, checksum });
     const seconds = (performance.now() - t0) / 1000;
     if (bar) process.stderr.write('\n');
     if (json) console.log(JSON.stringify({ direction: srcRemote ? 'download' : 'upload', ...result, seconds }));
-    else if (!bar) process.stderr.write(`${result.size} bytes -> ${srcRemote ? result.path : ':' + result.path} sha256 ${result.sha256}\n`);
+    else if (!bar) process.stderr.write(`${result.size} bytes -> ${srcRemote ? result.path : ':' + result.path} ${result.blake3 ? `blake3 ${result.blake3}` : `sha256 ${result.sha256}`}\n`);
     return 0;
   } catch (err) {
     if (caught) {

@@ -1,6 +1,12 @@
 /**
  * File sessions, both directions. The data goes raw after the reply (no session frames): exactly
- * `size` bytes, then their SHA-256 (32 bytes).
+ * `size` bytes, then their digest (32 bytes: SHA-256, or BLAKE3 when the request offered it and
+ * the daemon has it; see `hash-algorithms.ts`).
+ *
+ * Remote paths: a relative path (and `~`, `~/x`) is taken from the home directory of the user the
+ * daemon runs as; under `--root` the root plays the home directory (`x`, `~/x` and `/x` all name
+ * `<root>/x`). An upload whose destination is a directory (or ends with `/`) puts the file inside
+ * it under the request's `name`, as scp and cp do.
  * - upload: daemon half `uploadKind` (path confined, temporary file created before the reply
  *   `{"path"}`, then the data in, progress and result as control lines out, renamed into place
  *   only when complete and verified); client half `clientUpload`.
@@ -9,10 +15,13 @@
  */
 import { constants as fsConstants } from 'node:fs';
 import { lstat, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WirekitError } from '../../errors.js';
 import { receiveFile, sendFile, type CollectGarbage, type FileSource } from '../file-pump.js';
+import { acceptedHash, availableHashes, chooseHash, hashAvailable, HASH_LABELS, type HashName } from '../hash-algorithms.js';
+import { streamHashFor, type StreamHash } from '../hash-offload.js';
 import type { Logger } from '../log.js';
 import { fileError, resolveBeneath, type BeneathPath } from '../paths.js';
 import { tempNameFor } from '../temp-journal.js';
@@ -31,11 +40,36 @@ export interface TransferProgress {
   size: number;
 }
 
-/** Result of a transfer. */
+/**
+ * Result of a transfer: the hex digest under the name of the hash used (`sha256` or `blake3`;
+ * exactly one of them).
+ */
 export interface TransferResult {
   path: string;
   size: number;
-  sha256: string;
+  sha256?: string;
+  blake3?: string;
+}
+
+/** The result's digest field for `hash`. */
+function resultOf(p: string, size: number, hash: HashName, hex: string): TransferResult {
+  return hash === 'sha256' ? { path: p, size, sha256: hex } : { path: p, size, blake3: hex };
+}
+
+/**
+ * A remote path as the client wrote it, made absolute: relative paths, `~` and `~/x` from the
+ * home directory (`home`, default the daemon user's), or under a root from the root itself.
+ */
+export function fromHome(userPath: string, root: string | undefined, home = os.homedir()): string {
+  const rest = userPath === '~' ? '' : userPath.startsWith('~/') ? userPath.slice(2) : undefined;
+  if (root !== undefined) return rest !== undefined ? '/' + rest : userPath;
+  if (rest !== undefined) return path.join(home, rest);
+  return userPath.length === 0 || userPath.includes('\0') ? userPath : path.resolve(home, userPath);
+}
+
+/** A single path component (a file's own name, never a path). */
+function isPlainName(n: unknown): n is string {
+  return typeof n === 'string' && n.length > 0 && n !== '.' && n !== '..' && !n.includes('/') && !n.includes('\0');
 }
 
 /** The permission bits a received file gets: setuid and setgid only when asked for explicitly. */
@@ -55,11 +89,11 @@ export async function commitReceivedFile(
   temp: string,
   dest: string,
   mode: number | undefined,
-  opts: { fsync?: boolean; keepSetid?: boolean; onProgress?: (bytes: number) => void; collectGarbage?: CollectGarbage; stallTimeoutMs?: number; signal?: AbortSignal } = {},
+  opts: { fsync?: boolean; keepSetid?: boolean; onProgress?: (bytes: number) => void; collectGarbage?: CollectGarbage; stallTimeoutMs?: number; signal?: AbortSignal; hash?: StreamHash } = {},
 ): Promise<void> {
   let committed = false;
   try {
-    await receiveFile(io, rx, out, { onProgress: opts.onProgress, collectGarbage: opts.collectGarbage, stallTimeoutMs: opts.stallTimeoutMs, signal: opts.signal });
+    await receiveFile(io, rx, out, { onProgress: opts.onProgress, collectGarbage: opts.collectGarbage, stallTimeoutMs: opts.stallTimeoutMs, signal: opts.signal, hash: opts.hash });
     if (mode !== undefined) await out.chmod(receivedMode(mode, opts.keepSetid));
     if (opts.fsync) await out.datasync();
     await out.close();
@@ -83,6 +117,12 @@ export interface UploadRequest {
   mode: number | undefined;
   /** Keep setuid/setgid bits of `mode` (`"setid": true`); dropped otherwise. */
   keepSetid: boolean;
+  /** The source's own name: the file's name when `dest` is a directory. */
+  name: string | undefined;
+  /** The hash chosen from the request's offer. */
+  hash: HashName;
+  /** Whether the request offered hashes (the reply names the choice only then). */
+  negotiated: boolean;
 }
 
 /** An upload prepared before the switch: the destination was checked and the temp file created. */
@@ -97,6 +137,9 @@ export interface PreparedUpload {
   size: number;
   mode: number | undefined;
   keepSetid: boolean;
+  /** The integrity hash of the transfer (default SHA-256). */
+  hash?: HashName;
+  negotiated?: boolean;
   /** Called once the temp file is gone or renamed (the journal entry is dropped). */
   settled?: () => void;
 }
@@ -144,7 +187,8 @@ export async function prepareUpload(at: BeneathPath, size: number, mode: number 
  * and renames it into place only when complete and verified. Any failure removes the temp file.
  */
 export async function runUpload(io: Duplex, up: PreparedUpload, replies: TransferReplies, log: Logger, opts: UploadOptions = {}): Promise<void> {
-  const rx = new TransferReceiver(up.size, null);
+  const algorithm = up.hash ?? 'sha256';
+  const rx = new TransferReceiver(up.size, null, algorithm);
   const every = opts.progressEvery ?? 8 * 1024 * 1024;
   let nextProgress = every;
   try {
@@ -153,13 +197,14 @@ export async function runUpload(io: Duplex, up: PreparedUpload, replies: Transfe
       stallTimeoutMs: opts.stallTimeoutMs,
       keepSetid: up.keepSetid,
       collectGarbage: opts.collectGarbage,
+      hash: streamHashFor(algorithm, up.size),
       onProgress: (bytes) => {
         if (bytes < nextProgress) return;
         nextProgress = bytes + every;
         void replies.progress({ bytes, size: up.size });
       },
     });
-    await replies.ok({ path: up.dest, size: up.size, sha256: rx.sha256 });
+    await replies.ok(resultOf(up.dest, up.size, algorithm, rx.digestHex!));
     log.info(`upload ${up.dest}: ${up.size} bytes`);
   } catch (err) {
     log.warn(`upload ${up.dest} failed: ${(err as Error).message}`);
@@ -181,16 +226,38 @@ export const uploadKind: SessionKind<UploadRequest, PreparedUpload> = {
     const size = o.size;
     if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw badOptions('upload needs a non-negative integer size');
     const mode = typeof o.mode === 'number' && Number.isInteger(o.mode) ? o.mode : undefined;
-    return { dest: o.path, size, mode, keepSetid: o.setid === true };
+    const name = isPlainName(o.name) ? o.name : undefined;
+    return { dest: o.path, size, mode, keepSetid: o.setid === true, name, hash: chooseHash(o.hashes), negotiated: o.hashes !== undefined && o.hashes !== null };
   },
-  prepare: async ({ dest, size, mode, keepSetid }, ctx) => {
-    const up = await prepareUpload(await resolveBeneath(dest, { root: ctx.root }), size, mode, keepSetid);
+  prepare: async ({ dest, size, mode, keepSetid, name, hash, negotiated }, ctx) => {
+    const up = await prepareUpload(await uploadTarget(dest, name, ctx.root), size, mode, keepSetid);
+    up.hash = hash;
+    up.negotiated = negotiated;
     up.settled = await ctx.tempFiles?.add(path.join(await up.at.realDir().catch(() => '.'), up.tempName));
     return up;
   },
-  reply: (up) => ({ path: up.dest }),
+  reply: (up) => (up.negotiated ? { path: up.dest, hash: up.hash } : { path: up.dest }),
   run: (up, io, ctx) => runUpload(io, up, transferReplies(io), ctx.log, { fsync: ctx.fsync, collectGarbage: ctx.collectGarbage, stallTimeoutMs: ctx.transferTimeoutMs }),
 };
+
+/**
+ * Where an upload goes: `dest` from the home directory (or the root), and inside it under `name`
+ * when it is a directory (or written with a trailing `/`, which then must be one).
+ */
+export async function uploadTarget(dest: string, name: string | undefined, root: string | undefined): Promise<BeneathPath> {
+  const at = await resolveBeneath(fromHome(dest, root), { root });
+  const st = await stat(at.at()).catch(() => undefined);
+  const dirWanted = dest.endsWith('/') || dest === '~' || dest === '.' || dest === '';
+  if (st?.isDirectory() && name !== undefined) {
+    await at.close();
+    return resolveBeneath(path.join(fromHome(dest, root), name), { root });
+  }
+  if (dirWanted && !st?.isDirectory()) {
+    await at.close();
+    throw new WirekitError(st ? 'WK_NOT_DIR' : 'WK_NOT_FOUND', `${dest}: ${st ? 'not a directory' : 'no such directory'}`, { origin: 'remote' });
+  }
+  return at;
+}
 
 // ---- download, daemon half ----
 
@@ -201,6 +268,9 @@ export interface PreparedDownload {
   handle: FileSource & { close(): Promise<void> };
   size: number;
   mode: number;
+  /** The integrity hash of the transfer (default SHA-256). */
+  hash?: HashName;
+  negotiated?: boolean;
 }
 
 /** Largest snapshot of a file that reports size 0 (`/proc`, `/sys`). */
@@ -263,10 +333,10 @@ function memorySource(data: Uint8Array): FileSource & { close(): Promise<void> }
   };
 }
 
-/** Sends exactly `size` bytes of the file, then their SHA-256. */
-export async function runDownload(io: Duplex, dl: { handle: FileSource & { close(): Promise<void> }; size: number }, log: Logger, opts: { stallTimeoutMs?: number } = {}): Promise<void> {
+/** Sends exactly `size` bytes of the file, then their digest (SHA-256 unless `dl.hash` says otherwise). */
+export async function runDownload(io: Duplex, dl: { handle: FileSource & { close(): Promise<void> }; size: number; hash?: HashName }, log: Logger, opts: { stallTimeoutMs?: number } = {}): Promise<void> {
   try {
-    const digest = await sendFile(dl.handle, dl.size, io, { stallTimeoutMs: opts.stallTimeoutMs });
+    const digest = await sendFile(dl.handle, dl.size, io, { stallTimeoutMs: opts.stallTimeoutMs, hash: streamHashFor(dl.hash ?? 'sha256', dl.size) });
     io.end(digest);
   } catch (err) {
     log.warn(`download failed: ${(err as Error).message}`);
@@ -277,21 +347,21 @@ export async function runDownload(io: Duplex, dl: { handle: FileSource & { close
 }
 
 /** Daemon half of the `download` command. */
-export const downloadKind: SessionKind<string, PreparedDownload> = {
+export const downloadKind: SessionKind<{ file: string; hash: HashName; negotiated: boolean }, PreparedDownload> = {
   cmd: 'download',
   parse(o) {
     if (typeof o.path !== 'string') throw badOptions('download needs {"path": string}');
-    return o.path;
+    return { file: o.path, hash: chooseHash(o.hashes), negotiated: o.hashes !== undefined && o.hashes !== null };
   },
-  prepare: async (file, ctx) => {
-    const at = await resolveBeneath(file, { root: ctx.root });
+  prepare: async ({ file, hash, negotiated }, ctx) => {
+    const at = await resolveBeneath(fromHome(file, ctx.root), { root: ctx.root });
     try {
-      return { path: at.shown, ...(await prepareDownload(at.at(), at.shown)) };
+      return { path: at.shown, ...(await prepareDownload(at.at(), at.shown)), hash, negotiated };
     } finally {
       await at.close();
     }
   },
-  reply: (dl) => ({ path: dl.path, size: dl.size, mode: dl.mode }),
+  reply: (dl) => (dl.negotiated ? { path: dl.path, size: dl.size, mode: dl.mode, hash: dl.hash } : { path: dl.path, size: dl.size, mode: dl.mode }),
   run(dl, io, ctx) {
     io.resume(); // nothing more is expected from the client; let its end arrive
     return runDownload(io, dl, ctx.log, { stallTimeoutMs: ctx.transferTimeoutMs });
@@ -309,6 +379,15 @@ export interface ClientUploadOptions {
   onProgress?: (p: TransferProgress) => void;
   /** Stops the upload; the daemon removes its temporary file. */
   signal?: AbortSignal;
+  /** Use this hash only (default: BLAKE3 when both sides have it, else SHA-256). */
+  checksum?: HashName;
+}
+
+/** The hashes a client offers: the one asked for, or every one it has, fastest first. */
+function offerFor(checksum: HashName | undefined): HashName[] {
+  if (checksum === undefined) return availableHashes();
+  if (!hashAvailable(checksum)) throw new WirekitError('WK_HASH_UNSUPPORTED', `${HASH_LABELS[checksum]} is not available here (the optional module @napi-rs/blake-hash is not installed)`, { origin: 'local' });
+  return [checksum];
 }
 
 /**
@@ -317,6 +396,7 @@ export interface ClientUploadOptions {
  * timeout, and at once when the daemon answers with an error (its reply wins over a stalled send).
  */
 export async function clientUpload(client: ClientContext, localPath: string, remotePath: string, opts: ClientUploadOptions = {}): Promise<TransferResult> {
+  const offer = offerFor(opts.checksum);
   const fh = await open(localPath, 'r');
   try {
     const st = await fh.stat();
@@ -327,9 +407,11 @@ export async function clientUpload(client: ClientContext, localPath: string, rem
     try {
       // The request is answered before any data is sent; the daemon's progress lines and final
       // reply then come back on the same connection while the data goes out raw.
-      const request: Record<string, unknown> = { path: remotePath, size, mode: opts.mode ?? st.mode & 0o777 };
+      const request: Record<string, unknown> = { path: remotePath, size, mode: opts.mode ?? st.mode & 0o777, name: path.basename(localPath), hashes: offer };
       if (opts.setid) request.setid = true;
-      await conn.call('upload', request, { timeout: client.timeoutMs, signal: opts.signal });
+      const accepted = await conn.call('upload', request, { timeout: client.timeoutMs, signal: opts.signal });
+      // A daemon from before BLAKE3 ignores the offer and answers without "hash": SHA-256.
+      const hash = acceptedHash(accepted, offer);
       const replyP = conn.expectReply('upload', {
         onProgress: (p) => {
           const b = (p as { bytes?: number } | null)?.bytes;
@@ -342,7 +424,7 @@ export async function clientUpload(client: ClientContext, localPath: string, rem
       replyP.catch((err: unknown) => stop.abort(err));
       const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
       try {
-        const digest = await sendFile(fh, size, sock, { stallTimeoutMs: client.timeoutMs, signal });
+        const digest = await sendFile(fh, size, sock, { stallTimeoutMs: client.timeoutMs, signal, hash: streamHashFor(hash, size) });
         sock.write(digest);
         const r = (await replyP) as TransferResult;
         opts.onProgress?.({ bytes: size, size });
@@ -370,6 +452,8 @@ export interface ClientDownloadOptions {
   collectGarbage?: CollectGarbage;
   /** Stops the download; the temporary file is removed before the promise rejects. */
   signal?: AbortSignal;
+  /** Use this hash only (default: BLAKE3 when both sides have it, else SHA-256). */
+  checksum?: HashName;
 }
 
 /**
@@ -378,11 +462,19 @@ export interface ClientDownloadOptions {
  */
 export async function clientDownload(client: ClientContext, remotePath: string, localPath: string, opts: ClientDownloadOptions = {}): Promise<TransferResult> {
   opts.signal?.throwIfAborted();
-  const { reply, stream: io } = await client.open('download', { path: remotePath });
+  const offer = offerFor(opts.checksum);
+  const { reply, stream: io } = await client.open('download', { path: remotePath, hashes: offer });
   const info = reply as { size: number; mode: number };
   if (!info || typeof info.size !== 'number' || !Number.isSafeInteger(info.size) || info.size < 0) {
     io.destroy();
     throw new WirekitError('WK_PROTOCOL', 'download reply without a valid size', { origin: 'remote' });
+  }
+  let hash: HashName;
+  try {
+    hash = acceptedHash(reply, offer);
+  } catch (err) {
+    io.destroy();
+    throw err;
   }
   let dest = path.resolve(localPath);
   try {
@@ -398,10 +490,11 @@ export async function clientDownload(client: ClientContext, remotePath: string, 
     io.destroy();
     throw err;
   }
-  const rx = new TransferReceiver(info.size, null);
+  const rx = new TransferReceiver(info.size, null, hash);
   let lastReport = 0;
   try {
     await commitReceivedFile(io, rx, out, temp, dest, opts.mode ?? info.mode, {
+      hash: streamHashFor(hash, info.size),
       collectGarbage: opts.collectGarbage,
       keepSetid: opts.setid,
       stallTimeoutMs: client.timeoutMs,
@@ -413,7 +506,7 @@ export async function clientDownload(client: ClientContext, remotePath: string, 
       },
     });
     opts.onProgress?.({ bytes: info.size, size: info.size });
-    return { path: dest, size: info.size, sha256: rx.sha256! };
+    return resultOf(dest, info.size, hash, rx.digestHex!);
   } finally {
     io.destroy();
   }
