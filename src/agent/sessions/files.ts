@@ -14,7 +14,7 @@
  *   `{"path", "size", "mode"}`, then the data out); client half `clientDownload`.
  */
 import { constants as fsConstants } from 'node:fs';
-import { lstat, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readdir, readlink, rename, stat, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -72,6 +72,34 @@ function isPlainName(n: unknown): n is string {
   return typeof n === 'string' && n.length > 0 && n !== '.' && n !== '..' && !n.includes('/') && !n.includes('\0');
 }
 
+/** Access and modification times in ms since the epoch (`cp -p`). */
+export interface FileTimes {
+  atimeMs: number;
+  mtimeMs: number;
+}
+
+/** `{atime, mtime}` of a request as `FileTimes` (both finite numbers, or none). */
+function timesOf(o: Record<string, unknown>): FileTimes | undefined {
+  const { atime, mtime } = o;
+  if (typeof mtime !== 'number' || !Number.isFinite(mtime)) return undefined;
+  return { atimeMs: typeof atime === 'number' && Number.isFinite(atime) ? atime : mtime, mtimeMs: mtime };
+}
+
+/** One entry of a directory listing (`download` with `"list": true`). */
+export interface ListEntry {
+  name: string;
+  type: 'file' | 'dir' | 'link' | 'other';
+  mode: number;
+  size: number;
+  atime: number;
+  mtime: number;
+  /** A link's target, as stored (never followed). */
+  target?: string;
+}
+
+/** Entries of one directory listing at most. */
+export const LIST_LIMIT = 100_000;
+
 /** The permission bits a received file gets: setuid and setgid only when asked for explicitly. */
 export function receivedMode(mode: number, keepSetid = false): number {
   return mode & (keepSetid ? 0o7777 : 0o1777);
@@ -89,12 +117,13 @@ export async function commitReceivedFile(
   temp: string,
   dest: string,
   mode: number | undefined,
-  opts: { fsync?: boolean; keepSetid?: boolean; onProgress?: (bytes: number) => void; collectGarbage?: CollectGarbage; stallTimeoutMs?: number; signal?: AbortSignal; hash?: StreamHash } = {},
+  opts: { fsync?: boolean; keepSetid?: boolean; onProgress?: (bytes: number) => void; collectGarbage?: CollectGarbage; stallTimeoutMs?: number; signal?: AbortSignal; hash?: StreamHash; times?: FileTimes } = {},
 ): Promise<void> {
   let committed = false;
   try {
     await receiveFile(io, rx, out, { onProgress: opts.onProgress, collectGarbage: opts.collectGarbage, stallTimeoutMs: opts.stallTimeoutMs, signal: opts.signal, hash: opts.hash });
     if (mode !== undefined) await out.chmod(receivedMode(mode, opts.keepSetid));
+    if (opts.times) await out.utimes(opts.times.atimeMs / 1000, opts.times.mtimeMs / 1000);
     if (opts.fsync) await out.datasync();
     await out.close();
     await rename(temp, dest);
@@ -123,6 +152,12 @@ export interface UploadRequest {
   hash: HashName;
   /** Whether the request offered hashes (the reply names the choice only then). */
   negotiated: boolean;
+  /** What to create: a file (data follows), a directory or a symbolic link (no data). */
+  type: 'file' | 'dir' | 'link';
+  /** A link's target. */
+  target: string | undefined;
+  /** Times to give the file or directory (`cp -p`). */
+  times: FileTimes | undefined;
 }
 
 /** An upload prepared before the switch: the destination was checked and the temp file created. */
@@ -140,6 +175,7 @@ export interface PreparedUpload {
   /** The integrity hash of the transfer (default SHA-256). */
   hash?: HashName;
   negotiated?: boolean;
+  times?: FileTimes;
   /** Called once the temp file is gone or renamed (the journal entry is dropped). */
   settled?: () => void;
 }
@@ -198,6 +234,7 @@ export async function runUpload(io: Duplex, up: PreparedUpload, replies: Transfe
       keepSetid: up.keepSetid,
       collectGarbage: opts.collectGarbage,
       hash: streamHashFor(algorithm, up.size),
+      times: up.times,
       onProgress: (bytes) => {
         if (bytes < nextProgress) return;
         nextProgress = bytes + every;
@@ -219,26 +256,99 @@ export async function runUpload(io: Duplex, up: PreparedUpload, replies: Transfe
 }
 
 /** Daemon half of the `upload` command. */
-export const uploadKind: SessionKind<UploadRequest, PreparedUpload> = {
+export const uploadKind: SessionKind<UploadRequest, PreparedUpload | { made: Record<string, unknown> }> = {
   cmd: 'upload',
   parse(o) {
     if (typeof o.path !== 'string') throw badOptions('upload needs {"path": string, "size": integer}');
+    const type = o.type === undefined || o.type === 'file' ? 'file' : o.type === 'dir' || o.type === 'link' ? o.type : undefined;
+    if (type === undefined) throw badOptions('upload "type" must be "file", "dir" or "link"');
+    if (type === 'link' && (typeof o.target !== 'string' || o.target.length === 0 || o.target.includes('\0'))) throw badOptions('a link upload needs {"target": string}');
+    if (type !== 'file') {
+      const mode = typeof o.mode === 'number' && Number.isInteger(o.mode) ? o.mode : undefined;
+      const name = isPlainName(o.name) ? o.name : undefined;
+      return { dest: o.path, size: 0, mode, keepSetid: false, name, hash: 'sha256', negotiated: false, type, target: o.target as string | undefined, times: timesOf(o) };
+    }
     const size = o.size;
     if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw badOptions('upload needs a non-negative integer size');
     const mode = typeof o.mode === 'number' && Number.isInteger(o.mode) ? o.mode : undefined;
     const name = isPlainName(o.name) ? o.name : undefined;
-    return { dest: o.path, size, mode, keepSetid: o.setid === true, name, hash: chooseHash(o.hashes), negotiated: o.hashes !== undefined && o.hashes !== null };
+    return { dest: o.path, size, mode, keepSetid: o.setid === true, name, hash: chooseHash(o.hashes), negotiated: o.hashes !== undefined && o.hashes !== null, type: 'file', target: undefined, times: timesOf(o) };
   },
-  prepare: async ({ dest, size, mode, keepSetid, name, hash, negotiated }, ctx) => {
-    const up = await prepareUpload(await uploadTarget(dest, name, ctx.root), size, mode, keepSetid);
-    up.hash = hash;
-    up.negotiated = negotiated;
+  prepare: async (req, ctx) => {
+    if (req.type !== 'file') return { made: await makeEntry(req, ctx.root) };
+    const up = await prepareUpload(await uploadTarget(req.dest, req.name, ctx.root), req.size, req.mode, req.keepSetid);
+    up.hash = req.hash;
+    up.negotiated = req.negotiated;
+    up.times = req.times;
     up.settled = await ctx.tempFiles?.add(path.join(await up.at.realDir().catch(() => '.'), up.tempName));
     return up;
   },
-  reply: (up) => (up.negotiated ? { path: up.dest, hash: up.hash } : { path: up.dest }),
-  run: (up, io, ctx) => runUpload(io, up, transferReplies(io), ctx.log, { fsync: ctx.fsync, collectGarbage: ctx.collectGarbage, stallTimeoutMs: ctx.transferTimeoutMs }),
+  reply: (up) => ('made' in up ? up.made : up.negotiated ? { path: up.dest, hash: up.hash } : { path: up.dest }),
+  run: async (up, io, ctx) => {
+    if ('made' in up) {
+      io.resume();
+      io.end();
+      return;
+    }
+    return runUpload(io, up, transferReplies(io), ctx.log, { fsync: ctx.fsync, collectGarbage: ctx.collectGarbage, stallTimeoutMs: ctx.transferTimeoutMs });
+  },
 };
+
+/**
+ * Creates a directory (or keeps an existing one) or a symbolic link for `upload` with `"type"`
+ * `"dir"` or `"link"`, placed like a file (inside `dest` when that is a directory and a name is
+ * given). A link is created beside its place and renamed over it; its target is stored as
+ * given and never followed by the daemon (path resolution stays confined). The reply is final:
+ * `{path, type}`.
+ */
+async function makeEntry(req: UploadRequest, root: string | undefined): Promise<Record<string, unknown>> {
+  const at = await uploadTarget(req.dest, req.name, root);
+  try {
+    if (req.type === 'dir') {
+      try {
+        await mkdir(at.at(), { mode: (req.mode ?? 0o755) & 0o1777 });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !(await lstat(at.at())).isDirectory()) throw err;
+      }
+      if (req.mode !== undefined) await chmod(at.at(), req.mode & 0o1777);
+      if (req.times) await utimes(at.at(), req.times.atimeMs / 1000, req.times.mtimeMs / 1000);
+    } else {
+      const st = await lstat(at.at()).catch(() => undefined);
+      if (st?.isDirectory()) throw new WirekitError('WK_IS_DIR', `${at.shown} is a directory`, { origin: 'remote' });
+      const temp = path.basename(tempNameFor(at.name));
+      await symlink(req.target!, at.at(temp));
+      try {
+        await rename(at.at(temp), at.at());
+      } catch (err) {
+        await unlink(at.at(temp)).catch(() => {});
+        throw err;
+      }
+    }
+    return { path: at.shown, type: req.type };
+  } catch (err) {
+    throw fileError(err, at.shown);
+  } finally {
+    await at.close();
+  }
+}
+
+/** The entries of directory `dir` (lstat: links are reported, never followed). */
+async function listDirectory(dir: string, shown: string): Promise<{ mode: number; atime: number; mtime: number; entries: ListEntry[] }> {
+  const st = await stat(dir);
+  if (!st.isDirectory()) throw new WirekitError('WK_NOT_DIR', `${shown}: not a directory`, { origin: 'remote' });
+  const names = await readdir(dir);
+  if (names.length > LIST_LIMIT) throw new WirekitError('WK_LIMIT', `${shown} holds more than ${LIST_LIMIT} entries`, { origin: 'remote' });
+  const entries: ListEntry[] = [];
+  for (const name of names.sort()) {
+    const e = await lstat(path.join(dir, name)).catch(() => undefined);
+    if (!e) continue;
+    const type = e.isFile() ? 'file' : e.isDirectory() ? 'dir' : e.isSymbolicLink() ? 'link' : 'other';
+    const entry: ListEntry = { name, type, mode: e.mode & 0o7777, size: e.size, atime: e.atimeMs, mtime: e.mtimeMs };
+    if (type === 'link') entry.target = await readlink(path.join(dir, name));
+    entries.push(entry);
+  }
+  return { mode: st.mode & 0o7777, atime: st.atimeMs, mtime: st.mtimeMs, entries };
+}
 
 /**
  * Where an upload goes: `dest` from the home directory (or the root), and inside it under `name`
@@ -271,6 +381,9 @@ export interface PreparedDownload {
   /** The integrity hash of the transfer (default SHA-256). */
   hash?: HashName;
   negotiated?: boolean;
+  times?: FileTimes;
+  /** A directory listing (`"list": true`): the reply is all, no data follows. */
+  listing?: Record<string, unknown>;
 }
 
 /** Largest snapshot of a file that reports size 0 (`/proc`, `/sys`). */
@@ -285,7 +398,7 @@ export const SNAPSHOT_LIMIT = 16 * 1024 * 1024;
  * size 0 but has content (`/proc/cpuinfo` and the like) is read whole first, up to
  * `SNAPSHOT_LIMIT`, and that snapshot is sent with its real size.
  */
-export async function prepareDownload(file: string, shown = file): Promise<{ handle: FileSource & { close(): Promise<void> }; size: number; mode: number }> {
+export async function prepareDownload(file: string, shown = file): Promise<{ handle: FileSource & { close(): Promise<void> }; size: number; mode: number; times: FileTimes }> {
   let handle: FileHandle;
   try {
     handle = await open(file, O_RDONLY | O_NONBLOCK | O_NOFOLLOW);
@@ -297,10 +410,11 @@ export async function prepareDownload(file: string, shown = file): Promise<{ han
     if (st.isDirectory()) throw new WirekitError('WK_IS_DIR', `${shown} is a directory`, { origin: 'remote' });
     if (!st.isFile()) throw new WirekitError('WK_NOT_FILE', `${shown} is not a regular file`, { origin: 'remote' });
     const mode = st.mode & 0o7777;
-    if (st.size > 0) return { handle, size: st.size, mode };
+    const times = { atimeMs: st.atimeMs, mtimeMs: st.mtimeMs };
+    if (st.size > 0) return { handle, size: st.size, mode, times };
     const snap = await snapshot(handle, shown);
     await handle.close();
-    return { handle: memorySource(snap), size: snap.length, mode };
+    return { handle: memorySource(snap), size: snap.length, mode, times };
   } catch (err) {
     await handle.close();
     throw fileError(err, shown);
@@ -347,23 +461,34 @@ export async function runDownload(io: Duplex, dl: { handle: FileSource & { close
 }
 
 /** Daemon half of the `download` command. */
-export const downloadKind: SessionKind<{ file: string; hash: HashName; negotiated: boolean }, PreparedDownload> = {
+export const downloadKind: SessionKind<{ file: string; hash: HashName; negotiated: boolean; list: boolean }, PreparedDownload> = {
   cmd: 'download',
   parse(o) {
     if (typeof o.path !== 'string') throw badOptions('download needs {"path": string}');
-    return { file: o.path, hash: chooseHash(o.hashes), negotiated: o.hashes !== undefined && o.hashes !== null };
+    return { file: o.path, hash: chooseHash(o.hashes), negotiated: o.hashes !== undefined && o.hashes !== null, list: o.list === true };
   },
-  prepare: async ({ file, hash, negotiated }, ctx) => {
+  prepare: async ({ file, hash, negotiated, list }, ctx) => {
     const at = await resolveBeneath(fromHome(file, ctx.root), { root: ctx.root });
     try {
+      if (list) {
+        const l = await listDirectory(at.at(), at.shown).catch((err: unknown) => {
+          throw fileError(err, at.shown);
+        });
+        return { path: at.shown, handle: memorySource(new Uint8Array(0)), size: 0, mode: l.mode, listing: { path: at.shown, type: 'dir', ...l } };
+      }
       return { path: at.shown, ...(await prepareDownload(at.at(), at.shown)), hash, negotiated };
     } finally {
       await at.close();
     }
   },
-  reply: (dl) => (dl.negotiated ? { path: dl.path, size: dl.size, mode: dl.mode, hash: dl.hash } : { path: dl.path, size: dl.size, mode: dl.mode }),
+  reply: (dl) =>
+    dl.listing ?? (dl.negotiated ? { path: dl.path, size: dl.size, mode: dl.mode, hash: dl.hash, atime: dl.times?.atimeMs, mtime: dl.times?.mtimeMs } : { path: dl.path, size: dl.size, mode: dl.mode }),
   run(dl, io, ctx) {
     io.resume(); // nothing more is expected from the client; let its end arrive
+    if (dl.listing) {
+      io.end();
+      return Promise.resolve();
+    }
     return runDownload(io, dl, ctx.log, { stallTimeoutMs: ctx.transferTimeoutMs });
   },
 };
@@ -381,6 +506,8 @@ export interface ClientUploadOptions {
   signal?: AbortSignal;
   /** Use this hash only (default: BLAKE3 when both sides have it, else SHA-256). */
   checksum?: HashName;
+  /** Give the remote file the local file's access and modification times (`cp -p`). */
+  preserveTimes?: boolean;
 }
 
 /** The hashes a client offers: the one asked for, or every one it has, fastest first. */
@@ -409,6 +536,7 @@ export async function clientUpload(client: ClientContext, localPath: string, rem
       // reply then come back on the same connection while the data goes out raw.
       const request: Record<string, unknown> = { path: remotePath, size, mode: opts.mode ?? st.mode & 0o777, name: path.basename(localPath), hashes: offer };
       if (opts.setid) request.setid = true;
+      if (opts.preserveTimes) Object.assign(request, { atime: st.atimeMs, mtime: st.mtimeMs });
       const accepted = await conn.call('upload', request, { timeout: client.timeoutMs, signal: opts.signal });
       // A daemon from before BLAKE3 ignores the offer and answers without "hash": SHA-256.
       const hash = acceptedHash(accepted, offer);
@@ -454,6 +582,8 @@ export interface ClientDownloadOptions {
   signal?: AbortSignal;
   /** Use this hash only (default: BLAKE3 when both sides have it, else SHA-256). */
   checksum?: HashName;
+  /** Give the local file the remote file's access and modification times (`cp -p`). */
+  preserveTimes?: boolean;
 }
 
 /**
@@ -464,7 +594,7 @@ export async function clientDownload(client: ClientContext, remotePath: string, 
   opts.signal?.throwIfAborted();
   const offer = offerFor(opts.checksum);
   const { reply, stream: io } = await client.open('download', { path: remotePath, hashes: offer });
-  const info = reply as { size: number; mode: number };
+  const info = reply as { size: number; mode: number; atime?: unknown; mtime?: unknown };
   if (!info || typeof info.size !== 'number' || !Number.isSafeInteger(info.size) || info.size < 0) {
     io.destroy();
     throw new WirekitError('WK_PROTOCOL', 'download reply without a valid size', { origin: 'remote' });
@@ -495,6 +625,7 @@ export async function clientDownload(client: ClientContext, remotePath: string, 
   try {
     await commitReceivedFile(io, rx, out, temp, dest, opts.mode ?? info.mode, {
       hash: streamHashFor(hash, info.size),
+      times: opts.preserveTimes ? timesOf(info) : undefined,
       collectGarbage: opts.collectGarbage,
       keepSetid: opts.setid,
       stallTimeoutMs: client.timeoutMs,
@@ -510,4 +641,44 @@ export async function clientDownload(client: ClientContext, remotePath: string, 
   } finally {
     io.destroy();
   }
+}
+
+/** What `clientList` returns: a remote directory and its entries (links not followed). */
+export interface RemoteListing {
+  path: string;
+  mode: number;
+  atime: number;
+  mtime: number;
+  entries: ListEntry[];
+}
+
+/** Lists a remote directory (`download` with `"list": true`; one level, links as links). */
+export async function clientList(client: ClientContext, remotePath: string): Promise<RemoteListing> {
+  const { reply, stream } = await client.open('download', { path: remotePath, list: true });
+  stream.destroy();
+  const l = reply as RemoteListing | null;
+  if (!l || !Array.isArray(l.entries) || (l as { type?: unknown }).type !== 'dir') throw new WirekitError('WK_PROTOCOL', 'the daemon does not list directories (it is older than cp -r)', { origin: 'remote' });
+  return l;
+}
+
+/**
+ * Creates a remote directory (kept when it exists) or symbolic link, placed like an upload:
+ * inside `remotePath` under `name` when that is a directory. Resolves with the path as the
+ * daemon shows it.
+ */
+export async function clientMakeEntry(
+  client: ClientContext,
+  remotePath: string,
+  entry: { type: 'dir' | 'link'; name?: string; mode?: number; target?: string; times?: FileTimes },
+): Promise<string> {
+  const opts: Record<string, unknown> = { path: remotePath, size: 0, type: entry.type };
+  if (entry.name !== undefined) opts.name = entry.name;
+  if (entry.mode !== undefined) opts.mode = entry.mode;
+  if (entry.target !== undefined) opts.target = entry.target;
+  if (entry.times) Object.assign(opts, { atime: entry.times.atimeMs, mtime: entry.times.mtimeMs });
+  const { reply, stream } = await client.open('upload', opts);
+  stream.destroy();
+  const r = reply as { path?: unknown; type?: unknown } | null;
+  if (typeof r?.path !== 'string' || r.type !== entry.type) throw new WirekitError('WK_PROTOCOL', `the daemon cannot create a remote ${entry.type === 'dir' ? 'directory' : 'link'} (it is older than cp -r)`, { origin: 'remote' });
+  return r.path;
 }
