@@ -7,7 +7,8 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import pty from 'node-pty';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
@@ -193,7 +194,142 @@ test('the transfer request: a client that offers only sha256 gets it named in th
     return JSON.parse(got[1]!) as { response: Record<string, unknown> };
   };
   const mode = statSync(path.join(root, 'offer.bin')).mode & 0o7777;
-  assert.deepEqual((await ask({ path: 'offer.bin', hashes: ['sha256'] })).response, { path: '/offer.bin', size: 5, mode, hash: 'sha256' });
-  assert.deepEqual((await ask({ path: 'offer.bin', hashes: ['md5', 'sha256'] })).response, { path: '/offer.bin', size: 5, mode, hash: 'sha256' });
+  const st = statSync(path.join(root, 'offer.bin'));
+  const withTimes = { path: '/offer.bin', size: 5, mode, hash: 'sha256', mtime: st.mtimeMs };
+  // atime may move as the file is read: only its presence is checked.
+  const noAtime = (r: Record<string, unknown>) => {
+    assert.equal(typeof r.atime, 'number');
+    const { atime: _atime, ...rest } = r;
+    return rest;
+  };
+  assert.deepEqual(noAtime((await ask({ path: 'offer.bin', hashes: ['sha256'] })).response), withTimes);
+  assert.deepEqual(noAtime((await ask({ path: 'offer.bin', hashes: ['md5', 'sha256'] })).response), withTimes);
   assert.deepEqual((await ask({ path: 'offer.bin' })).response, { path: '/offer.bin', size: 5, mode });
+});
+
+/** A small tree: modes, a link inside, a link out of the root, times from 2020. */
+function makeTree(top: string): Buffer {
+  const big = randomBytes(2 * 1024 * 1024 + 3);
+  mkdirSync(path.join(top, 'a', 'b'), { recursive: true });
+  writeFileSync(path.join(top, 'a', 'f.txt'), 'hello\n', { mode: 0o600 });
+  chmodSync(path.join(top, 'a', 'f.txt'), 0o600);
+  writeFileSync(path.join(top, 'a', 'b', 'big.bin'), big);
+  chmodSync(path.join(top, 'a', 'b'), 0o750);
+  symlinkSync('f.txt', path.join(top, 'a', 'lnk'));
+  symlinkSync('/etc/passwd', path.join(top, 'out'));
+  const when = new Date('2020-01-02T03:04:05Z');
+  utimesSync(path.join(top, 'a', 'f.txt'), when, when);
+  utimesSync(path.join(top, 'a'), when, when);
+  return big;
+}
+
+function checkTree(top: string, big: Buffer, times: boolean): void {
+  assert.equal(readFileSync(path.join(top, 'a', 'f.txt'), 'utf8'), 'hello\n');
+  assert.deepEqual(readFileSync(path.join(top, 'a', 'b', 'big.bin')), big);
+  assert.equal(statSync(path.join(top, 'a', 'f.txt')).mode & 0o777, 0o600);
+  assert.equal(statSync(path.join(top, 'a', 'b')).mode & 0o777, 0o750);
+  assert.ok(lstatSync(path.join(top, 'a', 'lnk')).isSymbolicLink());
+  assert.equal(readlinkSync(path.join(top, 'a', 'lnk')), 'f.txt');
+  assert.equal(readlinkSync(path.join(top, 'out')), '/etc/passwd');
+  const t = Date.parse('2020-01-02T03:04:05Z');
+  assert.equal(statSync(path.join(top, 'a', 'f.txt')).mtimeMs === t, times, 'file mtime');
+  assert.equal(statSync(path.join(top, 'a')).mtimeMs === t, times, 'directory mtime');
+}
+
+test('cp -r: a tree up and down again (modes, links as links, -p times); a link out of --root is never followed', async () => {
+  const src = path.join(dir, 'tree');
+  const big = makeTree(src);
+  const a = ['-a', `unix:${rootSock}`];
+  mkdirSync(path.join(root, 'trees'));
+  const up = await cli(['cp', '-rp', ...a, src, ':trees']);
+  assert.equal(up.code, 0, up.stderr);
+  checkTree(path.join(root, 'trees', 'tree'), big, true);
+  // Without -p, no times; the destination does not exist yet, so it becomes the copy.
+  const up2 = await cli(['cp', '-r', ...a, src, ':copy2']);
+  assert.equal(up2.code, 0, up2.stderr);
+  checkTree(path.join(root, 'copy2'), big, false);
+  const backDir = path.join(dir, 'tree-back');
+  mkdirSync(backDir);
+  const down = await cli(['cp', '-r', '-p', ...a, ':trees/tree', backDir]);
+  assert.equal(down.code, 0, down.stderr);
+  checkTree(path.join(backDir, 'tree'), big, true);
+  // The daemon lists the link, but following it leads out of the root.
+  const out = await cli(['cp', ...a, ':trees/tree/out', path.join(dir, 'passwd')]);
+  assert.equal(out.code, 1);
+  assert.match(out.stderr, /WK_PATH_ESCAPE/);
+  const noR = await cli(['cp', ...a, src, ':x']);
+  assert.equal(noR.code, 1);
+  assert.match(noR.stderr, /is a directory \(use -r/);
+});
+
+test('cp with several sources into a directory, both ways', async () => {
+  const one = path.join(dir, 'one.txt');
+  const two = path.join(dir, 'two.txt');
+  writeFileSync(one, '1');
+  writeFileSync(two, '2');
+  const a = ['-a', `unix:${rootSock}`];
+  mkdirSync(path.join(root, 'many'));
+  const up = await cli(['cp', ...a, one, two, ':many']);
+  assert.equal(up.code, 0, up.stderr);
+  assert.equal(readFileSync(path.join(root, 'many', 'one.txt'), 'utf8'), '1');
+  assert.equal(readFileSync(path.join(root, 'many', 'two.txt'), 'utf8'), '2');
+  const notDir = await cli(['cp', ...a, one, two, ':many/one.txt']);
+  assert.equal(notDir.code, 1);
+  assert.match(notDir.stderr, /WK_NOT_DIR/);
+  const back = path.join(dir, 'many-back');
+  mkdirSync(back);
+  const down = await cli(['cp', '--json', ...a, ':many/one.txt', ':many/two.txt', back]);
+  assert.equal(down.code, 0, down.stderr);
+  assert.equal(String(down.stdout).trim().split('\n').length, 2);
+  assert.equal(readFileSync(path.join(back, 'two.txt'), 'utf8'), '2');
+  const missing = await cli(['cp', ...a, ':many/one.txt', ':many/two.txt', path.join(dir, 'nope')]);
+  assert.equal(missing.code, 2);
+});
+
+/** Runs `wirekit cp` in a pseudo-terminal of `cols` columns; resolves with its output. */
+function inPty(args: string[], cols: number): Promise<{ code: number; out: string }> {
+  return new Promise((resolve, reject) => {
+    const term = pty.spawn(process.execPath, [MAIN, 'cp', ...args], { cols, rows: 10, env: env() as Record<string, string> });
+    let out = '';
+    term.onData((d) => (out += d));
+    const timer = setTimeout(() => {
+      term.kill('SIGKILL');
+      reject(new Error(`cp in a pty timed out: ${out}`));
+    }, 20_000);
+    term.onExit((e) => {
+      clearTimeout(timer);
+      resolve({ code: e.exitCode, out });
+    });
+  });
+}
+
+test('cp progress in a 50-column terminal: redrawn in place, fitted to the width, one final line; none for tiny files', async () => {
+  const big = path.join(dir, 'a-rather-long-file-name-for-a-narrow-terminal.bin');
+  writeFileSync(big, randomBytes(24 * 1024 * 1024));
+  const a = ['-a', `unix:${rootSock}`];
+  for (const args of [[big, ':progress.bin'], [':progress.bin', path.join(dir, 'progress-back.bin')]]) {
+    const { code, out } = await inPty([...a, ...args], 50);
+    assert.equal(code, 0, out);
+    const lines = out.split(/\r\n|\r|\n/).filter((l) => l.length > 0);
+    assert.ok(lines.length >= 1, out);
+    for (const l of lines) assert.ok([...l].length <= 49, `too wide (${[...l].length}): ${JSON.stringify(l)}`);
+    // One newline at the very end: every update redraws the same line.
+    assert.equal(out.split('\n').length - 1, 1, JSON.stringify(out));
+    assert.ok(out.endsWith('\n'), JSON.stringify(out));
+    const last = lines[lines.length - 1]!;
+    assert.match(last, /100%\s+24\.0MB\s+\S+\/s\s+\d\d:\d\d/);
+    assert.match(last, /^(a-rather|progress)/);
+  }
+  // A tiny file: no progress line, only the summary.
+  const tiny = path.join(dir, 'tiny.txt');
+  writeFileSync(tiny, 'x');
+  const { code, out } = await inPty([...a, tiny, ':tiny.txt'], 50);
+  assert.equal(code, 0, out);
+  assert.doesNotMatch(out, /%/);
+  assert.match(out, /1 bytes -> :\/tiny\.txt/);
+  // --json: no progress either.
+  const j = await inPty(['--json', ...a, big, ':progress2.bin'], 50);
+  assert.equal(j.code, 0, j.out);
+  assert.doesNotMatch(j.out, /%/);
+  assert.match(j.out, /"direction":"upload"/);
 });
