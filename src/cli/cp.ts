@@ -34,6 +34,10 @@ Options:
                        its --root)
   -p, --preserve       keep modification and access times (files and, with -r, directories)
       --checksum HASH  blake3 or sha256 only (default: blake3 when both sides have it)
+      --partial        resumable, as rsync's --partial/--append: an interrupted copy keeps what
+                       arrived in .NAME.wirekit-partial beside the destination, and the next
+                       --partial copy sends only the rest; the hash still covers the whole
+                       file (a mismatch removes the partial file). --append is the same
       --mode OCTAL     mode of the destination file (default: the source's permission bits)
       --setid          keep setuid/setgid bits of the mode (dropped otherwise, both ways)
       --json           print each result as JSON on stdout (no progress)
@@ -54,6 +58,7 @@ interface Job {
   mode: number | undefined;
   setid: boolean;
   checksum: 'sha256' | 'blake3' | undefined;
+  partial: boolean;
   json: boolean;
   progress: boolean;
   signal: AbortSignal;
@@ -72,6 +77,8 @@ export async function run(argv: string[]): Promise<number> {
     json: { type: 'boolean' },
     'no-progress': { type: 'boolean' },
     checksum: { type: 'string' },
+    partial: { type: 'boolean' },
+    append: { type: 'boolean' },
   });
   if (p.flags.help) return (console.log(help), 0);
   takeAgent(p);
@@ -111,6 +118,7 @@ export async function run(argv: string[]): Promise<number> {
     mode,
     setid: p.flags.setid === true,
     checksum,
+    partial: p.flags.partial === true || p.flags.append === true,
     json,
     progress: !json && !p.flags['no-progress'] && process.stderr.isTTY === true,
     signal: stop.signal,
@@ -153,7 +161,7 @@ async function uploadFile(job: Job, local: string, remote: string, size: number)
   const bar = job.progress && size >= PROGRESS_MIN ? progressLine(path.basename(local)) : undefined;
   const t0 = performance.now();
   try {
-    const r = await job.client.upload(local, remote, { mode: job.mode, setid: job.setid, onProgress: bar?.update, signal: job.signal, checksum: job.checksum, preserveTimes: job.preserve });
+    const r = await job.client.upload(local, remote, { mode: job.mode, setid: job.setid, onProgress: bar?.update, signal: job.signal, checksum: job.checksum, preserveTimes: job.preserve, partial: job.partial });
     bar?.done(r.size);
     report(job, 'upload', r, (performance.now() - t0) / 1000, bar !== undefined);
   } catch (err) {
@@ -200,6 +208,7 @@ async function downloadFile(job: Job, remote: string, local: string, size: numbe
       signal: job.signal,
       checksum: job.checksum,
       preserveTimes: job.preserve,
+      partial: job.partial,
     });
     const shown = bar?.done(r.size) ?? false;
     report(job, 'download', r, (performance.now() - t0) / 1000, shown);

@@ -333,3 +333,78 @@ test('cp progress in a 50-column terminal: redrawn in place, fitted to the width
   assert.doesNotMatch(j.out, /%/);
   assert.match(j.out, /"direction":"upload"/);
 });
+
+test('cp --partial: a download and an upload continue from a kept partial file, verified whole; a bad partial is removed', async () => {
+  const data = randomBytes(10 * 1024 * 1024 + 11);
+  const a = ['-a', `unix:${rootSock}`];
+  writeFileSync(path.join(root, 'resume.bin'), data);
+  // Download: the first 4 MiB are already here, as an interrupted --partial copy left them.
+  const local = path.join(dir, 'resume-down.bin');
+  const partial = path.join(dir, '.resume-down.bin.wirekit-partial');
+  writeFileSync(partial, data.subarray(0, 4 * 1024 * 1024));
+  const down = await cli(['cp', '--json', '--partial', ...a, ':resume.bin', local]);
+  assert.equal(down.code, 0, down.stderr);
+  const dres = JSON.parse(String(down.stdout)) as Record<string, unknown>;
+  assert.equal(dres.resumedFrom, 4 * 1024 * 1024);
+  assert.deepEqual(readFileSync(local), data);
+  assert.throws(() => statSync(partial));
+  // A partial file whose bytes differ from the source: the whole-file hash catches it.
+  writeFileSync(partial, randomBytes(1024));
+  const bad = await cli(['cp', '--append', ...a, ':resume.bin', local]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /WK_CHECKSUM/);
+  assert.throws(() => statSync(partial), 'a partial file that failed the hash is removed');
+  // Upload: the daemon continues its own partial file.
+  const remotePartial = path.join(root, '.resume-up.bin.wirekit-partial');
+  writeFileSync(remotePartial, data.subarray(0, 3 * 1024 * 1024 + 5));
+  const src = path.join(dir, 'resume-src.bin');
+  writeFileSync(src, data);
+  const up = await cli(['cp', '--json', '--partial', ...a, src, ':resume-up.bin']);
+  assert.equal(up.code, 0, up.stderr);
+  assert.equal((JSON.parse(String(up.stdout)) as Record<string, unknown>).resumedFrom, 3 * 1024 * 1024 + 5);
+  assert.deepEqual(readFileSync(path.join(root, 'resume-up.bin')), data);
+  assert.throws(() => statSync(remotePartial));
+  // Without --partial nothing is kept or continued.
+  const plain = await cli(['cp', '--json', ...a, src, ':resume-plain.bin']);
+  assert.equal((JSON.parse(String(plain.stdout)) as Record<string, unknown>).resumedFrom, undefined);
+});
+
+test('cp --partial: a download stopped by SIGTERM keeps its partial file, and the next one finishes it', async () => {
+  const data = randomBytes(48 * 1024 * 1024);
+  writeFileSync(path.join(root, 'stop.bin'), data);
+  const destDir = path.join(dir, 'stop-dest');
+  mkdirSync(destDir);
+  const partial = path.join(destDir, '.stop.bin.wirekit-partial');
+  const slow = await serve(['-l', `unix:${path.join(dir, 'slow.sock')}`, '--root', root]);
+  const child = spawn(process.execPath, [MAIN, 'cp', '--partial', '-a', `unix:${path.join(dir, 'slow.sock')}`, ':stop.bin', destDir], { env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
+  children.add(child);
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d));
+  // Once some bytes are in the partial file, the daemon is stopped so the copy cannot finish.
+  const { watch } = await import('node:fs');
+  const w = watch(destDir);
+  await new Promise<void>((resolve) => {
+    const check = () => {
+      try {
+        if (statSync(partial).size > 0) resolve();
+      } catch {
+        // not there yet
+      }
+    };
+    w.on('change', check);
+    check();
+  });
+  w.close();
+  slow.kill('SIGSTOP');
+  child.kill('SIGTERM');
+  const code = await new Promise<number | null>((r) => (child.exitCode !== null ? r(child.exitCode) : child.once('exit', (c) => r(c))));
+  slow.kill('SIGCONT');
+  children.delete(child);
+  assert.equal(code, 128 + os.constants.signals.SIGTERM, err);
+  const kept = statSync(partial).size;
+  assert.ok(kept > 0 && kept < data.length, `kept ${kept}`);
+  const again = await cli(['cp', '--json', '--partial', '-a', `unix:${path.join(dir, 'slow.sock')}`, ':stop.bin', destDir]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal((JSON.parse(String(again.stdout)) as Record<string, unknown>).resumedFrom, kept);
+  assert.deepEqual(readFileSync(path.join(destDir, 'stop.bin')), data);
+});

@@ -19,7 +19,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WirekitError } from '../../errors.js';
-import { receiveFile, sendFile, type CollectGarbage, type FileSource } from '../file-pump.js';
+import { hashPrefix, receiveFile, sendFile, type CollectGarbage, type FileSource } from '../file-pump.js';
+import { ChecksumError } from '../errors.js';
 import { acceptedHash, availableHashes, chooseHash, hashAvailable, HASH_LABELS, type HashName } from '../hash-algorithms.js';
 import { streamHashFor, type StreamHash } from '../hash-offload.js';
 import type { Logger } from '../log.js';
@@ -49,6 +50,8 @@ export interface TransferResult {
   size: number;
   sha256?: string;
   blake3?: string;
+  /** A resumed transfer (`partial`): the bytes that were already there and were not sent again. */
+  resumedFrom?: number;
 }
 
 /** The result's digest field for `hash`. */
@@ -97,6 +100,14 @@ export interface ListEntry {
   target?: string;
 }
 
+/**
+ * The stable name of a resumable transfer's partial file beside `dest` (`--partial`): kept when
+ * the transfer fails, continued from its size by the next `--partial` copy.
+ */
+export function partialNameFor(dest: string): string {
+  return path.join(path.dirname(dest), `.${path.basename(dest)}.wirekit-partial`);
+}
+
 /** Entries of one directory listing at most. */
 export const LIST_LIMIT = 100_000;
 
@@ -117,11 +128,17 @@ export async function commitReceivedFile(
   temp: string,
   dest: string,
   mode: number | undefined,
-  opts: { fsync?: boolean; keepSetid?: boolean; onProgress?: (bytes: number) => void; collectGarbage?: CollectGarbage; stallTimeoutMs?: number; signal?: AbortSignal; hash?: StreamHash; times?: FileTimes } = {},
+  opts: { fsync?: boolean; keepSetid?: boolean; onProgress?: (bytes: number) => void; collectGarbage?: CollectGarbage; stallTimeoutMs?: number; signal?: AbortSignal; hash?: StreamHash; times?: FileTimes; start?: number; keepPartial?: boolean } = {},
 ): Promise<void> {
   let committed = false;
+  let keep = false;
   try {
-    await receiveFile(io, rx, out, { onProgress: opts.onProgress, collectGarbage: opts.collectGarbage, stallTimeoutMs: opts.stallTimeoutMs, signal: opts.signal, hash: opts.hash });
+    if (opts.start && opts.hash) await hashPrefix(out, opts.start, opts.hash);
+    await receiveFile(io, rx, out, { onProgress: opts.onProgress, collectGarbage: opts.collectGarbage, stallTimeoutMs: opts.stallTimeoutMs, signal: opts.signal, hash: opts.hash, start: opts.start }).catch((err: unknown) => {
+      // A resumable transfer keeps what arrived, unless the whole is wrong.
+      keep = opts.keepPartial === true && !(err instanceof ChecksumError);
+      throw err;
+    });
     if (mode !== undefined) await out.chmod(receivedMode(mode, opts.keepSetid));
     if (opts.times) await out.utimes(opts.times.atimeMs / 1000, opts.times.mtimeMs / 1000);
     if (opts.fsync) await out.datasync();
@@ -131,7 +148,7 @@ export async function commitReceivedFile(
   } finally {
     if (!committed) {
       await out.close().catch(() => {});
-      await unlink(temp).catch(() => {});
+      if (!keep) await unlink(temp).catch(() => {});
     }
   }
 }
@@ -158,6 +175,8 @@ export interface UploadRequest {
   target: string | undefined;
   /** Times to give the file or directory (`cp -p`). */
   times: FileTimes | undefined;
+  /** Resumable (`"partial": true`): continue a kept partial file, keep this one on failure. */
+  partial?: boolean;
 }
 
 /** An upload prepared before the switch: the destination was checked and the temp file created. */
@@ -176,6 +195,10 @@ export interface PreparedUpload {
   hash?: HashName;
   negotiated?: boolean;
   times?: FileTimes;
+  /** Bytes already in the partial file (`partial: true`); the client sends the rest. */
+  offset?: number;
+  /** The temp file is the stable partial file, kept on failure. */
+  partial?: boolean;
   /** Called once the temp file is gone or renamed (the journal entry is dropped). */
   settled?: () => void;
 }
@@ -195,20 +218,29 @@ export interface UploadOptions {
 /** How long a failed transfer's connection may take to flush the error reply before it is destroyed. */
 const FAIL_LINGER_MS = 5000;
 
-const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_NONBLOCK } = fsConstants;
+const { O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_NONBLOCK } = fsConstants;
 
 /**
  * Creates the temporary file next to the destination (mode 0600, exclusive, never through a
  * link) and opens it for writing. `at` is the resolved destination; it stays open until the
  * upload settles (closed here on failure).
  */
-export async function prepareUpload(at: BeneathPath, size: number, mode: number | undefined, keepSetid = false): Promise<PreparedUpload> {
+export async function prepareUpload(at: BeneathPath, size: number, mode: number | undefined, keepSetid = false, partial = false): Promise<PreparedUpload> {
   try {
     const st = await lstat(at.at()).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return undefined;
       throw err;
     });
     if (st?.isDirectory()) throw new WirekitError('WK_IS_DIR', `${at.shown} is a directory`, { origin: 'remote' });
+    if (partial) {
+      // Continued from its size when it is a regular file no longer than the upload (else restarted).
+      const tempName = path.basename(partialNameFor(at.name));
+      const out = await open(at.at(tempName), O_RDWR | O_CREAT | O_NOFOLLOW, 0o600);
+      const have = (await out.stat()).size;
+      const offset = (await out.stat()).isFile() && have <= size ? have : 0;
+      if (offset !== have) await out.truncate(0);
+      return { dest: at.shown, at, tempName, out, size, mode, keepSetid, offset, partial: true };
+    }
     const tempName = path.basename(tempNameFor(at.name));
     const out = await open(at.at(tempName), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
     return { dest: at.shown, at, tempName, out, size, mode, keepSetid };
@@ -224,7 +256,8 @@ export async function prepareUpload(at: BeneathPath, size: number, mode: number 
  */
 export async function runUpload(io: Duplex, up: PreparedUpload, replies: TransferReplies, log: Logger, opts: UploadOptions = {}): Promise<void> {
   const algorithm = up.hash ?? 'sha256';
-  const rx = new TransferReceiver(up.size, null, algorithm);
+  const start = up.offset ?? 0;
+  const rx = new TransferReceiver(up.size - start, null, algorithm);
   const every = opts.progressEvery ?? 8 * 1024 * 1024;
   let nextProgress = every;
   try {
@@ -235,6 +268,8 @@ export async function runUpload(io: Duplex, up: PreparedUpload, replies: Transfe
       collectGarbage: opts.collectGarbage,
       hash: streamHashFor(algorithm, up.size),
       times: up.times,
+      start,
+      keepPartial: up.partial,
       onProgress: (bytes) => {
         if (bytes < nextProgress) return;
         nextProgress = bytes + every;
@@ -272,18 +307,19 @@ export const uploadKind: SessionKind<UploadRequest, PreparedUpload | { made: Rec
     if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw badOptions('upload needs a non-negative integer size');
     const mode = typeof o.mode === 'number' && Number.isInteger(o.mode) ? o.mode : undefined;
     const name = isPlainName(o.name) ? o.name : undefined;
-    return { dest: o.path, size, mode, keepSetid: o.setid === true, name, hash: chooseHash(o.hashes), negotiated: o.hashes !== undefined && o.hashes !== null, type: 'file', target: undefined, times: timesOf(o) };
+    return { dest: o.path, size, mode, keepSetid: o.setid === true, name, hash: chooseHash(o.hashes), negotiated: o.hashes !== undefined && o.hashes !== null, type: 'file', target: undefined, times: timesOf(o), partial: o.partial === true };
   },
   prepare: async (req, ctx) => {
     if (req.type !== 'file') return { made: await makeEntry(req, ctx.root) };
-    const up = await prepareUpload(await uploadTarget(req.dest, req.name, ctx.root), req.size, req.mode, req.keepSetid);
+    const up = await prepareUpload(await uploadTarget(req.dest, req.name, ctx.root), req.size, req.mode, req.keepSetid, req.partial);
     up.hash = req.hash;
     up.negotiated = req.negotiated;
     up.times = req.times;
-    up.settled = await ctx.tempFiles?.add(path.join(await up.at.realDir().catch(() => '.'), up.tempName));
+    // A partial file is meant to outlive this daemon: the sweep at the next start must leave it.
+    if (!up.partial) up.settled = await ctx.tempFiles?.add(path.join(await up.at.realDir().catch(() => '.'), up.tempName));
     return up;
   },
-  reply: (up) => ('made' in up ? up.made : up.negotiated ? { path: up.dest, hash: up.hash } : { path: up.dest }),
+  reply: (up) => ('made' in up ? up.made : up.negotiated ? { path: up.dest, hash: up.hash, ...(up.partial ? { offset: up.offset } : {}) } : { path: up.dest }),
   run: async (up, io, ctx) => {
     if ('made' in up) {
       io.resume();
@@ -384,6 +420,10 @@ export interface PreparedDownload {
   times?: FileTimes;
   /** A directory listing (`"list": true`): the reply is all, no data follows. */
   listing?: Record<string, unknown>;
+  /** Send from this offset (`"offset"` in the request, when not past the end; else 0). */
+  offset?: number;
+  /** The request asked for an offset (the reply names the one used). */
+  resumable?: boolean;
 }
 
 /** Largest snapshot of a file that reports size 0 (`/proc`, `/sys`). */
@@ -448,9 +488,12 @@ function memorySource(data: Uint8Array): FileSource & { close(): Promise<void> }
 }
 
 /** Sends exactly `size` bytes of the file, then their digest (SHA-256 unless `dl.hash` says otherwise). */
-export async function runDownload(io: Duplex, dl: { handle: FileSource & { close(): Promise<void> }; size: number; hash?: HashName }, log: Logger, opts: { stallTimeoutMs?: number } = {}): Promise<void> {
+export async function runDownload(io: Duplex, dl: { handle: FileSource & { close(): Promise<void> }; size: number; hash?: HashName; offset?: number }, log: Logger, opts: { stallTimeoutMs?: number } = {}): Promise<void> {
   try {
-    const digest = await sendFile(dl.handle, dl.size, io, { stallTimeoutMs: opts.stallTimeoutMs, hash: streamHashFor(dl.hash ?? 'sha256', dl.size) });
+    const hash = streamHashFor(dl.hash ?? 'sha256', dl.size);
+    const start = dl.offset ?? 0;
+    if (start > 0) await hashPrefix(dl.handle, start, hash);
+    const digest = await sendFile(dl.handle, dl.size, io, { stallTimeoutMs: opts.stallTimeoutMs, hash, start });
     io.end(digest);
   } catch (err) {
     log.warn(`download failed: ${(err as Error).message}`);
@@ -461,13 +504,14 @@ export async function runDownload(io: Duplex, dl: { handle: FileSource & { close
 }
 
 /** Daemon half of the `download` command. */
-export const downloadKind: SessionKind<{ file: string; hash: HashName; negotiated: boolean; list: boolean }, PreparedDownload> = {
+export const downloadKind: SessionKind<{ file: string; hash: HashName; negotiated: boolean; list: boolean; offset: number | undefined }, PreparedDownload> = {
   cmd: 'download',
   parse(o) {
     if (typeof o.path !== 'string') throw badOptions('download needs {"path": string}');
-    return { file: o.path, hash: chooseHash(o.hashes), negotiated: o.hashes !== undefined && o.hashes !== null, list: o.list === true };
+    if (o.offset !== undefined && (typeof o.offset !== 'number' || !Number.isSafeInteger(o.offset) || o.offset < 0)) throw badOptions('download "offset" must be a non-negative integer');
+    return { file: o.path, hash: chooseHash(o.hashes), negotiated: o.hashes !== undefined && o.hashes !== null, list: o.list === true, offset: o.offset as number | undefined };
   },
-  prepare: async ({ file, hash, negotiated, list }, ctx) => {
+  prepare: async ({ file, hash, negotiated, list, offset }, ctx) => {
     const at = await resolveBeneath(fromHome(file, ctx.root), { root: ctx.root });
     try {
       if (list) {
@@ -476,13 +520,21 @@ export const downloadKind: SessionKind<{ file: string; hash: HashName; negotiate
         });
         return { path: at.shown, handle: memorySource(new Uint8Array(0)), size: 0, mode: l.mode, listing: { path: at.shown, type: 'dir', ...l } };
       }
-      return { path: at.shown, ...(await prepareDownload(at.at(), at.shown)), hash, negotiated };
+      const dl: PreparedDownload = { path: at.shown, ...(await prepareDownload(at.at(), at.shown)), hash, negotiated };
+      if (offset !== undefined) {
+        dl.resumable = true;
+        dl.offset = offset <= dl.size ? offset : 0;
+      }
+      return dl;
     } finally {
       await at.close();
     }
   },
   reply: (dl) =>
-    dl.listing ?? (dl.negotiated ? { path: dl.path, size: dl.size, mode: dl.mode, hash: dl.hash, atime: dl.times?.atimeMs, mtime: dl.times?.mtimeMs } : { path: dl.path, size: dl.size, mode: dl.mode }),
+    dl.listing ??
+    (dl.negotiated
+      ? { path: dl.path, size: dl.size, mode: dl.mode, hash: dl.hash, atime: dl.times?.atimeMs, mtime: dl.times?.mtimeMs, ...(dl.resumable ? { offset: dl.offset } : {}) }
+      : { path: dl.path, size: dl.size, mode: dl.mode }),
   run(dl, io, ctx) {
     io.resume(); // nothing more is expected from the client; let its end arrive
     if (dl.listing) {
@@ -508,6 +560,11 @@ export interface ClientUploadOptions {
   checksum?: HashName;
   /** Give the remote file the local file's access and modification times (`cp -p`). */
   preserveTimes?: boolean;
+  /**
+   * Resumable (`cp --partial`): the daemon continues a partial file an earlier `partial` upload
+   * left, and keeps this one's if it fails; the digest covers the whole file.
+   */
+  partial?: boolean;
 }
 
 /** The hashes a client offers: the one asked for, or every one it has, fastest first. */
@@ -537,9 +594,12 @@ export async function clientUpload(client: ClientContext, localPath: string, rem
       const request: Record<string, unknown> = { path: remotePath, size, mode: opts.mode ?? st.mode & 0o777, name: path.basename(localPath), hashes: offer };
       if (opts.setid) request.setid = true;
       if (opts.preserveTimes) Object.assign(request, { atime: st.atimeMs, mtime: st.mtimeMs });
+      if (opts.partial) request.partial = true;
       const accepted = await conn.call('upload', request, { timeout: client.timeoutMs, signal: opts.signal });
       // A daemon from before BLAKE3 ignores the offer and answers without "hash": SHA-256.
       const hash = acceptedHash(accepted, offer);
+      const given = (accepted as { offset?: unknown } | null)?.offset;
+      const start = opts.partial && typeof given === 'number' && Number.isSafeInteger(given) && given >= 0 && given <= size ? given : 0;
       const replyP = conn.expectReply('upload', {
         onProgress: (p) => {
           const b = (p as { bytes?: number } | null)?.bytes;
@@ -552,11 +612,13 @@ export async function clientUpload(client: ClientContext, localPath: string, rem
       replyP.catch((err: unknown) => stop.abort(err));
       const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
       try {
-        const digest = await sendFile(fh, size, sock, { stallTimeoutMs: client.timeoutMs, signal, hash: streamHashFor(hash, size) });
+        const streamHash = streamHashFor(hash, size);
+        if (start > 0) await hashPrefix(fh, start, streamHash);
+        const digest = await sendFile(fh, size, sock, { stallTimeoutMs: client.timeoutMs, signal, hash: streamHash, start });
         sock.write(digest);
         const r = (await replyP) as TransferResult;
         opts.onProgress?.({ bytes: size, size });
-        return r;
+        return start > 0 ? { ...r, resumedFrom: start } : r;
       } catch (err) {
         // If the daemon reported an error, prefer it.
         const remote = await Promise.race([replyP.then(() => undefined, (e: unknown) => e), grace(200)]);
@@ -584,6 +646,12 @@ export interface ClientDownloadOptions {
   checksum?: HashName;
   /** Give the local file the remote file's access and modification times (`cp -p`). */
   preserveTimes?: boolean;
+  /**
+   * Resumable (`cp --partial`): written to `.NAME.wirekit-partial` beside the destination, which
+   * is kept when the download fails and continued from its size by the next `partial` download
+   * (the daemon sends the rest; the digest covers the whole file). A mismatch removes it.
+   */
+  partial?: boolean;
 }
 
 /**
@@ -593,7 +661,31 @@ export interface ClientDownloadOptions {
 export async function clientDownload(client: ClientContext, remotePath: string, localPath: string, opts: ClientDownloadOptions = {}): Promise<TransferResult> {
   opts.signal?.throwIfAborted();
   const offer = offerFor(opts.checksum);
-  const { reply, stream: io } = await client.open('download', { path: remotePath, hashes: offer });
+  let dest = path.resolve(localPath);
+  try {
+    if ((await stat(dest)).isDirectory()) dest = path.join(dest, path.basename(remotePath));
+  } catch {
+    // does not exist: fine
+  }
+  // A partial file from an earlier `partial` download is continued from its size.
+  const partialName = opts.partial ? partialNameFor(dest) : undefined;
+  let out: FileHandle | undefined;
+  let have = 0;
+  if (partialName) {
+    out = await open(partialName, O_RDWR | O_CREAT | O_NOFOLLOW, 0o600);
+    const st = await out.stat();
+    have = st.isFile() ? st.size : 0;
+  }
+  const request: Record<string, unknown> = { path: remotePath, hashes: offer };
+  if (partialName) request.offset = have;
+  let opened;
+  try {
+    opened = await client.open('download', request);
+  } catch (err) {
+    await out?.close();
+    throw err;
+  }
+  const { reply, stream: io } = opened;
   const info = reply as { size: number; mode: number; atime?: unknown; mtime?: unknown };
   if (!info || typeof info.size !== 'number' || !Number.isSafeInteger(info.size) || info.size < 0) {
     io.destroy();
@@ -604,28 +696,28 @@ export async function clientDownload(client: ClientContext, remotePath: string, 
     hash = acceptedHash(reply, offer);
   } catch (err) {
     io.destroy();
+    await out?.close();
     throw err;
   }
-  let dest = path.resolve(localPath);
+  // The daemon names the offset it sends from: ours, or 0 (the file is shorter than our part, or
+  // the daemon is older than resuming) and then the partial file starts again.
+  const start = partialName && (reply as { offset?: unknown }).offset === have && have <= info.size ? have : 0;
+  if (out && start === 0 && have > 0) await out.truncate(0);
+  const temp = partialName ?? tempNameFor(dest);
   try {
-    if ((await stat(dest)).isDirectory()) dest = path.join(dest, path.basename(remotePath));
-  } catch {
-    // does not exist: fine
-  }
-  const temp = tempNameFor(dest);
-  let out: FileHandle;
-  try {
-    out = await open(temp, 'wx', 0o600);
+    out ??= await open(temp, 'wx', 0o600);
   } catch (err) {
     io.destroy();
     throw err;
   }
-  const rx = new TransferReceiver(info.size, null, hash);
+  const rx = new TransferReceiver(info.size - start, null, hash);
   let lastReport = 0;
   try {
     await commitReceivedFile(io, rx, out, temp, dest, opts.mode ?? info.mode, {
       hash: streamHashFor(hash, info.size),
       times: opts.preserveTimes ? timesOf(info) : undefined,
+      start,
+      keepPartial: partialName !== undefined,
       collectGarbage: opts.collectGarbage,
       keepSetid: opts.setid,
       stallTimeoutMs: client.timeoutMs,
@@ -637,7 +729,8 @@ export async function clientDownload(client: ClientContext, remotePath: string, 
       },
     });
     opts.onProgress?.({ bytes: info.size, size: info.size });
-    return resultOf(dest, info.size, hash, rx.digestHex!);
+    const r = resultOf(dest, info.size, hash, rx.digestHex!);
+    return start > 0 ? { ...r, resumedFrom: start } : r;
   } finally {
     io.destroy();
   }
