@@ -49,6 +49,7 @@ export const ERROR_CODES = {
   WK_NOT_EXECUTABLE: 'the program to run is not executable (exit status 126)',
   WK_CHECKSUM: "a transferred file's size or hash does not match what was sent",
   WK_HASH_WORKER: 'the hashing worker thread failed',
+  WK_HASH_UNSUPPORTED: 'the integrity hash asked for (cp --checksum) is not available on one side',
   WK_HASH_STATE: 'a hash was updated after it was finished',
   WK_IO: 'a file system or socket operation failed',
   WK_INTERNAL: 'a bug or an unexpected failure on the side that reports it',

@@ -262,12 +262,13 @@ test('exec, shell, cp and forward to an agent on another hub, with the same asse
   const src = path.join(dir, 'up.bin');
   writeFileSync(src, data);
   const remote = path.join(dir, 'remote.bin');
-  const up = await client.upload(src, remote);
+  // SHA-256 asked for: the default is BLAKE3 when both sides have it (test/cli/cp.test.ts).
+  const up = await client.upload(src, remote, { checksum: 'sha256' });
   const sha = createHash('sha256').update(data).digest('hex');
   assert.equal(up.sha256, sha);
   assert.deepEqual(readFileSync(remote), data);
   const back = path.join(dir, 'down.bin');
-  const down = await through(hubs[2]!, 'a01').download(remote, back);
+  const down = await through(hubs[2]!, 'a01').download(remote, back, { checksum: 'sha256' });
   assert.equal(down.sha256, sha);
   assert.deepEqual(readFileSync(back), data);
 
