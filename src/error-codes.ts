@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   WK_CHANNEL_DETACHED: 'a channel was used after its stream was handed over (hijack, release, codec switch)',
   WK_BUSY: 'the resource is taken: a read is pending, a listener started twice, an agent id is connected',
   WK_LIMIT: 'a configured limit was reached (sessions, agents, connections, failed attempts)',
+  WK_DRAINING: 'the hub is draining for maintenance: it moves its agents to other hubs and takes no new ones',
   // ---- decoding and encoding ----
   WK_FRAME_TOO_LARGE: 'a frame, line or message is over its size limit (checked before buffering)',
   WK_TRUNCATED: 'the input ended inside a frame',
@@ -48,6 +49,7 @@ export const ERROR_CODES = {
   WK_NOT_EXECUTABLE: 'the program to run is not executable (exit status 126)',
   WK_CHECKSUM: "a transferred file's size or hash does not match what was sent",
   WK_HASH_WORKER: 'the hashing worker thread failed',
+  WK_HASH_UNSUPPORTED: 'the integrity hash asked for (cp --checksum) is not available on one side',
   WK_HASH_STATE: 'a hash was updated after it was finished',
   WK_IO: 'a file system or socket operation failed',
   WK_INTERNAL: 'a bug or an unexpected failure on the side that reports it',

@@ -16,7 +16,7 @@ import type { KeepaliveOptions } from './keepalive.js';
 import { sessionCodec, type SessionCodec } from './session-frames.js';
 import type { ClientContext } from './sessions/context.js';
 import { clientExec, type ClientExecOptions, type ExecSession } from './sessions/exec.js';
-import { clientDownload, clientUpload, type ClientDownloadOptions, type ClientUploadOptions, type TransferResult } from './sessions/files.js';
+import { clientDownload, clientList, clientMakeEntry, clientUpload, type ClientDownloadOptions, type ClientUploadOptions, type FileTimes, type RemoteListing, type TransferResult } from './sessions/files.js';
 import { frameStream } from './sessions/frames.js';
 import { clientForward } from './sessions/forward.js';
 import { clientTerminal, type ClientTerminalOptions, type TerminalSession } from './sessions/terminal.js';
@@ -166,6 +166,16 @@ export class AgentClient {
    */
   download(remotePath: string, localPath: string, opts: ClientDownloadOptions = {}): Promise<TransferResult> {
     return clientDownload(this.sessions, remotePath, localPath, opts);
+  }
+
+  /** Lists a remote directory, one level; links are reported, not followed. See `sessions/files.ts`. */
+  list(remotePath: string): Promise<RemoteListing> {
+    return clientList(this.sessions, remotePath);
+  }
+
+  /** Creates a remote directory (kept if it exists) or symbolic link; resolves with its path. See `sessions/files.ts`. */
+  makeEntry(remotePath: string, entry: { type: 'dir' | 'link'; name?: string; mode?: number; target?: string; times?: FileTimes }): Promise<string> {
+    return clientMakeEntry(this.sessions, remotePath, entry);
   }
 
   /** Sends a session command on a fresh connection: the reply and the switched stream. */

@@ -39,6 +39,8 @@ export interface SendFileOptions {
   stallTimeoutMs?: number;
   /** Stops the transfer (rejects with `AbortedError`, or the signal's reason if it is an Error). */
   signal?: AbortSignal;
+  /** Send from this offset on (a resumed transfer; the caller hashed the bytes before it). */
+  start?: number;
 }
 
 /**
@@ -92,7 +94,7 @@ export async function sendFile(fh: FileSource, size: number, out: Duplex, opts: 
     return pool.take();
   };
 
-  let readPos = 0;
+  let readPos = opts.start ?? 0;
   /** Reads in order, at most two ahead of the hashing. */
   const reads: Promise<{ buf: Buffer; n: number; want: number }>[] = [];
   const startRead = () => {
@@ -118,7 +120,7 @@ export async function sendFile(fh: FileSource, size: number, out: Duplex, opts: 
   out.on('error', onError);
   const watch = stallWatch('sending a file', opts.stallTimeoutMs, opts.signal, onError);
   try {
-    let sent = 0;
+    let sent = opts.start ?? 0;
     startRead();
     startRead();
     while (sent < size) {
@@ -199,6 +201,22 @@ export interface ReceiveFileOptions {
   stallTimeoutMs?: number;
   /** Stops the transfer (rejects with `AbortedError`, or the signal's reason if it is an Error). */
   signal?: AbortSignal;
+  /** Write from this file offset on (a resumed transfer; the caller hashed the bytes before it). */
+  start?: number;
+}
+
+/**
+ * Feeds the first `length` bytes of `fh` to `hash` (the part of a resumed transfer that is
+ * already in place, so the digest at the end covers the whole file).
+ */
+export async function hashPrefix(fh: FileSource, length: number, hash: StreamHash): Promise<void> {
+  for (let pos = 0; pos < length; ) {
+    const buf = Buffer.alloc(Math.min(1024 * 1024, length - pos));
+    const n = await readFully(fh, buf, buf.length, pos);
+    if (n < buf.length) throw new ChecksumError(`the partial file is shorter than ${length} bytes`, 'local');
+    hash.update([new Uint8Array(buf.buffer, buf.byteOffset, n)]);
+    pos += n;
+  }
 }
 
 /**
@@ -231,7 +249,8 @@ export function receiveFile(io: Duplex, rx: TransferReceiver, fh: FileSink, opts
     /** Full blocks waiting for the disk, in order. */
     const queue: Uint8Array[] = [];
     let writing = false;
-    let position = 0;
+    let position = opts.start ?? 0;
+    const base = position;
     let complete = false;
     let settled = false;
     let paused = false;
@@ -330,7 +349,7 @@ export function receiveFile(io: Duplex, rx: TransferReceiver, fh: FileSink, opts
         return;
       }
       if (step.data) {
-        opts.onProgress?.(rx.received);
+        opts.onProgress?.(base + rx.received);
         if (collect && rx.received >= nextCollect) {
           nextCollect = rx.received + collectEvery;
           collect('minor');

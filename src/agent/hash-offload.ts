@@ -1,5 +1,6 @@
 /**
- * SHA-256 of a stream of chunks, computed either inline or on a shared worker thread.
+ * The hash (SHA-256 or BLAKE3, see `hash-algorithms.ts`) of a stream of chunks, computed either
+ * inline or on a shared worker thread.
  *
  * Hashing a large transfer on the thread that also drives the socket and the file serialises the
  * three: the socket sits idle while a block is hashed. `OffloadedHash` hands each chunk (by
@@ -7,14 +8,14 @@
  * shared by every transfer in the process, so hashing runs beside the I/O. Small transfers use
  * `InlineHash`, which avoids the round trip.
  */
-import { createHash, type Hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { HashStateError, HashWorkerError } from './errors.js';
+import { createHasher, type Hasher, type HashName } from './hash-algorithms.js';
 
 /** Messages to the hash worker. */
 export type HashRequest =
-  | { op: 'update'; id: number; algorithm: string; chunks: Uint8Array[]; giveBack: number[] }
-  | { op: 'digest'; id: number; algorithm: string }
+  | { op: 'update'; id: number; algorithm: HashName; chunks: Uint8Array[]; giveBack: number[] }
+  | { op: 'digest'; id: number; algorithm: HashName }
   | { op: 'abort'; id: number };
 
 /** Messages from the hash worker. */
@@ -40,11 +41,11 @@ export interface StreamHash {
 
 /** Hashes on the calling thread. */
 export class InlineHash implements StreamHash {
-  private readonly hash: Hash;
+  private readonly hash: Hasher;
   private state: 'open' | 'digested' | 'aborted' = 'open';
 
-  constructor(algorithm = 'sha256') {
-    this.hash = createHash(algorithm);
+  constructor(algorithm: HashName = 'sha256') {
+    this.hash = createHasher(algorithm);
   }
 
   update(chunks: readonly Uint8Array[], recycle?: (buffer: ArrayBuffer) => void): void {
@@ -56,7 +57,7 @@ export class InlineHash implements StreamHash {
   digest(): Promise<Uint8Array> {
     if (this.state !== 'open') return Promise.reject(new HashStateError(`digest() after ${this.state === 'digested' ? 'digest()' : 'abort()'}`));
     this.state = 'digested';
-    return Promise.resolve(new Uint8Array(this.hash.digest()));
+    return Promise.resolve(this.hash.digest());
   }
 
   abort(): void {
@@ -143,7 +144,7 @@ export class OffloadedHash implements StreamHash {
   private finished = false;
   private aborted = false;
 
-  constructor(private readonly algorithm = 'sha256') {
+  constructor(private readonly algorithm: HashName = 'sha256') {
     thread ??= new HashThread();
     this.job.reject = (err) => (this.failure = err);
     this.id = thread.open(this.job);
@@ -208,5 +209,18 @@ export const OFFLOAD_THRESHOLD = 8 * 1024 * 1024;
 
 /** A SHA-256 stream hash for a transfer of `size` bytes: offloaded when large. */
 export function sha256For(size: number, threshold = OFFLOAD_THRESHOLD): StreamHash {
-  return size >= threshold ? new OffloadedHash('sha256') : new InlineHash('sha256');
+  return streamHashFor('sha256', size, threshold);
+}
+
+/**
+ * A stream hash of `algorithm` for a transfer of `size` bytes: SHA-256 is offloaded when large;
+ * BLAKE3 always runs inline (about 0.15 ms per 1 MiB block here, less than handing the block to
+ * the worker and back costs, and a `wirekit cp` process then starts no second isolate: measured
+ * less CPU and 10 MB less peak RSS on both sides, and faster copies on a busy 2-core machine).
+ * Throws `WK_HASH_UNSUPPORTED` at once when the algorithm is not available here.
+ */
+export function streamHashFor(algorithm: HashName, size: number, threshold = OFFLOAD_THRESHOLD): StreamHash {
+  if (algorithm === 'blake3' || size < threshold) return new InlineHash(algorithm);
+  createHasher(algorithm); // fails here, not later on the worker
+  return new OffloadedHash(algorithm);
 }

@@ -1,12 +1,12 @@
 /**
  * File transfer stream (sans-I/O). After an `upload` or `download` command is accepted, the
- * sending side writes exactly `size` bytes of file data, then the 32-byte SHA-256 digest of
- * those bytes:
+ * sending side writes exactly `size` bytes of file data, then the 32-byte digest of those bytes
+ * (SHA-256, or BLAKE3 when both sides agreed on it in the request and reply):
  *
  * ```
- * +---------------------------+------------------------+
- * | file data (size bytes)    | SHA-256 (32 bytes)     |
- * +---------------------------+------------------------+
+ * +---------------------------+---------------------------------+
+ * | file data (size bytes)    | SHA-256 or BLAKE3 (32 bytes)    |
+ * +---------------------------+---------------------------------+
  * ```
  *
  * The size is declared before the switch (in the upload request, or the download reply), so the
@@ -56,12 +56,16 @@ export class TransferReceiver {
   private readonly trailer = new Uint8Array(DIGEST_SIZE);
   private trailerFill = 0;
   private finished = false;
-  /** Hex SHA-256 of the data, once done. */
+  /** Hex SHA-256 of the data, once done (only when `algorithm` is SHA-256). */
   sha256: string | undefined;
+  /** Hex digest of the data in `algorithm`, once done. */
+  digestHex: string | undefined;
 
   constructor(
     readonly size: number,
     private readonly hasher: Hasher | null,
+    /** The hash's name, for results and messages (the caller supplies the hash itself). */
+    readonly algorithm: 'sha256' | 'blake3' = 'sha256',
   ) {
     if (!Number.isSafeInteger(size) || size < 0) throw new UsageError(`invalid transfer size ${size}`);
   }
@@ -107,15 +111,17 @@ export class TransferReceiver {
   }
 
   /**
-   * Compares the SHA-256 of the data, computed by the caller, with the declared one; throws
+   * Compares the digest of the data, computed by the caller, with the declared one; throws
    * `ChecksumError` on a mismatch. Called by `push` itself when there is an inline hasher.
    */
   verify(actual: Uint8Array): void {
     if (this.trailerFill !== DIGEST_SIZE) throw new UsageError('verify() before the digest trailer arrived');
-    this.sha256 = hex(actual);
+    this.digestHex = hex(actual);
+    if (this.algorithm === 'sha256') this.sha256 = this.digestHex;
     let diff = actual.length ^ DIGEST_SIZE;
     for (let i = 0; i < DIGEST_SIZE; i++) diff |= actual[i]! ^ this.trailer[i]!;
-    if (diff !== 0) throw new ChecksumError(`SHA-256 mismatch: received data hashes to ${this.sha256}, sender declared ${hex(this.trailer)}`, 'remote');
+    const label = this.algorithm === 'sha256' ? 'SHA-256' : 'BLAKE3';
+    if (diff !== 0) throw new ChecksumError(`${label} mismatch: received data hashes to ${this.digestHex}, sender declared ${hex(this.trailer)}`, 'remote');
     this.finished = true;
   }
 }

@@ -11,12 +11,16 @@ import { isLanTarget } from '../hub/overlord/lan-discovery.js';
 import { NatsFleet } from '../hub/nats-fleet.js';
 import { hubIdFrom } from '../hub/nats-records.js';
 import { parseArgs, parseDuration, parseIntArg, UsageError } from './args.js';
+import { connectHub } from '../hub/hub-client.js';
+import { hubTls, parseHubUrl } from './hub-address.js';
+import { pickHub } from './hub-config.js';
 
 const defaultState = () => path.join(process.env.XDG_STATE_HOME && path.isAbsolute(process.env.XDG_STATE_HOME) ? process.env.XDG_STATE_HOME : path.join(os.homedir(), '.local', 'state'), 'wirekit', 'hub');
 
 export const help = `Usage: wirekit hub [options]
        wirekit hub --init --admin-user NAME [--admin-pass PASS | --admin-pass-file F]
        wirekit hub user add NAME [--admin] | remove NAME | passwd NAME | list   [--state DIR]
+       wirekit hub drain [-H HUB] [--batch N] [--interval DUR] [--jitter DUR]
 
 Runs a fleet hub: agents dial out to it (wirekit serve --hub ...), users reach them through
 it (wirekit login, ls, shell AGENT, exec AGENT, cp, forward) or its HTTP/WebSocket API.
@@ -50,6 +54,12 @@ Options:
       --nats-ca FILE       TLS to NATS: CA certificate (PEM)
       --nats-cert FILE     TLS to NATS: client certificate (PEM)
       --nats-key FILE      TLS to NATS: its private key (PEM)
+      --relay HOST:PORT    with --nats: listen for hub-to-hub relay streams there (TLS with
+                           --tls-cert), so a session works when an agent cannot dial back to
+                           this hub (off by default)
+      --relay-advertise HOST:PORT  the relay port as the other hubs reach it
+      --fleet-secret-file F  the secret hubs prove on a relay stream (default: derived from
+                           hub.json's token secret, which the hubs of a fleet share)
       --log-level LEVEL    silent, error, warn, info (default), debug
       --overlord           accept Overlord ghosts of the current generation (GET /connect on
                            the HTTP port); they cannot authenticate: see docs/overlord.md
@@ -74,7 +84,12 @@ Options:
   -h, --help               show this help
 
 On start it prints the agent port, the enrollment token's file and how to log in.
-Stops cleanly on SIGINT or SIGTERM.`;
+Stops cleanly on SIGINT or SIGTERM. SIGUSR2 drains it (as wirekit hub drain with defaults).
+
+wirekit hub drain (an admin logged in to the hub, see wirekit login) tells the hub's agents to
+move to their next hub, N (--batch, default 100) every --interval (default 1s), each within
+--jitter (default: the interval); the hub takes no new agent from then on. It prints each batch
+and returns once they are gone. Stop the hub afterwards.`;
 
 function listenSpec(text: string, what: string): ListenSpec {
   const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(text);
@@ -124,6 +139,13 @@ export async function run(argv: string[]): Promise<number> {
     'nats-ca': { type: 'string' },
     'nats-cert': { type: 'string' },
     'nats-key': { type: 'string' },
+    relay: { type: 'string' },
+    'relay-advertise': { type: 'string' },
+    'fleet-secret-file': { type: 'string' },
+    hub: { type: 'string', short: 'H' },
+    batch: { type: 'string' },
+    interval: { type: 'string' },
+    jitter: { type: 'string' },
     init: { type: 'boolean' },
     'admin-user': { type: 'string' },
     'admin-pass': { type: 'string' },
@@ -138,6 +160,8 @@ export async function run(argv: string[]): Promise<number> {
   const logger = createLogger(level as LogLevel);
 
   if (p.positionals[0] === 'user') return userCommand(stateDir, p.positionals.slice(1), p.flags.admin === true);
+  if (p.positionals[0] === 'drain') return drainCommand(p.flags, p.positionals.slice(1));
+  for (const f of ['hub', 'batch', 'interval', 'jitter']) if (p.flags[f] !== undefined) throw new UsageError(`--${f} is an option of wirekit hub drain`);
   if (p.positionals.length) throw new UsageError(`unexpected argument ${p.positionals[0]} (see wirekit hub --help)`);
 
   if (p.flags.init) {
@@ -201,7 +225,10 @@ export async function run(argv: string[]): Promise<number> {
   installLastResort(logger); // an unexpected error is logged, the hub serves on
   const running = await startHub({
     ...(fleet ? { fleet } : {}),
-    ...(typeof p.flags.advertise === 'string' ? { advertise: advertiseSpec(p.flags.advertise) } : {}),
+    ...(typeof p.flags.advertise === 'string' ? { advertise: advertiseSpec(p.flags.advertise, '--advertise') } : {}),
+    ...(typeof p.flags.relay === 'string' ? { relay: listenSpec(p.flags.relay, '--relay') } : {}),
+    ...(typeof p.flags['relay-advertise'] === 'string' ? { relayAdvertise: advertiseSpec(p.flags['relay-advertise'], '--relay-advertise') } : {}),
+    ...(typeof p.flags['fleet-secret-file'] === 'string' ? { fleetSecret: fleetSecretFrom(p.flags['fleet-secret-file']) } : {}),
     stateDir,
     logger,
     name,
@@ -232,6 +259,7 @@ export async function run(argv: string[]): Promise<number> {
           ]
         : []),
       `  enroll an agent:  wirekit serve --hub ${scheme}://${fmt(running.agentAddress)} --enroll-token-file ${enrollFile}`,
+      ...(running.relayAddress ? [`  hub relays on ${scheme}://${fmt(running.relayAddress)}`] : []),
       running.hub.users.size === 0
         ? `  no users yet:     wirekit hub --init --admin-user admin --state ${stateDir}`
         : `  log in:           wirekit login ${scheme}://${fmt(running.userAddress)}`,
@@ -242,6 +270,10 @@ export async function run(argv: string[]): Promise<number> {
     const stop = () => resolve();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    process.on('SIGUSR2', () => {
+      if (running.hub.isDraining) return;
+      void running.drain().then(({ moved, remaining }) => logger.info(`hub: drain done: ${moved} agents moved, ${remaining} left`));
+    });
   });
   await running.close();
   return 0;
@@ -250,7 +282,7 @@ export async function run(argv: string[]): Promise<number> {
 /** The NATS fleet the flags ask for, or undefined for a hub alone. */
 function natsFleetFrom(flags: Record<string, unknown>, name: string): NatsFleet | undefined {
   const servers = (flags.nats as string[] | undefined) ?? [];
-  const natsOnly = ['advertise', 'fleet-ttl', 'nats-creds', 'nats-user', 'nats-pass-file', 'nats-token-file', 'nats-ca', 'nats-cert', 'nats-key'].filter((f) => flags[f] !== undefined);
+  const natsOnly = ['advertise', 'relay', 'relay-advertise', 'fleet-secret-file', 'fleet-ttl', 'nats-creds', 'nats-user', 'nats-pass-file', 'nats-token-file', 'nats-ca', 'nats-cert', 'nats-key'].filter((f) => flags[f] !== undefined);
   if (servers.length === 0) {
     if (natsOnly.length > 0) throw new UsageError(`--${natsOnly[0]} needs --nats`);
     return undefined;
@@ -273,10 +305,37 @@ function natsFleetFrom(flags: Record<string, unknown>, name: string): NatsFleet 
   });
 }
 
-function advertiseSpec(text: string): string {
-  const spec = listenSpec(text, '--advertise');
-  if (spec.port === 0) throw new UsageError('--advertise needs a port');
+function advertiseSpec(text: string, what: string): string {
+  const spec = listenSpec(text, what);
+  if (spec.port === 0) throw new UsageError(`${what} needs a port`);
   return spec.host.includes(':') ? `[${spec.host}]:${spec.port}` : `${spec.host}:${spec.port}`;
+}
+
+/** The fleet secret from a file: at least 32 bytes of it (surrounding whitespace removed). */
+function fleetSecretFrom(file: string): Uint8Array {
+  const secret = Buffer.from(readFileSync(file, 'utf8').trim(), 'utf8');
+  if (secret.length < 32) throw new UsageError(`--fleet-secret-file ${file}: the secret must be at least 32 characters`);
+  return secret;
+}
+
+/** wirekit hub drain: asks the logged-in hub to move its agents away, printing each batch. */
+async function drainCommand(flags: Record<string, unknown>, rest: string[]): Promise<number> {
+  if (rest.length) throw new UsageError(`unexpected argument ${rest[0]}`);
+  const { login } = pickHub(flags.hub as string | undefined);
+  const url = parseHubUrl(login.url);
+  const session = await connectHub(url.address, { token: login.token }, { tls: hubTls(url, login.ca) });
+  try {
+    const r = await session.drain({
+      ...(flags.batch !== undefined ? { batch: parseIntArg(flags.batch as string, '--batch', 1, 1_000_000) } : {}),
+      ...(flags.interval !== undefined ? { intervalMs: parseDuration(flags.interval as string, '--interval') } : {}),
+      ...(flags.jitter !== undefined ? { jitterMs: parseDuration(flags.jitter as string, '--jitter') } : {}),
+      onProgress: (p) => console.log(`moved ${p.moved}, ${p.remaining} still connected`),
+    });
+    console.log(`drained: ${r.moved} agents moved, ${r.remaining} still connected`);
+    return r.remaining === 0 ? 0 : 1;
+  } finally {
+    session.close();
+  }
 }
 
 async function userCommand(stateDir: string, args: string[], admin: boolean): Promise<number> {

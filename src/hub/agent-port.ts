@@ -100,11 +100,6 @@ export class AgentPort {
       },
     );
   }
-
-  /** Tells every connected agent to move elsewhere, in batches spread over `spreadMs`. */
-  drain(spreadMs: number): void {
-    for (const link of this.links) link.move(Math.floor(Math.random() * spreadMs));
-  }
 }
 
 /** Drives one agent link: decoded lines into the session, its actions onto the socket and the hub. */

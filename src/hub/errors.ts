@@ -54,6 +54,13 @@ export class HubLimitError extends WirekitError {
   }
 }
 
+/** The hub is draining (`wirekit hub drain`): it takes no new agents. Code `WK_DRAINING`. */
+export class HubDrainingError extends WirekitError {
+  constructor(hub: string) {
+    super('WK_DRAINING', `hub ${hub} is draining; connect to another hub`, { origin: 'remote' });
+  }
+}
+
 /** The hub holds as many agents as it may. Code `WK_LIMIT`. */
 export class RegistryFullError extends WirekitError {
   constructor(max: number) {

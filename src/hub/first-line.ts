@@ -17,10 +17,24 @@ export interface FirstLine {
   readonly reader: FrameReader<unknown>;
 }
 
-/** Rejects with the codec's error (not JSON, over 64 KiB), `ConnectionClosedError` or `TimeoutError`. */
-export function readFirstLine(socket: Duplex, timeoutMs: number): Promise<FirstLine> {
-  const reader = new FrameReader<unknown>(ndjson({ maxLineLength: MAX_LINK_LINE }));
+/**
+ * Rejects with the codec's error (not JSON, over 64 KiB), `ConnectionClosedError` or `TimeoutError`.
+ * `reader`: the reader of an earlier line on this socket (its leftover bytes are decoded first), for
+ * handshakes of several lines.
+ */
+export function readFirstLine(socket: Duplex, timeoutMs: number, reader: FrameReader<unknown> = new FrameReader<unknown>(ndjson({ maxLineLength: MAX_LINK_LINE }))): Promise<FirstLine> {
   return new Promise((resolve, reject) => {
+    let buffered: unknown;
+    try {
+      buffered = reader.next();
+    } catch (err) {
+      reject(err as Error);
+      return;
+    }
+    if (buffered !== undefined) {
+      resolve({ value: buffered, reader });
+      return;
+    }
     const settle = () => {
       clearTimeout(timer);
       socket.pause();
@@ -53,5 +67,7 @@ export function readFirstLine(socket: Duplex, timeoutMs: number): Promise<FirstL
     socket.on('data', onData);
     socket.once('end', onGone);
     socket.once('close', onGone);
+    // A socket an earlier line paused does not flow again by a new 'data' listener alone.
+    socket.resume();
   });
 }

@@ -13,8 +13,11 @@ import type { AgentLinkHandle, Hub } from './hub.js';
 import type { AgentEntry } from './registry.js';
 
 export interface FleetBackend {
-  /** Called once the hub's listeners are up; `agentAddress` is where agents reach it (`HOST:PORT`). */
-  start(hub: Hub, self: { agentAddress: string }): Promise<void>;
+  /**
+   * Called once the hub's listeners are up; `agentAddress` is where agents reach it (`HOST:PORT`),
+   * `relayAddress` where other hubs reach its relay port (fleet-relay.ts), if it has one.
+   */
+  start(hub: Hub, self: { agentAddress: string; relayAddress?: string; relayTls?: boolean }): Promise<void>;
   /**
    * An agent passed this hub's own checks: claim its id fleet-wide, with the SHA-256 (hex) of the
    * token it uses from now on (other hubs check its dial-backs against it). Rejects with

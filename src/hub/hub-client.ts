@@ -73,6 +73,22 @@ export class HubSession {
   }
 
   /**
+   * Drains the hub (admins only): its agents move to other hubs, `batch` every `intervalMs` (each
+   * within `jitterMs`); resolves when they have gone. `onProgress` gets each batch's counts.
+   */
+  drain(
+    options: { batch?: number; intervalMs?: number; jitterMs?: number; timeoutMs?: number; onProgress?: (p: { moved: number; remaining: number }) => void } = {},
+  ): Promise<{ moved: number; remaining: number }> {
+    const opts = { ...(options.batch === undefined ? {} : { batch: options.batch }), ...(options.intervalMs === undefined ? {} : { interval: options.intervalMs }), ...(options.jitterMs === undefined ? {} : { jitter: options.jitterMs }) };
+    return this.client
+      .call<{ moved: number; remaining: number }>('drain', opts, {
+        timeout: options.timeoutMs ?? 3_600_000,
+        ...(options.onProgress ? { onProgress: (m: unknown) => options.onProgress!(m as { moved: number; remaining: number }) } : {}),
+      })
+      .catch(rethrow);
+  }
+
+  /**
    * Routes this connection to `agent`: resolves with the raw stream, which from here on is a
    * connection to the agent's daemon (its greeting comes first). This session is used up.
    */

@@ -3,13 +3,13 @@
  * agent's dial-back. The listeners (agent port, user port, HTTP API) are thin drivers that call
  * into it. Everything the hub keeps on disk is in its state directory.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { TimeoutError, AbortedError } from '../errors.js';
 import { createLogger, type Logger } from '../agent/log.js';
 import { mayOpen, type Principal } from './allowlist.js';
-import { HubAuthError, HubLimitError, HubNotFoundError, HubPermissionError, HubUsageError, LockedOutError } from './errors.js';
+import { HubAuthError, HubDrainingError, HubLimitError, HubNotFoundError, HubPermissionError, HubUsageError, LockedOutError } from './errors.js';
 import type { AgentFilter } from './filter.js';
 import { LocalFleet, type FleetBackend } from './fleet.js';
 import type { AttachMessage, RegisterMessage } from './link-messages.js';
@@ -33,6 +33,8 @@ export interface AgentLinkHandle {
   /** `hub`: a fleet hub's agent port to dial back to instead of this hub's. */
   dial(sid: string, hub?: string): void;
   close(reason: string): void;
+  /** Tells the agent to reconnect to another hub after `delayMs`, and ends the link (draining). */
+  move?(delayMs: number): void;
   /** Opens a daemon-protocol connection to the agent without a dial-back (Overlord ghosts). */
   connect?(sid: string, signal?: AbortSignal): Promise<{ stream: Duplex; leftover: Uint8Array }>;
 }
@@ -57,6 +59,8 @@ export interface HubOptions {
   scryptCost?: ScryptCost;
   /** The other hubs of a fleet (nats-fleet.ts). Default: none, a hub alone. */
   fleet?: FleetBackend;
+  /** The secret fleet hubs prove on a relay stream. Default: derived from hub.json's token secret. */
+  fleetSecret?: Uint8Array;
 }
 
 interface HubSecrets {
@@ -100,6 +104,8 @@ export class Hub extends EventEmitter<HubEvents> {
   private readonly sessionsByAgent = new Map<string, number>();
   private readonly sessionsByUser = new Map<string, number>();
   private readonly throttle = new LoginThrottle();
+  /** Set by `drain`: no new agents. */
+  private draining = false;
   private readonly signer: TokenSigner;
   private readonly options: HubOptions;
   /** The agents.json write running, and the one waiting to follow it. */
@@ -197,6 +203,7 @@ export class Hub extends EventEmitter<HubEvents> {
 
   /** Checks an agent's registration and adds it; throws the error the agent is refused with. */
   async registerAgent(msg: RegisterMessage, address: string, link: AgentLinkHandle): Promise<string | undefined> {
+    if (this.draining) throw new HubDrainingError(this.name);
     if (!isValidAgentId(msg.id)) throw new HubUsageError(`invalid agent id ${JSON.stringify(msg.id.slice(0, 64))}`);
     let issued: string | undefined;
     if (this.knownAgentToken(msg.id, msg.token)) {
@@ -419,6 +426,75 @@ export class Hub extends EventEmitter<HubEvents> {
     });
   }
 
+  /** How long a session waits for its agent's dial-back, in ms. */
+  get dialTimeoutMs(): number {
+    return this.options.dialTimeoutMs ?? 10_000;
+  }
+
+  /**
+   * The secret the hubs of a fleet prove to each other on a relay stream (fleet-relay.ts): derived
+   * from the token secret, which the hubs of one fleet share (hub.json), unless `fleetSecret` is set.
+   */
+  get fleetSecret(): Uint8Array {
+    return this.options.fleetSecret ?? createHmac('sha256', Buffer.from(this.secrets.tokenSecret, 'base64')).update('wirekit fleet relay secret v1').digest();
+  }
+
+  /**
+   * Relay, on the hub where the user waits: another fleet hub (already authenticated) offers the
+   * bytes of session `sid` of agent `agentId`. Returns the user the session is for; throws when no
+   * session waits for it.
+   */
+  relayOffer(sid: string, agentId: string): string {
+    const p = this.pending.get(sid);
+    if (!p || p.agentId !== agentId) throw new HubNotFoundError(`no session ${sid} waits for agent ${agentId}`);
+    return p.user;
+  }
+
+  /** The relayed stream of session `sid` is ready; false when the session no longer waits (the caller closes it). */
+  relayAttach(sid: string, agentId: string, stream: Duplex, leftover: Uint8Array): boolean {
+    const p = this.pending.get(sid);
+    if (!p || p.agentId !== agentId) return false;
+    p.resolve({ stream, leftover });
+    return true;
+  }
+
+  /**
+   * Relay, on the agent's hub: asks agent `agentId` (on this hub) to dial back here for a session of
+   * `user` that another hub relays, and resolves with the agent's stream once it attached.
+   */
+  awaitDialBack(agentId: string, user: string, timeoutMs = this.dialTimeoutMs): Promise<{ stream: Duplex; leftover: Uint8Array }> {
+    const agent = this.registry.get(agentId);
+    if (!agent) return Promise.reject(new HubNotFoundError(`agent ${agentId} left`));
+    const sid = this.fleet.newSessionId();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(sid);
+        reject(new TimeoutError(`agent ${agentId} dialing back for a relay`, timeoutMs));
+      }, timeoutMs);
+      const settle = () => {
+        clearTimeout(timer);
+        this.pending.delete(sid);
+      };
+      this.pending.set(sid, {
+        agentId,
+        user,
+        resolve: (v) => {
+          settle();
+          let set = this.running.get(agentId);
+          if (!set) this.running.set(agentId, (set = new Set()));
+          set.add(v.stream);
+          v.stream.once('close', () => this.running.get(agentId)?.delete(v.stream));
+          resolve(v);
+        },
+        reject: (err) => {
+          settle();
+          reject(err);
+        },
+      });
+      agent.owner.dial(sid);
+    });
+  }
+
   /** The agent could not dial back for `sid`. */
   dialFailed(agentId: string, sid: string, message: string): void {
     const p = this.pending.get(sid);
@@ -437,6 +513,64 @@ export class Hub extends EventEmitter<HubEvents> {
     }
     p.resolve({ stream, leftover });
     return p.user;
+  }
+
+  /** Whether `drain` was called (the hub takes no new agents). */
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /**
+   * Draining for maintenance: from now on no new agent is taken, and the agents here are told to
+   * move to another hub (their next `--hub`), `batchSize` at a time every `intervalMs`, each after a
+   * random delay within `jitterMs` (default: the interval), so the other hubs see a spread of
+   * reconnects, not a herd. Sessions already running go on until they end or their agent leaves.
+   * Resolves once every agent that can move has left (or `timeoutMs` after the last batch, default
+   * 30 s), with how many were told to move and how many are still here. Links that cannot move
+   * (Overlord ghosts) are left alone. `onBatch` is called after each batch.
+   */
+  async drain(
+    options: { batchSize?: number; intervalMs?: number; jitterMs?: number; timeoutMs?: number; signal?: AbortSignal } = {},
+    onBatch?: (progress: { moved: number; remaining: number }) => void,
+  ): Promise<{ moved: number; remaining: number }> {
+    this.draining = true;
+    const batchSize = Math.max(1, options.batchSize ?? 100);
+    const intervalMs = Math.max(0, options.intervalMs ?? 1000);
+    const jitterMs = Math.max(0, options.jitterMs ?? intervalMs);
+    const wait = (ms: number) =>
+      new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(t);
+          options.signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        const t = setTimeout(done, ms);
+        options.signal?.addEventListener('abort', done, { once: true });
+      });
+    const movable = () => this.registry.list().filter((a) => a.owner.move !== undefined);
+    this.logger.info(`hub: draining ${movable().length} agents, ${batchSize} every ${intervalMs} ms`);
+    let moved = 0;
+    const told = new Set<AgentLinkHandle>();
+    for (;;) {
+      if (options.signal?.aborted) break;
+      const batch = movable().filter((a) => !told.has(a.owner)).slice(0, batchSize);
+      if (batch.length === 0) break;
+      for (const a of batch) {
+        told.add(a.owner);
+        a.owner.move!(Math.floor(Math.random() * jitterMs));
+        moved++;
+      }
+      const remaining = movable().length;
+      onBatch?.({ moved, remaining });
+      if (movable().every((a) => told.has(a.owner))) break;
+      await wait(intervalMs);
+    }
+    // The links close as their move line is written; wait for the registry to show it.
+    const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+    while (movable().length > 0 && Date.now() < deadline && !options.signal?.aborted) await wait(50);
+    const remaining = movable().length;
+    this.logger.info(`hub: drained: ${moved} agents told to move, ${remaining} still here`);
+    return { moved, remaining };
   }
 
   /** Ends every agent link and fails every waiting session. */

@@ -42,6 +42,8 @@ import {
   type DialReply,
 } from './nats-records.js';
 import { AgentRegistry, type AgentEntry } from './registry.js';
+import { openRelay, type OpenedRelay } from './fleet-relay.js';
+import { splice } from './splice.js';
 
 export interface NatsFleetOptions {
   /** NATS server URLs (`nats://host:port`, `tls://host:port`); several for a NATS cluster. */
@@ -69,6 +71,8 @@ export interface NatsFleetOptions {
   concurrency?: number;
   /** Agents on other hubs this hub lists at most. Default 200,000. */
   maxRemoteAgents?: number;
+  /** Sessions this hub relays for other hubs at once (fleet-relay.ts). Default 1,024. */
+  maxRelays?: number;
 }
 
 /** A claim this hub holds (or means to: revision 0 until it is in the KV). */
@@ -100,6 +104,10 @@ export class NatsFleet implements FleetBackend {
   private hub!: Hub;
   private log!: Logger;
   private agentAddress = '';
+  private relayAddress: string | undefined;
+  private relayTls = false;
+  /** Sessions this hub relays for other hubs now. */
+  private relays = 0;
   private nc: NatsConnection | undefined;
   private agents: KV | undefined;
   private tokens: KV | undefined;
@@ -116,7 +124,7 @@ export class NatsFleet implements FleetBackend {
   /** Token hashes to write once NATS is back. */
   private readonly unsharedTokens = new Set<string>();
   /** Sessions other hubs asked this hub's agents for: sid → the asking hub, for a dialFailed. */
-  private readonly forwarded = new Map<string, { from: string; at: number }>();
+  private readonly forwarded = new Map<string, { from: string; at: number; relay?: string; relayTls?: boolean }>();
   private watchGen = 0;
   private watchers: QueuedIterator<KvEntry>[] = [];
   private subs: Subscription[] = [];
@@ -147,10 +155,12 @@ export class NatsFleet implements FleetBackend {
 
   // ---- FleetBackend ----
 
-  async start(hub: Hub, self: { agentAddress: string }): Promise<void> {
+  async start(hub: Hub, self: { agentAddress: string; relayAddress?: string; relayTls?: boolean }): Promise<void> {
     this.hub = hub;
     this.log = hub.logger;
     this.agentAddress = self.agentAddress;
+    this.relayAddress = self.relayAddress;
+    this.relayTls = self.relayTls === true;
     const o = this.options;
     const opts: ConnectionOptions = {
       servers: [...o.servers],
@@ -227,9 +237,45 @@ export class NatsFleet implements FleetBackend {
 
   dialFailed(agentId: string, sid: string, message: string): void {
     const f = this.forwarded.get(sid);
-    if (!f || !this.nc) return;
+    if (!f) return;
     this.forwarded.delete(sid);
-    this.nc.publish(subjects.dialFailed(f.from), encodeJson({ sid, agent: agentId, message }));
+    if (f.relay !== undefined) {
+      void this.relayFor(agentId, sid, f.relay, f.relayTls === true, message, f.from);
+      return;
+    }
+    this.nc?.publish(subjects.dialFailed(f.from), encodeJson({ sid, agent: agentId, message }));
+  }
+
+  /**
+   * Agent `agentId` (here) could not dial back to hub `from`: relay the session over a hub-to-hub
+   * stream to `from`'s relay port, with the agent dialing back to this hub instead.
+   */
+  private async relayFor(agentId: string, sid: string, relay: string, tls: boolean, why: string, from: string): Promise<void> {
+    const fail = (message: string) => this.nc?.publish(subjects.dialFailed(from), encodeJson({ sid, agent: agentId, message }));
+    if (this.relays >= (this.options.maxRelays ?? 1024)) return void fail(`${why} (and hub ${this.hubId} relays too many sessions already)`);
+    this.relays++;
+    let done = false;
+    const finish = () => {
+      if (!done) this.relays--;
+      done = true;
+    };
+    let opened: OpenedRelay;
+    try {
+      opened = await openRelay(relay, { secret: this.hub.fleetSecret, from: this.hubId, sid, agent: agentId, tls, timeoutMs: this.timeout });
+    } catch (err) {
+      finish();
+      this.log.warn(`hub: cannot relay ${sid} of ${agentId} to hub ${from}: ${(err as Error).message}`);
+      return void fail(`${why}; relay through hub ${this.hubId}: ${(err as Error).message}`);
+    }
+    try {
+      const back = await this.hub.awaitDialBack(agentId, opened.user);
+      const leftover = opened.spliced();
+      this.log.info(`hub: relaying ${sid} of ${agentId} to hub ${from} (the agent cannot reach it: ${why})`);
+      void splice({ stream: opened.socket, leftover }, back).finally(finish);
+    } catch (err) {
+      finish();
+      opened.failed(`${why}; and back to hub ${this.hubId}: ${(err as Error).message}`);
+    }
   }
 
   /** Leaves the fleet cleanly: deletes this hub's claims (at the revisions it holds) and disconnects. */
@@ -571,7 +617,7 @@ export class NatsFleet implements FleetBackend {
         const t = await this.tokens.get(agentKey(rec.id)).catch(() => null);
         if (t && t.operation === 'PUT') this.onTokenEntry(t);
       }
-      const m = await nc.request(subjects.dial(rec.hub), encodeJson({ sid, agent: rec.id, from: this.hubId, hub: this.agentAddress }), { timeout: this.timeout });
+      const m = await nc.request(subjects.dial(rec.hub), encodeJson({ sid, agent: rec.id, from: this.hubId, hub: this.agentAddress, ...(this.relayAddress === undefined ? {} : { relay: this.relayAddress, relayTls: this.relayTls }) }), { timeout: this.timeout });
       const reply = parseDialReply(m.data);
       if (!reply.ok) fail(reply.message);
     })().catch((err: unknown) => fail(isNoResponders(err) ? `its hub ${rec.hub} does not answer (offline)` : (err as Error).message));
@@ -604,7 +650,7 @@ export class NatsFleet implements FleetBackend {
       const agent = this.hub.registry.get(req.agent);
       if (!agent) return { ok: false, code: 'WK_NOT_FOUND', message: `agent ${req.agent} is not on hub ${this.hubId}` };
       if (this.forwarded.size >= 100_000) return { ok: false, code: 'WK_LIMIT', message: `hub ${this.hubId} has too many dial-backs pending` };
-      this.forwarded.set(req.sid, { from: req.from, at: Date.now() });
+      this.forwarded.set(req.sid, { from: req.from, at: Date.now(), ...(req.relay === undefined ? {} : { relay: req.relay, relayTls: req.relayTls === true }) });
       agent.owner.dial(req.sid, req.hub);
       return { ok: true };
     });

@@ -75,6 +75,10 @@ export interface DialRequest {
   readonly agent: string;
   readonly from: string;
   readonly hub: string;
+  /** H1's relay port (`HOST:PORT`), when it has one: where the agent's hub relays if the agent cannot reach `hub`. */
+  readonly relay?: string;
+  /** The relay port speaks TLS. */
+  readonly relayTls?: boolean;
 }
 
 export type DialReply = { readonly ok: true } | { readonly ok: false; readonly code: string; readonly message: string };
@@ -167,7 +171,19 @@ export function parseDialRequest(bytes: Uint8Array): DialRequest {
   if (!parseHubAddress(hub)) throw new FleetRecordError('dial request: "hub" must be HOST:PORT');
   const from = str(o, 'from', 'dial request', 64);
   if (!isValidHubId(from)) throw new FleetRecordError('dial request: invalid hub id');
-  return { sid: str(o, 'sid', 'dial request', 128), agent: str(o, 'agent', 'dial request', 256), from, hub };
+  let relay: string | undefined;
+  if (o.relay !== undefined) {
+    relay = str(o, 'relay', 'dial request', 300);
+    if (!parseHubAddress(relay)) throw new FleetRecordError('dial request: "relay" must be HOST:PORT');
+  }
+  if (o.relayTls !== undefined && typeof o.relayTls !== 'boolean') throw new FleetRecordError('dial request: bad "relayTls"');
+  return {
+    sid: str(o, 'sid', 'dial request', 128),
+    agent: str(o, 'agent', 'dial request', 256),
+    from,
+    hub,
+    ...(relay === undefined ? {} : { relay, relayTls: o.relayTls === true }),
+  };
 }
 
 export function parseDialReply(bytes: Uint8Array): DialReply {

@@ -19,6 +19,7 @@ import { WirekitError } from '../errors.js';
 import { GhostPort, type OverlordOptions } from './overlord/ghost-port.js';
 import { handleConnect } from './overlord/connect.js';
 import { LanAnnouncer, type LanDiscoveryOptions } from './overlord/lan-discovery.js';
+import { RelayPort } from './fleet-relay.js';
 
 export interface ListenSpec {
   host: string;
@@ -44,6 +45,13 @@ export interface HubServerOptions extends HubOptions {
   overlord?: OverlordOptions & { classic?: ListenSpec | number; current?: boolean; lanDiscovery?: LanDiscoveryOptions };
   /** Fleet hubs: this hub's agent port as agents of other hubs reach it (`HOST:PORT`). Default: where it listens. */
   advertise?: string;
+  /**
+   * Fleet hubs: listen for hub-to-hub relay streams here (fleet-relay.ts; TLS with `tls`), so a
+   * session still works when the agent cannot dial back to this hub. Off unless given.
+   */
+  relay?: ListenSpec;
+  /** The relay port as other hubs reach it (`HOST:PORT`). Default: where it listens. */
+  relayAdvertise?: string;
   /** Called with the HTTP API before the HTTP server starts (the console adds its routes here). */
   extendHttp?: (api: HubHttpApi) => void;
 }
@@ -57,9 +65,11 @@ export interface RunningHub {
   /** Where classic Overlord ghosts connect, when turned on. */
   readonly overlordClassicAddress: { host: string; port: number } | undefined;
   readonly overlord: GhostPort | undefined;
+  /** Where other fleet hubs relay sessions to, when turned on. */
+  readonly relayAddress: { host: string; port: number } | undefined;
   readonly tls: boolean;
-  /** Tells agents to move elsewhere over `spreadMs`, then closes. */
-  drain(spreadMs: number): void;
+  /** Drains the hub (`Hub.drain`): its agents move to other hubs in staggered batches. */
+  drain(options?: Parameters<Hub['drain']>[0]): Promise<{ moved: number; remaining: number }>;
   close(): Promise<void>;
 }
 
@@ -110,6 +120,14 @@ export async function startHub(options: HubServerOptions): Promise<RunningHub> {
     servers.push(classicServer);
     track(classicServer);
   }
+  let relayServer: net.Server | undefined;
+  if (options.relay) {
+    const relays = new RelayPort(hub, hub.fleetSecret);
+    relayServer = tlsOpts ? tls.createServer(tlsOpts, (s) => relays.accept(s)) : net.createServer((s) => relays.accept(s));
+    relayServer.on('tlsClientError', (_err, socket) => socket.destroy());
+    servers.push(relayServer);
+    track(relayServer);
+  }
   const expiry = setInterval(() => hub.expireAgents(), 3000);
   expiry.unref();
   let lan: LanAnnouncer | undefined;
@@ -146,7 +164,12 @@ export async function startHub(options: HubServerOptions): Promise<RunningHub> {
       lan = new LanAnnouncer(lanOpts, lanPort, hub.logger);
       await lan.start();
     }
-    await hub.fleet.start(hub, { agentAddress: options.advertise ?? (agentAddress.host.includes(':') ? `[${agentAddress.host}]:${agentAddress.port}` : `${agentAddress.host}:${agentAddress.port}`) });
+    const hostPort = (a: { host: string; port: number }) => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`);
+    const relayAddress = relayServer ? await listenOn(relayServer, options.relay!, 'hub relays') : undefined;
+    await hub.fleet.start(hub, {
+      agentAddress: options.advertise ?? hostPort(agentAddress),
+      ...(relayAddress ? { relayAddress: options.relayAdvertise ?? hostPort(relayAddress), relayTls: !!tlsOpts } : {}),
+    });
     return {
       hub,
       api,
@@ -155,8 +178,9 @@ export async function startHub(options: HubServerOptions): Promise<RunningHub> {
       httpAddress,
       overlordClassicAddress,
       overlord: ghosts,
+      relayAddress,
       tls: !!tlsOpts,
-      drain: (spreadMs) => port.drain(spreadMs),
+      drain: (o) => hub.drain(o),
       async close() {
         clearInterval(expiry);
         lan?.close();

@@ -9,13 +9,14 @@
  * client: {"cmd":"auth","opts":{"token":"<user token>"}}      or {"username":..,"password":..}
  * client: {"cmd":"agents","opts":{"filter":["site=lab"]}}     → {"agents":[...]}
  * client: {"cmd":"route","opts":{"agent":"dev1"}}             → {"agent":"dev1"}, then the agent's bytes
+ * client: {"cmd":"drain","opts":{"batch":100,"interval":1000}} → progress {"moved","remaining"}…, {"moved","remaining"} (admins)
  * ```
  */
 import type { Duplex } from 'node:stream';
 import { ControlServer } from '../protocols/control/node-server.js';
 import { WirekitError } from '../errors.js';
 import type { Principal } from './allowlist.js';
-import { HubAuthError, HubUsageError } from './errors.js';
+import { HubAuthError, HubPermissionError, HubUsageError } from './errors.js';
 import { parseFilter } from './filter.js';
 import type { Hub } from './hub.js';
 import { splice } from './splice.js';
@@ -94,6 +95,23 @@ export function userPortServer(hub: Hub): ControlServer<UserConnection> {
     const raw = opts.filter === undefined ? [] : Array.isArray(opts.filter) ? opts.filter : [opts.filter];
     if (!raw.every((f) => typeof f === 'string') || raw.length > 16) throw new HubUsageError('filter: up to 16 KEY=REGEX strings');
     return { agents: hub.listAgents(user, (raw as string[]).map(parseFilter)).map(describeAgent) };
+  });
+  server.command('drain', async (opts: { batch?: unknown; interval?: unknown; jitter?: unknown }, ctx) => {
+    const user = userOf(ctx.connection);
+    if (!user.isAdmin) throw new HubPermissionError(`${user.username} may not drain the hub (admins only)`);
+    const int = (v: unknown, what: string, max: number) => {
+      if (v === undefined) return undefined;
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max) throw new HubUsageError(`drain: "${what}" must be an integer from 0 to ${max}`);
+      return v;
+    };
+    const batchSize = int(opts.batch, 'batch', 1_000_000);
+    const intervalMs = int(opts.interval, 'interval', 3_600_000);
+    const jitterMs = int(opts.jitter, 'jitter', 3_600_000);
+    // Not tied to this connection: a drain, once asked for, goes on if the admin's client goes.
+    return hub.drain(
+      { ...(batchSize === undefined ? {} : { batchSize }), ...(intervalMs === undefined ? {} : { intervalMs }), ...(jitterMs === undefined ? {} : { jitterMs }) },
+      (p) => ctx.progress(p),
+    );
   });
   server.command('route', async (opts: { agent?: unknown }, ctx) => {
     const user = userOf(ctx.connection);

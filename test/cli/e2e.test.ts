@@ -141,14 +141,15 @@ test('cp: 20 MiB both ways with SHA-256 compared', async () => {
   const local = path.join(dir, 'big.bin');
   writeFileSync(local, data, { mode: 0o640 });
   const sha = createHash('sha256').update(data).digest('hex');
-  const up = await cli(['cp', '--json', local, ':big-up.bin']);
+  // SHA-256 asked for (the default is BLAKE3 when both sides have it; test/cli/cp.test.ts).
+  const up = await cli(['cp', '--json', '--checksum', 'sha256', local, ':big-up.bin']);
   assert.equal(up.code, 0, up.stderr);
   const upRes = JSON.parse(up.stdout.toString()) as { sha256: string; size: number };
   assert.equal(upRes.sha256, sha);
   assert.equal(createHash('sha256').update(readFileSync(path.join(root, 'big-up.bin'))).digest('hex'), sha);
   assert.equal(statSync(path.join(root, 'big-up.bin')).mode & 0o777, 0o640);
   const back = path.join(dir, 'big-back.bin');
-  const down = await cli(['cp', '--json', ':big-up.bin', back]);
+  const down = await cli(['cp', '--json', '--checksum', 'sha256', ':big-up.bin', back]);
   assert.equal(down.code, 0, down.stderr);
   assert.equal(createHash('sha256').update(readFileSync(back)).digest('hex'), sha);
   assert.equal(statSync(back).mode & 0o777, 0o640);

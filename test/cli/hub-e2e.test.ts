@@ -99,7 +99,7 @@ test('cp through the hub both ways, checksums verified', async () => {
   const src = path.join(dir, 'up.bin');
   writeFileSync(src, data);
   const remote = path.join(dir, 'remote-copy.bin');
-  const up = await cli(['cp', '--json', src, `lab2:${remote}`]);
+  const up = await cli(['cp', '--json', '--checksum', 'sha256', src, `lab2:${remote}`]);
   assert.equal(up.code, 0, up.stderr);
   const sha = createHash('sha256').update(data).digest('hex');
   assert.equal((JSON.parse(String(up.stdout)) as { sha256: string }).sha256, sha);

@@ -46,6 +46,12 @@ export interface AgentSwarmOptions {
   timeoutMs?: number;
   /** How often the shared timer ticks every link, in ms. Default 250. */
   tickMs?: number;
+  /**
+   * Fleet hubs: when a registered link drops, the agent reconnects to the next of `hubs` (after
+   * `hub`) with the dialer's backoff and full jitter (`reconnect`), as `wirekit serve` does.
+   */
+  hubs?: readonly { host: string; port: number }[];
+  reconnect?: { minMs: number; maxMs: number };
 }
 
 const line = (m: LinkMessage) => JSON.stringify(m) + '\n';
@@ -70,6 +76,10 @@ export class AgentSwarm {
   lost = 0;
   /** Dial-backs served. */
   dialBacks = 0;
+  /** Agents registered again after their link dropped (with `reconnect`). */
+  reconnected = 0;
+  /** Which of `hubs` each agent is on (by index; absent: `hub`). */
+  private readonly hubAt: number[] = [];
 
   private constructor(private readonly options: AgentSwarmOptions) {
     this.tokens = [...(options.tokens ?? [])];
@@ -79,7 +89,8 @@ export class AgentSwarm {
 
   /**
    * Connects every agent and resolves once all are registered (`onProgress` after each), or
-   * rejects with the first refusal, connect error or timeout (the swarm is closed then).
+   * rejects with the first refusal, connect error or timeout (the swarm is closed then). With
+   * `reconnect`, it resolves once every agent made its first attempt; the failed ones keep trying.
    */
   static async start(options: AgentSwarmOptions, onProgress?: (registered: number) => void): Promise<AgentSwarm> {
     const swarm = new AgentSwarm(options);
@@ -102,11 +113,41 @@ export class AgentSwarm {
     const lane = async () => {
       while (next < this.options.count && !this.closed) {
         const i = next++;
-        await this.connectOne(i);
+        try {
+          await this.connectOne(i);
+        } catch (err) {
+          // With `reconnect`, an agent refused or timed out at first goes on trying, as a real one does.
+          if (!this.options.reconnect) throw err;
+          this.reconnect(i, 1);
+        }
         onProgress?.(this.registered);
       }
     };
     await Promise.all(Array.from({ length: lanes }, lane));
+  }
+
+  private hubFor(i: number): { host: string; port: number } {
+    const hubs = this.options.hubs;
+    const at = this.hubAt[i];
+    return hubs && at !== undefined ? hubs[at % hubs.length]! : this.options.hub;
+  }
+
+  /** Agent `index` lost its link: the next hub after a jittered backoff, again until it is registered. */
+  private reconnect(index: number, attempt: number): void {
+    const r = this.options.reconnect;
+    const hubs = this.options.hubs;
+    if (!r || !hubs || hubs.length === 0 || this.closed) return;
+    const cur = this.hubAt[index] ?? Math.max(0, hubs.findIndex((h) => h.host === this.options.hub.host && h.port === this.options.hub.port));
+    this.hubAt[index] = (cur + 1) % hubs.length;
+    const bound = Math.min(r.maxMs, r.minMs * 2 ** Math.min(attempt - 1, 20));
+    const delay = Math.round(r.minMs / 2 + Math.random() * (bound - r.minMs / 2));
+    setTimeout(() => {
+      if (this.closed) return;
+      this.connectOne(index).then(
+        () => this.reconnected++,
+        () => this.reconnect(index, attempt + 1),
+      );
+    }, delay).unref();
   }
 
   private localAddress(i: number): string | undefined {
@@ -121,7 +162,7 @@ export class AgentSwarm {
     const timeoutMs = this.options.timeoutMs ?? 20_000;
     return new Promise<void>((resolve, reject) => {
       const local = this.localAddress(index);
-      const socket = net.connect({ ...this.options.hub, ...(local ? { localAddress: local } : {}) });
+      const socket = net.connect({ ...this.hubFor(index), ...(local ? { localAddress: local } : {}) });
       socket.setNoDelay(true);
       const session = new AgentLinkSession({ id, hostname: `${id}.sim`, version: 'swarm', capabilities: ['exec'], properties, token }, Date.now(), { registerTimeoutMs: timeoutMs });
       const agent: SimAgent = { index, id, socket, session, registered: false, apply: () => {} };
@@ -177,12 +218,14 @@ export class AgentSwarm {
       socket.on('error', (err) => settle(new Error(`${id}: ${err.message}`)));
       socket.on('end', () => socket.destroy());
       socket.on('close', () => {
+        const was = agent.registered;
         if (agent.registered) {
           agent.registered = false;
           this.registered--;
           if (!this.closed) this.lost++;
         }
         settle(new Error(`${id}: the hub closed the link`));
+        if (was) this.reconnect(index, 1);
       });
       apply(session.start());
     });
@@ -199,7 +242,7 @@ export class AgentSwarm {
 
   private dialBack(agent: SimAgent, sid: string): void {
     const local = this.localAddress(agent.index);
-    const socket = net.connect({ ...this.options.hub, ...(local ? { localAddress: local } : {}) });
+    const socket = net.connect({ ...this.hubFor(agent.index), ...(local ? { localAddress: local } : {}) });
     socket.setNoDelay(true);
     const token = this.tokens[agent.index] ?? this.options.enrollmentToken;
     socket.write(line({ type: 'attach', sid, id: agent.id, token }));

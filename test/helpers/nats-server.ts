@@ -27,21 +27,24 @@ export class NatsServer {
   private constructor(
     readonly port: number,
     readonly storeDir: string,
+    /** The HTTP monitoring port (`-m`: /varz, /connz), when asked for. */
+    readonly monitorPort?: number,
   ) {}
 
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
   }
 
-  static async start(): Promise<NatsServer> {
-    const s = new NatsServer(await freePort(), mkdtempSync(path.join(os.tmpdir(), 'wk-nats-')));
+  static async start(options: { monitor?: boolean } = {}): Promise<NatsServer> {
+    const s = new NatsServer(await freePort(), mkdtempSync(path.join(os.tmpdir(), 'wk-nats-')), options.monitor ? await freePort() : undefined);
     await s.start();
     return s;
   }
 
   /** Starts the server (again) and resolves once it accepts clients. */
   async start(timeoutMs = 15_000): Promise<void> {
-    const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const monitor = this.monitorPort === undefined ? [] : ['-m', String(this.monitorPort)];
+    const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir, ...monitor], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`nats-server did not start: ${this.log}`)), timeoutMs);
@@ -59,6 +62,13 @@ export class NatsServer {
         reject(new Error(`nats-server exited (${code}): ${this.log}`));
       });
     });
+  }
+
+  /** The server's /varz (monitoring on): bytes and messages in and out since it started. */
+  async varz(): Promise<{ in_bytes: number; out_bytes: number; in_msgs: number; out_msgs: number; mem: number }> {
+    if (this.monitorPort === undefined) throw new Error('nats-server runs without monitoring (start({ monitor: true }))');
+    const res = await fetch(`http://127.0.0.1:${this.monitorPort}/varz`, { signal: AbortSignal.timeout(5000) });
+    return (await res.json()) as { in_bytes: number; out_bytes: number; in_msgs: number; out_msgs: number; mem: number };
   }
 
   /** Stops the server; `kill` sends SIGKILL at once (a crash). */

@@ -3,7 +3,9 @@
  * NATS, thirty agents (HubDialer, one AgentDaemon serving them all) spread over them. Every hub
  * lists the whole fleet; sessions to an agent on another hub behave as direct ones; the allowlist
  * holds across hubs; two agents claiming one id on two hubs: one wins; NATS restarted: the hubs
- * resync; a hub killed: its agents reappear on the others and no stale entry survives the TTL.
+ * resync; a hub killed: its agents reappear on the others and no stale entry survives the TTL; an
+ * agent that cannot reach the user's hub: its own hub relays the session (hub-to-hub stream); a hub
+ * drained: its agents move to the others in batches.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,6 +25,7 @@ import { HubDialer, type DialOutState } from '../../src/agent/dial-out.js';
 import { createLogger } from '../../src/agent/log.js';
 import { connectHub, type HubCredentials } from '../../src/hub/hub-client.js';
 import { AGENTS_BUCKET, parseAgentRecord } from '../../src/hub/nats-records.js';
+import { openRelay } from '../../src/hub/fleet-relay.js';
 import { MAIN, cliRunner, waitLine } from '../helpers/cli.js';
 import { NatsServer } from '../helpers/nats-server.js';
 import { PEERS, skipWithout } from '../helpers/peers.js';
@@ -41,6 +44,7 @@ interface HubChild {
   child: ChildProcess;
   agents: { host: string; port: number };
   users: { host: string; port: number };
+  relay: { host: string; port: number } | undefined;
   log: string[];
 }
 
@@ -55,21 +59,42 @@ function stateDir(i: number): string {
   return path.join(dir, `state${i}`);
 }
 
-async function startHubChild(i: number): Promise<HubChild> {
+async function startHubChild(i: number, extra: readonly string[] = []): Promise<HubChild> {
   const name = `h${i}`;
   const child = spawn(
     process.execPath,
-    [MAIN, 'hub', '--state', stateDir(i), '--name', name, '--nats', nats.url, '--fleet-ttl', TTL, '--agents', '127.0.0.1:0', '--users', '127.0.0.1:0', '--http', 'off', '--keepalive', '300ms', '--log-level', 'info'],
+    [MAIN, 'hub', '--state', stateDir(i), '--name', name, '--nats', nats.url, '--fleet-ttl', TTL, '--agents', '127.0.0.1:0', '--users', '127.0.0.1:0', '--http', 'off', '--keepalive', '300ms', '--log-level', 'info', '--relay', '127.0.0.1:0', ...extra],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } },
   );
   children.add(child);
   const log: string[] = [];
   child.stderr!.on('data', (d: Buffer) => log.push(String(d)));
   const m = await waitLine(child.stderr!, /agents on tcp:\/\/(127\.0\.0\.1):(\d+), users on tcp:\/\/(127\.0\.0\.1):(\d+)/);
-  return { name, child, log, agents: { host: m[1]!, port: Number(m[2]) }, users: { host: m[3]!, port: Number(m[4]) } };
+  const r = /hub relays on tcp:\/\/(127\.0\.0\.1):(\d+)/.exec(log.join(''));
+  return { name, child, log, agents: { host: m[1]!, port: Number(m[2]) }, users: { host: m[3]!, port: Number(m[4]) }, relay: r ? { host: r[1]!, port: Number(r[2]) } : undefined };
+}
+
+/** Stops a hub child (SIGTERM, SIGKILL if it does not exit within 5 s). */
+async function stopHubChild(h: HubChild): Promise<void> {
+  if (h.child.exitCode !== null || h.child.signalCode !== null) return;
+  const exited = once(h.child, 'exit');
+  h.child.kill('SIGTERM');
+  const force = setTimeout(() => h.child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(force);
+}
+
+/** A loopback port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const s = net.createServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
 }
 
 function startAgent(id: string, order: readonly HubChild[], properties: Record<string, unknown>): HubDialer {
+  dialers.get(id)?.stop();
   const d = new HubDialer({
     hub: order.map((h) => h.agents),
     register: { id, hostname: `${id}.test`, version: 'test', capabilities: ['exec', 'terminal', 'upload', 'download', 'forward'], properties },
@@ -186,14 +211,14 @@ before(async () => {
   const add = await cli(['hub', 'user', 'add', 'ann', '--state', stateDir(1)], { env: { WIREKIT_PASSWORD: 'annpass' } });
   assert.equal(add.code, 0, add.stderr);
   // The hubs of one fleet share their secrets and users (docs/scale-out.md): copy them.
-  for (const i of [2, 3]) {
+  for (const i of [2, 3, 4, 5]) {
     mkdirSync(stateDir(i), { mode: 0o700 });
     for (const f of ['hub.json', 'users.json']) {
       copyFileSync(path.join(stateDir(1), f), path.join(stateDir(i), f));
       chmodSync(path.join(stateDir(i), f), 0o600);
     }
   }
-  hubs.push(...(await Promise.all([1, 2, 3].map(startHubChild))));
+  hubs.push(...(await Promise.all([1, 2, 3].map((i) => startHubChild(i)))));
   enrollment = readFileSync(path.join(stateDir(1), 'enrollment-token'), 'utf8').trim();
   ids.forEach((id, i) => {
     const order = [0, 1, 2].map((k) => hubs[(i + k) % 3]!);
@@ -237,12 +262,13 @@ test('exec, shell, cp and forward to an agent on another hub, with the same asse
   const src = path.join(dir, 'up.bin');
   writeFileSync(src, data);
   const remote = path.join(dir, 'remote.bin');
-  const up = await client.upload(src, remote);
+  // SHA-256 asked for: the default is BLAKE3 when both sides have it (test/cli/cp.test.ts).
+  const up = await client.upload(src, remote, { checksum: 'sha256' });
   const sha = createHash('sha256').update(data).digest('hex');
   assert.equal(up.sha256, sha);
   assert.deepEqual(readFileSync(remote), data);
   const back = path.join(dir, 'down.bin');
-  const down = await through(hubs[2]!, 'a01').download(remote, back);
+  const down = await through(hubs[2]!, 'a01').download(remote, back, { checksum: 'sha256' });
   assert.equal(down.sha256, sha);
   assert.deepEqual(readFileSync(back), data);
 
@@ -301,6 +327,79 @@ test('two agents claiming one id on two hubs at once: exactly one wins', { skip 
   winner.stop();
   dialers.delete('dup');
   await waitListings(hubs, exactly(ids), 'dup gone from every hub');
+});
+
+test("an agent that cannot reach the user's hub: its hub relays the session over a hub-to-hub stream", { skip }, async () => {
+  // h4 advertises an agent port nobody listens on: no agent can dial back to it.
+  const h4 = await startHubChild(4, ['--advertise', `127.0.0.1:${await closedPort()}`]);
+  try {
+    await waitListings([h4], exactly(ids), 'h4 lists the fleet');
+    // a01 is on h2; the user is on h4.
+    const client = through(h4, 'a01');
+    const run = await client.exec(['sh', '-c', 'read x; echo "out $x"; echo err >&2; exit 5']);
+    run.stdin.end('relayed\n');
+    const [out, err, status] = await Promise.all([collect(run.stdout), collect(run.stderr), run.exit]);
+    assert.equal(out, 'out relayed\n');
+    assert.equal(err, 'err\n');
+    assert.equal(status.code, 5);
+    const term = await client.terminal({ argv: ['sh'], cols: 80, rows: 24 });
+    term.write('echo "sum $((20+3))"\n');
+    assert.match(await readUntil(term.output, 'sum 23'), /sum 23/);
+    term.write('exit 4\n');
+    assert.equal((await term.exit).code, 4);
+    const data = randomBytes(1024 * 1024 + 3);
+    const src = path.join(dir, 'relay-up.bin');
+    writeFileSync(src, data);
+    const remote = path.join(dir, 'relay-remote.bin');
+    const up = await client.upload(src, remote);
+    assert.equal(up.sha256, createHash('sha256').update(data).digest('hex'));
+    assert.deepEqual(readFileSync(remote), data);
+    assert.match(hubs[1]!.log.join(''), /relaying h4\.\S+ of a01 to hub h4/);
+    assert.match(h4.log.join(''), /relayed by hub h2/);
+    // Only a hub holding the fleet secret may relay.
+    await assert.rejects(
+      openRelay(`127.0.0.1:${h4.relay!.port}`, { secret: randomBytes(32), from: 'h2', sid: 'h4.nothing', agent: 'a01', tls: false, timeoutMs: 5000 }),
+      /refused the relay: relay: wrong fleet secret/,
+    );
+  } finally {
+    await stopHubChild(h4);
+  }
+});
+
+test('a hub drained: its agents move to the other hubs in staggered batches, and it takes no new one', { skip }, async () => {
+  const h5 = await startHubChild(5);
+  const mine = ['d0', 'd1', 'd2', 'd3', 'd4', 'd5'];
+  try {
+    for (const id of mine) startAgent(id, [h5, hubs[1]!], { allowlist: ['anyone'] });
+    await waitListings([h5, hubs[0]!], (l) => mine.every((id) => l.includes(id)), 'the d agents on h5, listed by h1 too');
+    const before = await holders();
+    assert.deepEqual(mine.map((id) => before.get(id)), mine.map(() => 'h5'));
+    const xdg = path.join(dir, 'xdg');
+    const env = { XDG_CONFIG_HOME: xdg };
+    const login = await cli(['login', `tcp://${h5.users.host}:${h5.users.port}`, '-u', 'root'], { env: { ...env, WIREKIT_PASSWORD: 'rootpass' } });
+    assert.equal(login.code, 0, login.stderr);
+    const drained = await cli(['hub', 'drain', '--batch', '2', '--interval', '200ms'], { env, timeoutMs: 30_000 });
+    assert.equal(drained.code, 0, drained.stderr);
+    assert.deepEqual(String(drained.stdout).trim().split('\n'), ['moved 2, 4 still connected', 'moved 4, 2 still connected', 'moved 6, 0 still connected', 'drained: 6 agents moved, 0 still connected']);
+    // Each moved agent went on to its next hub, h2, and is usable there.
+    await waitListings([hubs[0]!, hubs[1]!, h5], (l) => mine.every((id) => l.includes(id)), 'the d agents listed again');
+    const deadline = Date.now() + 20_000;
+    let after = await holders();
+    while (!mine.every((id) => after.get(id) === 'h2') && Date.now() < deadline) after = await holders();
+    assert.deepEqual(mine.map((id) => after.get(id)), mine.map(() => 'h2'));
+    const r = await through(hubs[0]!, 'd3').exec(['echo', 'moved']);
+    assert.equal(await collect(r.stdout), 'moved\n');
+    // A draining hub takes no new agent.
+    const fresh = startAgent('fresh', [h5], { allowlist: ['anyone'] });
+    assert.match((await waitState(fresh, 'waiting')) ?? '', /WK_DRAINING: hub h5 is draining/);
+  } finally {
+    for (const id of [...mine, 'fresh']) {
+      dialers.get(id)?.stop();
+      dialers.delete(id);
+    }
+    await stopHubChild(h5);
+  }
+  await waitListings(hubs, exactly(ids), 'the d agents gone from every hub');
 });
 
 test('NATS restarted: each hub serves its own agents meanwhile, then the hubs resync', { skip }, async () => {
