@@ -360,15 +360,24 @@ async function runTty(b: Bridge, url: URL): Promise<void> {
   const term = await b.client.terminal({ argv, cols, rows });
   if (!b.open) return term.close();
   const out = b.pipeOut(term.output);
+  // Which client this is: one that sent only Overlord's forms (text keystrokes, the text resize)
+  // is Overlord's dashboard or ovl, which get no exit frame (overlordd sends none, and the
+  // dashboard would write it into the terminal); a binary frame or a JSON control: a wirekit client.
+  let overlordOnly: boolean | undefined;
   // Terminal input goes straight to the agent connection: its buffer is the one to bound.
   b.start(b.agentConnection(), (m) => {
-    if (m.binary) return term.write(m.data);
+    if (m.binary) {
+      overlordOnly = false;
+      return term.write(m.data);
+    }
     // A JSON object is a control message (an unknown or invalid one is ignored, never typed).
     const c = controlMessage(m.data);
     if (c) {
+      overlordOnly = false;
       if (c.type === 'resize' && isDim(c.cols) && isDim(c.rows)) term.resize(c.cols, c.rows);
       return;
     }
+    overlordOnly ??= true;
     // Overlord's clients: a frame that is exactly `ESC [ 8 ; rows ; cols t` is a resize (ovl, the
     // dashboard); any other text is keystrokes (ovl sends one text frame per key).
     const r = OVERLORD_RESIZE.exec(m.data.toString('latin1'));
@@ -382,7 +391,7 @@ async function runTty(b: Bridge, url: URL): Promise<void> {
   });
   const [status] = await Promise.allSettled([term.exit, out]);
   if (status.status === 'rejected') throw status.reason;
-  b.sendExit(status.value);
+  if (overlordOnly !== true) b.sendExit(status.value);
 }
 
 
