@@ -351,7 +351,7 @@ test("an agent that cannot reach the user's hub: its hub relays the session over
     const src = path.join(dir, 'relay-up.bin');
     writeFileSync(src, data);
     const remote = path.join(dir, 'relay-remote.bin');
-    const up = await client.upload(src, remote);
+    const up = await client.upload(src, remote, { checksum: 'sha256' });
     assert.equal(up.sha256, createHash('sha256').update(data).digest('hex'));
     assert.deepEqual(readFileSync(remote), data);
     assert.match(hubs[1]!.log.join(''), /relaying h4\.\S+ of a01 to hub h4/);
