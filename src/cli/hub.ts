@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { parseForwardOrigin } from '../hub/web-forward.js';
 import os from 'node:os';
 import path from 'node:path';
@@ -76,6 +76,10 @@ Options:
       --ghost-upgrade-file PATH
                            serve this ghost.py at /upgrade/ghost.py (and its SHA-1): ghosts
                            whose own differs replace themselves with it (default: 404, no upgrade)
+      --overlord-webroot DIR
+                           serve DIR on the HTTP port as overlordd serves its webroot: Overlord's
+                           dashboard (built into DIR/apps/dashboard, its index.html copied to DIR)
+                           at /; GET /api/apps lists DIR/apps (hidden files are not served)
       --init               create the state and an admin user, then exit (refuses existing users)
       --admin-user NAME    the admin's name (with --init)
       --admin-pass PASS    the admin's password (with --init; prefer --admin-pass-file or
@@ -90,6 +94,14 @@ wirekit hub drain (an admin logged in to the hub, see wirekit login) tells the h
 move to their next hub, N (--batch, default 100) every --interval (default 1s), each within
 --jitter (default: the interval); the hub takes no new agent from then on. It prints each batch
 and returns once they are gone. Stop the hub afterwards.`;
+
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
 
 function listenSpec(text: string, what: string): ListenSpec {
   const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(text);
@@ -126,6 +138,7 @@ export async function run(argv: string[]): Promise<number> {
     'overlord-classic': { type: 'string' },
     'overlord-allow': { type: 'string', multiple: true },
     'ghost-upgrade-file': { type: 'string' },
+    'overlord-webroot': { type: 'string' },
     'lan-discovery': { type: 'boolean' },
     'lan-discovery-to': { type: 'string' },
     'lan-discovery-ip': { type: 'string' },
@@ -184,6 +197,10 @@ export async function run(argv: string[]): Promise<number> {
   if (allow.length && !p.flags.overlord && !classic) throw new UsageError('--overlord-allow needs --overlord or --overlord-classic');
   const upgradeFile = p.flags['ghost-upgrade-file'] as string | undefined;
   if (upgradeFile !== undefined && !p.flags.overlord && !classic) throw new UsageError('--ghost-upgrade-file needs --overlord or --overlord-classic');
+  const webrootFlag = p.flags['overlord-webroot'] as string | undefined;
+  if (webrootFlag !== undefined && httpFlag === 'off') throw new UsageError('--overlord-webroot needs the HTTP API (not --http off)');
+  const webroot = webrootFlag === undefined ? undefined : path.resolve(webrootFlag);
+  if (webroot !== undefined && !isDirectory(webroot)) throw new UsageError(`--overlord-webroot ${webrootFlag}: not a directory`);
   const lanTo = p.flags['lan-discovery-to'] as string | undefined;
   const lanIp = p.flags['lan-discovery-ip'] as string | undefined;
   if ((lanTo !== undefined || lanIp !== undefined) && !p.flags['lan-discovery']) throw new UsageError('--lan-discovery-to and --lan-discovery-ip need --lan-discovery');
@@ -240,6 +257,7 @@ export async function run(argv: string[]): Promise<number> {
     tls: cert && key ? { cert: readFileSync(cert), key: readFileSync(key) } : undefined,
     overlord,
     ...(forwardOrigin !== undefined ? { httpApi: { forwardOrigin } } : {}),
+    ...(webroot !== undefined ? { webroot } : {}),
   });
   const scheme = running.tls ? 'tls' : 'tcp';
   const fmt = (a: { host: string; port: number }) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;

@@ -137,6 +137,9 @@ export function peerAddress(req: http.IncomingMessage): string {
   return a.startsWith('::ffff:') ? a.slice(7) : a;
 }
 
+/** Serves what no route matched; true when it answered, false for a 404. */
+export type Fallback = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => boolean | Promise<boolean>;
+
 export type RouteHandler = (ctx: RouteContext) => void | Promise<void>;
 export type UpgradeHandler = (ctx: UpgradeContext) => void | Promise<void>;
 
@@ -175,7 +178,7 @@ export class HubHttpApi {
   private readonly rawUpgrades = new Map<string, (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void>();
   readonly wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
   private readonly maxJson: number;
-  private fallback: ((req: http.IncomingMessage, res: http.ServerResponse, url: URL) => boolean) | undefined;
+  private fallback: Fallback | undefined;
   /** Forwarded web services: every request to one of their origins goes there, and nowhere else. */
   readonly forwards: WebForwards;
 
@@ -193,6 +196,11 @@ export class HubHttpApi {
     this.routes.push({ method, pattern, handler });
   }
 
+  /** As `route`, but ahead of the routes added so far (the web root's `/api/apps` over the empty list). */
+  routeFirst(method: string, pattern: RegExp, handler: RouteHandler): void {
+    this.routes.unshift({ method, pattern, handler });
+  }
+
   websocket(pattern: RegExp, handler: UpgradeHandler): void {
     this.upgrades.push({ method: 'GET', pattern, handler });
   }
@@ -207,8 +215,14 @@ export class HubHttpApi {
   }
 
   /** Serves what no route matched (the console's static files); return false for a 404. */
-  setFallback(fn: (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => boolean): void {
+  setFallback(fn: Fallback): void {
     this.fallback = fn;
+  }
+
+  /** Tries `fn` first, then the fallback there was (the operator's web root before the console). */
+  prependFallback(fn: Fallback): void {
+    const next = this.fallback;
+    this.fallback = async (req, res, url) => (await fn(req, res, url)) || (next !== undefined && (await next(req, res, url)));
   }
 
   /** Attaches to an HTTP(S) server's `request` and `upgrade` events. */
@@ -276,7 +290,12 @@ export class HubHttpApi {
       return;
     }
     if (allowed) return sendError(res, new HttpError(405, 'method not allowed'));
-    if (this.fallback?.(req, res, url)) return;
+    try {
+      if (await this.fallback?.(req, res, url)) return;
+    } catch (err) {
+      this.hub.logger.error(`hub http: ${req.method} ${path}: ${(err as Error).stack ?? String(err)}`);
+      return sendError(res, err);
+    }
     sendError(res, new HttpError(404, 'not found'));
   }
 

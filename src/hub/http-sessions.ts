@@ -360,14 +360,31 @@ async function runTty(b: Bridge, url: URL): Promise<void> {
   const term = await b.client.terminal({ argv, cols, rows });
   if (!b.open) return term.close();
   const out = b.pipeOut(term.output);
+  // Which client this is: one whose first frame is one of Overlord's forms (text keystrokes, the
+  // text resize) and that sends only those is Overlord's dashboard or ovl: it gets the sid frame
+  // and no exit frame (overlordd sends none, and the dashboard would write it into the terminal);
+  // a binary frame or a JSON control: a wirekit client.
+  let overlordOnly: boolean | undefined;
   // Terminal input goes straight to the agent connection: its buffer is the one to bound.
   b.start(b.agentConnection(), (m) => {
-    if (m.binary) return term.write(m.data);
+    if (m.binary) {
+      overlordOnly = false;
+      return term.write(m.data);
+    }
     // A JSON object is a control message (an unknown or invalid one is ignored, never typed).
     const c = controlMessage(m.data);
     if (c) {
+      overlordOnly = false;
       if (c.type === 'resize' && isDim(c.cols) && isDim(c.rows)) term.resize(c.cols, c.rows);
       return;
+    }
+    if (overlordOnly === undefined) {
+      overlordOnly = true;
+      // As overlordd: the terminal's sid first, `{"type":"sid","data":SID}` (a ghost's terminal only;
+      // a wirekit agent's has none). The dashboard names the terminal by it in uploads and matches
+      // the monitor's `file download` events (ghost.py --download) with it.
+      const sid = (term.reply as { sid?: unknown } | undefined)?.sid;
+      if (typeof sid === 'string') b.sendJson({ type: 'sid', data: sid });
     }
     // Overlord's clients: a frame that is exactly `ESC [ 8 ; rows ; cols t` is a resize (ovl, the
     // dashboard); any other text is keystrokes (ovl sends one text frame per key).
@@ -382,7 +399,7 @@ async function runTty(b: Bridge, url: URL): Promise<void> {
   });
   const [status] = await Promise.allSettled([term.exit, out]);
   if (status.status === 'rejected') throw status.reason;
-  b.sendExit(status.value);
+  if (overlordOnly !== true) b.sendExit(status.value);
 }
 
 

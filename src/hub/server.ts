@@ -10,6 +10,7 @@ import tls from 'node:tls';
 import { once } from 'node:events';
 import { AgentPort, type AgentPortOptions } from './agent-port.js';
 import { serveConsole } from './console-assets.js';
+import { serveWebroot } from './webroot.js';
 import { HubHttpApi, type HttpApiOptions } from './http-api.js';
 import { Hub, type HubOptions } from './hub.js';
 import { registerSessionRoutes } from './http-sessions.js';
@@ -52,6 +53,11 @@ export interface HubServerOptions extends HubOptions {
   relay?: ListenSpec;
   /** The relay port as other hubs reach it (`HOST:PORT`). Default: where it listens. */
   relayAdvertise?: string;
+  /**
+   * An operator's web root (`--overlord-webroot`, webroot.ts), served on the HTTP port as overlordd
+   * serves its `webroot` (Overlord's dashboard at `/`); what it lacks still goes to the console.
+   */
+  webroot?: string;
   /** Called with the HTTP API before the HTTP server starts (the console adds its routes here). */
   extendHttp?: (api: HubHttpApi) => void;
 }
@@ -141,6 +147,7 @@ export async function startHub(options: HubServerOptions): Promise<RunningHub> {
       registerSessionRoutes(api);
       registerOverlordApi(api);
       serveConsole(api);
+      if (options.webroot !== undefined) serveWebroot(api, options.webroot);
       options.extendHttp?.(api);
       if (ghosts && options.overlord?.current !== false) api.rawUpgrade('/connect', (req, socket, head) => handleConnect(ghosts, req, socket, head));
       const httpServer = tlsOpts ? https.createServer(tlsOpts) : http.createServer();

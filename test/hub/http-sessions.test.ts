@@ -195,6 +195,20 @@ test('tty: typed input runs in a pty, resize is its own message, UTF-8 both ways
   assert.equal(c.order.at(-1), 't', 'the exit message comes after all output');
 });
 
+test("tty as Overlord's dashboard speaks it (only text frames: the ESC [ 8 ; rows ; cols t resize, then keys): output, then close 1000 with no exit frame, which the dashboard would print", async () => {
+  const ws = openWs(`/api/agents/dev1/tty?cols=69&rows=22&command=${encodeURIComponent(JSON.stringify(['/bin/sh']))}`);
+  const c = collect(ws);
+  await once(ws, 'open');
+  // The dashboard's onopen: fit, then the resize as a text frame; xterm's onData: text frames.
+  ws.send('\x1b[8;22;69t');
+  ws.send('stty size; echo dash-$((40+2))\r');
+  await c.waitFor((b) => b.toString('utf8').includes('22 69\r\ndash-42\r\n'));
+  ws.send('exit 4\r');
+  const closed = await c.closed;
+  assert.equal(closed.code, 1000);
+  assert.deepEqual(c.text, [], 'no text frame at all reaches an Overlord client');
+});
+
 test('tty: a bad command parameter is an error message and close 1002', async () => {
   const ws = openWs('/api/agents/dev1/tty?command=sh');
   const c = collect(ws);

@@ -341,3 +341,55 @@ test('a file child nobody asked for from an address with no terminal is refused'
     await h.close();
   }
 });
+
+for (const gen of ['classic', 'current'] as const) {
+  test(`${gen}: Overlord's dashboard on WS /tty: the sid frame first (the ghost's terminal sid, which ghost.py --download names), output, no exit frame`, { skip }, async () => {
+    const h = await overlordHub();
+    const home = mkdtempSync(path.join(os.tmpdir(), 'wk-ghost-home-'));
+    const file = path.join(home, 'dash.bin');
+    writeFileSync(file, 'for the dashboard\n');
+    const port = gen === 'classic' ? h.classicPort : h.httpPort;
+    const g = startGhost(['--gen', gen, '--port', String(port), '--mid', 'dev-dash', '--home', home, '--passive-download', file, '--properties', '{"allowlist":["anyone"]}']);
+    const base = `http://127.0.0.1:${h.httpPort}`;
+    let mon: WebSocket | undefined;
+    let tty: WebSocket | undefined;
+    try {
+      await g.waitLine('registered');
+      const r = await fetch(`${base}/api/auth/login`, { method: 'POST', body: JSON.stringify({ username: 'ann', password: 'pw-ann' }) });
+      const token = ((await r.json()) as { data: { token: string } }).data.token;
+      mon = new WebSocket(`ws://127.0.0.1:${h.httpPort}/api/monitor?token=${token}`);
+      const events: { event: string; data: unknown[] }[] = [];
+      mon.on('message', (m) => events.push(JSON.parse(String(m)) as { event: string; data: unknown[] }));
+      await once(mon, 'open');
+      // As the dashboard opens a terminal: token and size in the query, the resize as a text frame, keys as text.
+      tty = new WebSocket(`ws://127.0.0.1:${h.httpPort}/api/agents/dev-dash/tty?token=${encodeURIComponent(token)}&cols=69&rows=22`);
+      const texts: string[] = [];
+      let out = '';
+      tty.on('message', (d: Buffer, binary: boolean) => {
+        if (binary) out += d.toString('utf8');
+        else texts.push(d.toString('utf8'));
+      });
+      const closed = new Promise<number>((resolve) => tty!.once('close', (code) => resolve(code)));
+      await once(tty, 'open');
+      tty.send('\x1b[8;22;69t');
+      tty.send('echo dash-$((40+2))\r');
+      await waitFor(() => out.includes('dash-42'), 'the output');
+      await waitFor(() => texts.length > 0, 'the sid frame');
+      const first = JSON.parse(texts[0]!) as { type: string; data: string };
+      assert.equal(first.type, 'sid');
+      await waitFor(() => events.some((e) => e.event === 'file download'), 'the file download event');
+      const [sid, terminalSid] = events.find((e) => e.event === 'file download')!.data as [string, string];
+      assert.equal(terminalSid, first.data, 'the dashboard fetches downloads of the terminals whose sid it was told');
+      const dl = await fetch(`${base}/api/sessions/${sid}/file?token=${token}`);
+      assert.equal(await dl.text(), 'for the dashboard\n');
+      tty.send('exit\r');
+      assert.equal(await closed, 1000);
+      assert.equal(texts.length, 1, `only the sid frame: ${JSON.stringify(texts)}`);
+    } finally {
+      tty?.terminate();
+      mon?.terminate();
+      await g.kill();
+      await h.close();
+    }
+  });
+}

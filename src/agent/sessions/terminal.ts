@@ -183,6 +183,11 @@ export interface TerminalSession {
   resize(cols: number, rows: number): void;
   exit: Promise<ExitStatus>;
   close(): void;
+  /**
+   * The terminal command's reply: `{}` from a wirekit agent; the hub's Overlord ghost terminals
+   * add `sid`, the ghost's terminal session id (Overlord's dashboard is told it).
+   */
+  readonly reply: unknown;
 }
 
 /** What the client asks for when it opens a terminal. */
@@ -197,7 +202,7 @@ export interface ClientTerminalOptions {
 
 /** Client half: runs a shell (or `argv`) under a pseudo-terminal on the daemon. */
 export async function clientTerminal(client: ClientContext, opts: ClientTerminalOptions = {}): Promise<TerminalSession> {
-  const { stream } = await client.open('terminal', { ...opts });
+  const { reply, stream } = await client.open('terminal', { ...opts });
   const fs = client.frames(stream);
   const output = new PassThrough();
   const exit = runClientSession('terminal', fs, async (f) => {
@@ -212,5 +217,6 @@ export async function clientTerminal(client: ClientContext, opts: ClientTerminal
     resize: (cols, rows) => void fs.send(FrameType.RESIZE, encodeResize(cols, rows)),
     exit,
     close: () => fs.close(),
+    reply,
   };
 }

@@ -225,7 +225,9 @@ export function ghostSessionKinds(host: GhostSessionHost): AnySessionKind[] {
       if (gen === 'current') Object.assign(payload, { cols: opts.cols, rows: opts.rows });
       return { child: await host.openChild('terminal', payload, Mode.TERMINAL), ...opts };
     },
-    reply: () => ({}),
+    // The ghost's sid of the terminal: the hub's tty tells Overlord's dashboard (its uploads and
+    // `ghost.py --download` name the terminal by it).
+    reply: (p: { child: GhostChild }) => ({ sid: p.child.sid }),
     async run({ child, cols, rows }: { child: GhostChild; cols: number; rows: number }, io, ctx) {
       const fs = ctx.frames(io);
       const { socket, leftover } = child.raw();
