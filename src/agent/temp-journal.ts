@@ -37,6 +37,39 @@ export function processAlive(pid: number): boolean {
 }
 
 
+/**
+ * Removes the temporary files of earlier transfers of `dest` whose writer is gone: a `wirekit cp`
+ * that was SIGKILLed cannot remove its own `.part`, so the next copy to the same place does.
+ * Only names made by `tempNameFor` for this very destination are touched, and only when the pid
+ * they name is not a live process. Returns the paths removed; errors are ignored (best effort).
+ */
+export async function sweepStaleTempFiles(dest: string): Promise<string[]> {
+  const dir = path.dirname(dest);
+  const base = path.basename(dest);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = TEMP_PATTERN.exec(name);
+    if (!m || m[1] !== base) continue;
+    const pid = Number(m[2]);
+    if (pid === process.pid || processAlive(pid)) continue;
+    const full = path.join(dir, name);
+    try {
+      if (!(await lstat(full)).isFile()) continue;
+      await unlink(full);
+      removed.push(full);
+    } catch {
+      // gone already, or not ours to remove
+    }
+  }
+  return removed;
+}
+
 /** Entries this process has open (a sweep in the same process leaves them alone). */
 const ours = new Set<string>();
 

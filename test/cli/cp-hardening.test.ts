@@ -76,6 +76,42 @@ test('cp download: SIGINT, SIGTERM and the --timeout of a stopped daemon all lea
   await exited(daemon);
 });
 
+test('cp download: the .part of a SIGKILLed cp is removed by the next copy to the same place; live and other files stay', async () => {
+  const root = path.join(dir, 'root-kill9');
+  mkdirSync(root);
+  writeFileSync(path.join(root, 'big'), randomBytes(32 * 1024 * 1024));
+  const sock = path.join(dir, 'kill9.sock');
+  const { daemon } = await serve(['-l', `unix:${sock}`, '--root', root]);
+  const dest = path.join(dir, 'down-kill9');
+  mkdirSync(dest);
+  const cp = spawn(process.execPath, [MAIN, 'cp', '-a', `unix:${sock}`, ':big', dest], { env: env(), stdio: ['ignore', 'ignore', 'ignore'] });
+  children.add(cp);
+  const watcher = (await import('node:fs')).watch(dest);
+  await new Promise<void>((r) => {
+    if (readdirSync(dest).length > 0) return r();
+    watcher.on('change', () => readdirSync(dest).length > 0 && r());
+  });
+  watcher.close();
+  daemon.kill('SIGSTOP');
+  cp.kill('SIGKILL');
+  await exited(cp);
+  children.delete(cp);
+  daemon.kill('SIGCONT');
+  const left = readdirSync(dest);
+  assert.equal(left.length, 1, 'SIGKILL cannot be caught: its .part is left');
+  assert.match(left[0]!, /^\.big\.wirekit-\d+-[0-9a-f]{12}\.part$/);
+  // Beside it: a temporary file of a live writer (this test process) and one of another name.
+  const live = path.basename(tempNameFor(path.join(dest, 'big')));
+  writeFileSync(path.join(dest, live), 'live');
+  const other = left[0]!.replace('.big.', '.other.');
+  writeFileSync(path.join(dest, other), 'other');
+  const again = await cli(['cp', '-a', `unix:${sock}`, ':big', dest]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(readdirSync(dest).sort(), [live, other, 'big'].sort());
+  daemon.kill('SIGTERM');
+  await exited(daemon);
+});
+
 test('serve: the temporary files of a SIGKILLed daemon are removed at the next start', async () => {
   const root = path.join(dir, 'root-kill');
   mkdirSync(root);

@@ -25,7 +25,7 @@ import { acceptedHash, availableHashes, chooseHash, hashAvailable, HASH_LABELS, 
 import { streamHashFor, type StreamHash } from '../hash-offload.js';
 import type { Logger } from '../log.js';
 import { fileError, resolveBeneath, type BeneathPath } from '../paths.js';
-import { tempNameFor } from '../temp-journal.js';
+import { sweepStaleTempFiles, tempNameFor } from '../temp-journal.js';
 import { TransferReceiver } from '../transfer.js';
 import type { ClientContext, SessionKind } from './context.js';
 import { badOptions } from './options.js';
@@ -703,6 +703,7 @@ export async function clientDownload(client: ClientContext, remotePath: string, 
   // the daemon is older than resuming) and then the partial file starts again.
   const start = partialName && (reply as { offset?: unknown }).offset === have && have <= info.size ? have : 0;
   if (out && start === 0 && have > 0) await out.truncate(0);
+  if (!partialName) await sweepStaleTempFiles(dest);
   const temp = partialName ?? tempNameFor(dest);
   try {
     out ??= await open(temp, 'wx', 0o600);
