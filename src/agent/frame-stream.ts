@@ -4,6 +4,7 @@
  * answers PINGs and runs the keepalive timer.
  */
 import type { NodeFrameChannel } from '../channels/node-channel.js';
+import { withWait } from '../channels/frame-channel.js';
 import { ConnectionClosedError } from '../errors.js';
 import { PeerDeadError } from './errors.js';
 import { Keepalive, type KeepaliveOptions } from './keepalive.js';
@@ -73,19 +74,35 @@ export class FrameStream {
    * the channel's error.
    */
   async run(onFrame: (f: SessionFrame) => void | Promise<void>): Promise<void> {
-    const deadPromise = new Promise<never>((_, reject) => {
-      this.dead = reject;
-    });
-    deadPromise.catch(() => {});
+    // Keepalive's verdict aborts the wait in progress. An abort signal, not a race against a
+    // promise that lives as long as the session: every Promise.race on such a promise leaves a
+    // reaction on it, one per frame, so a million PINGs held hundreds of MB until the end.
+    const dead = new AbortController();
+    this.dead = (err) => dead.abort(err);
+    const verdict = (err: unknown): unknown => (dead.signal.aborted ? dead.signal.reason : err);
     try {
       for (;;) {
-        const f = await Promise.race([this.ch.read(), deadPromise]);
-        if (f === null) return;
+        let f: SessionFrame | null;
+        try {
+          f = await this.ch.read({ signal: dead.signal });
+        } catch (err) {
+          throw verdict(err);
+        }
+        if (f === null) {
+          if (dead.signal.aborted) throw dead.signal.reason;
+          return;
+        }
         this.keepalive?.received(Date.now());
         if (f.type === FrameType.PING) {
           // Answered only while the writer keeps up: when the PONG fills the socket (a peer that
           // sends PINGs and does not read), reading stops until it drains, so PONGs cannot pile up.
-          if (!this.send(FrameType.PONG, f.payload)) await Promise.race([this.drained(), deadPromise]);
+          if (!this.send(FrameType.PONG, f.payload)) {
+            try {
+              await withWait('write', { signal: dead.signal }, this.drained());
+            } catch (err) {
+              throw verdict(err);
+            }
+          }
           continue;
         }
         if (f.type === FrameType.PONG) continue;
