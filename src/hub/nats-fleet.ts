@@ -97,6 +97,8 @@ class RemoteLink implements AgentLinkHandle {
   constructor(
     private readonly fleet: NatsFleet,
     public record: AgentRecord,
+    /** The entry's revision as the watch last delivered it. */
+    public rev: number,
   ) {}
   dial(sid: string): void {
     this.fleet.requestDial(this.record, sid);
@@ -486,6 +488,7 @@ export class NatsFleet implements FleetBackend {
     const cur = this.remote.get(id);
     if (cur && cur.owner instanceof RemoteLink && cur.owner.record.hub === rec.hub && cur.since === rec.since) {
       cur.owner.record = rec;
+      cur.owner.rev = e.revision;
       this.remote.seen(id, cur.owner, Date.now());
       this.confirmed.set(id, gen);
       return;
@@ -493,7 +496,7 @@ export class NatsFleet implements FleetBackend {
     if (cur) this.dropRemote(id, 'closed');
     // Held here too: a conflict that this hub's next refresh settles.
     if (this.hub.registry.get(id) !== undefined) return;
-    const link = new RemoteLink(this, rec);
+    const link = new RemoteLink(this, rec, e.revision);
     try {
       this.remote.register(
         { id, hostname: rec.hostname, properties: rec.properties, address: rec.address, version: rec.version, capabilities: rec.capabilities, authenticated: rec.authenticated },
@@ -579,6 +582,21 @@ export class NatsFleet implements FleetBackend {
     if (!h || this.hub.registry.get(id) === undefined || !this.agents) return;
     const kv = this.agents;
     const key = agentKey(id);
+    // Another hub's entry as the watch delivered it (a failover: the dead hub's): the takeover rule
+    // on that revision, without first failing a create and reading the entry. If the entry changed
+    // since, the compare-and-set fails and the full claim below decides.
+    const known = this.remote.get(id)?.owner;
+    if (known instanceof RemoteLink && known.rev > 0 && known.record.hub !== this.hubId) {
+      const holder = known.record.hub;
+      if (await this.holds(holder, id)) throw new DuplicateAgentError(id);
+      try {
+        h.rev = await kv.update(key, h.value, known.rev);
+        this.log.info(`hub: agent ${id} taken over from hub ${holder}`);
+        return;
+      } catch (err) {
+        if (!isWrongSequence(err)) throw err;
+      }
+    }
     for (let attempt = 0; attempt < 4; attempt++) {
       // Create-if-absent (kv.create would read the entry on a conflict, and so does this loop).
       try {
