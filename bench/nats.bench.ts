@@ -35,8 +35,10 @@ export async function run(reporter: Reporter, ctx: BenchContext): Promise<void> 
     console.log('  (skipped: needs nats-server, apt-get install nats-server)');
     return;
   }
-  await inProcess(reporter, ctx);
-  await scale(reporter, ctx);
+  // WIREKIT_BENCH_NATS_PART=scale (or in-process) runs one part only.
+  const part = process.env.WIREKIT_BENCH_NATS_PART;
+  if (part === undefined || part === 'in-process') await inProcess(reporter, ctx);
+  if (part === undefined || part === 'scale') await scale(reporter, ctx);
 }
 
 type Msg = { type: string; [k: string]: unknown };

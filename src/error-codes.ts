@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   WK_CHANNEL_DETACHED: 'a channel was used after its stream was handed over (hijack, release, codec switch)',
   WK_BUSY: 'the resource is taken: a read is pending, a listener started twice, an agent id is connected',
   WK_LIMIT: 'a configured limit was reached (sessions, agents, connections, failed attempts)',
+  WK_HUB_BUSY: 'the hub has too many registrations in progress to finish this one in time; retry later with backoff',
   WK_DRAINING: 'the hub is draining for maintenance: it moves its agents to other hubs and takes no new ones',
   // ---- decoding and encoding ----
   WK_FRAME_TOO_LARGE: 'a frame, line or message is over its size limit (checked before buffering)',

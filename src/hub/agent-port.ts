@@ -192,7 +192,8 @@ class AgentLinkDriver implements AgentLinkHandle {
           const msg = a.message;
           this.hub.registerAgent(msg, this.address, this).then(
             (issued) => {
-              if (this.socket.destroyed) {
+              // Gone meanwhile, or refused as busy by the register timeout: the claim is undone.
+              if (this.socket.destroyed || this.session.state === 'closed') {
                 this.hub.agentGone(msg.id, this);
                 return;
               }

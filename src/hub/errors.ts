@@ -61,6 +61,16 @@ export class HubDrainingError extends WirekitError {
   }
 }
 
+/**
+ * The hub could not finish a registration in time (its claims in the fleet registry are queued
+ * behind many others). The agent retries with backoff and jitter. Code `WK_HUB_BUSY`.
+ */
+export class HubBusyError extends WirekitError {
+  constructor(message: string) {
+    super('WK_HUB_BUSY', message, { origin: 'remote' });
+  }
+}
+
 /** The hub holds as many agents as it may. Code `WK_LIMIT`. */
 export class RegistryFullError extends WirekitError {
   constructor(max: number) {

@@ -9,6 +9,7 @@
  * `keepaliveMs` and the hub answers each ping, so each side sees the other's silence.
  */
 import { WirekitError } from '../errors.js';
+import { HubBusyError } from './errors.js';
 import { LinkProtocolError, parseLinkMessage, type LinkMessage, type RegisterMessage } from './link-messages.js';
 
 export type LinkCloseReason = 'timeout' | 'protocol' | 'refused' | 'moved';
@@ -108,6 +109,8 @@ export class HubLinkSession {
 
   tick(now: number): HubLinkAction[] {
     if (this.state === 'closed' || now < this.deadline) return [];
+    // The register is in progress (its claim waits on the fleet): tell the agent to come back later.
+    if (this.state === 'registering') return this.fail('refused', new HubBusyError('the hub did not finish the registration in time; retry later'));
     const what = this.state === 'registered' ? `no keepalive for ${this.timeoutMs} ms` : 'no register in time';
     this.state = 'closed';
     return [{ type: 'close', reason: 'timeout', message: what }];

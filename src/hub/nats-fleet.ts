@@ -20,7 +20,7 @@ import { randomUUID } from 'node:crypto';
 import { connect, credsAuthenticator, ErrorCode, Events, type ConnectionOptions, type KV, type KvEntry, type NatsConnection, type QueuedIterator, type Subscription } from 'nats';
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../agent/log.js';
-import { DuplicateAgentError, HubUsageError } from './errors.js';
+import { DuplicateAgentError, HubBusyError, HubUsageError } from './errors.js';
 import type { AgentFilter } from './filter.js';
 import type { FleetBackend } from './fleet.js';
 import type { AgentLinkHandle, Hub } from './hub.js';
@@ -67,8 +67,14 @@ export interface NatsFleetOptions {
   reconnectWaitMs?: number;
   /** How long `start` waits for the first connection before going on alone, in ms. Default 5,000. */
   startTimeoutMs?: number;
-  /** Claims written at once. Default 256. */
+  /** Claims written at once (registrations beyond wait their turn). Default 256. */
   concurrency?: number;
+  /**
+   * How long a registration waits for its turn to claim before the agent is refused `WK_HUB_BUSY`
+   * (it retries with backoff and jitter), in ms. Default 5,000: with the claim's own requests it
+   * stays within an agent's 10 s register timeout.
+   */
+  claimQueueMs?: number;
   /** Agents on other hubs this hub lists at most. Default 200,000. */
   maxRemoteAgents?: number;
   /** Sessions this hub relays for other hubs at once (fleet-relay.ts). Default 1,024. */
@@ -91,6 +97,8 @@ class RemoteLink implements AgentLinkHandle {
   constructor(
     private readonly fleet: NatsFleet,
     public record: AgentRecord,
+    /** The entry's revision as the watch last delivered it. */
+    public rev: number,
   ) {}
   dial(sid: string): void {
     this.fleet.requestDial(this.record, sid);
@@ -130,6 +138,9 @@ export class NatsFleet implements FleetBackend {
   private subs: Subscription[] = [];
   private timers: ReturnType<typeof setInterval>[] = [];
   private resyncing: Promise<void> | undefined;
+  /** Registrations' claims in flight, and those waiting for a turn (first in, first out). */
+  private claiming = 0;
+  private readonly claimQueue: { go: () => void; timer: ReturnType<typeof setTimeout> }[] = [];
   private resyncAgain = false;
 
   constructor(private readonly options: NatsFleetOptions) {
@@ -168,6 +179,8 @@ export class NatsFleet implements FleetBackend {
       maxReconnectAttempts: -1,
       reconnectTimeWait: o.reconnectWaitMs ?? 1000,
       waitOnFirstConnect: true,
+      // No stack captured per request: a registration costs several, and thousands come at once.
+      noAsyncTraces: true,
       timeout: this.timeout,
       ...(o.user !== undefined ? { user: o.user, pass: o.pass } : {}),
       ...(o.token !== undefined ? { token: o.token } : {}),
@@ -188,6 +201,12 @@ export class NatsFleet implements FleetBackend {
     this.held.set(agent.id, { rev: 0, value: this.recordOf(agent, tokenHash) });
     if (!this.ready) return;
     try {
+      await this.turn();
+    } catch (err) {
+      this.held.delete(agent.id);
+      throw err;
+    }
+    try {
       await this.enqueue(agent.id, () => this.claimHeld(agent.id));
     } catch (err) {
       if (err instanceof DuplicateAgentError) {
@@ -196,7 +215,43 @@ export class NatsFleet implements FleetBackend {
       }
       // NATS trouble: the agent is served here; its claim is written at the next refresh.
       this.log.warn(`hub: claim of ${agent.id} not stored yet: ${(err as Error).message}`);
+    } finally {
+      this.endTurn();
     }
+  }
+
+  /**
+   * Waits for one of `concurrency` claim slots (the requests of concurrent claims are pipelined
+   * on the one NATS connection); rejects with `HubBusyError` after `claimQueueMs` in the queue.
+   */
+  private turn(): Promise<void> {
+    const limit = this.options.concurrency ?? 256;
+    if (this.claiming < limit && this.claimQueue.length === 0) {
+      this.claiming++;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      const entry = {
+        go: () => {
+          clearTimeout(entry.timer);
+          this.claiming++;
+          resolve();
+        },
+        timer: setTimeout(() => {
+          const i = this.claimQueue.indexOf(entry);
+          if (i >= 0) this.claimQueue.splice(i, 1);
+          reject(new HubBusyError(`hub ${this.hubId} has ${this.claiming + this.claimQueue.length} registrations in progress; retry later`));
+        }, this.options.claimQueueMs ?? 5000),
+      };
+      entry.timer.unref?.();
+      this.claimQueue.push(entry);
+    });
+  }
+
+  private endTurn(): void {
+    this.claiming--;
+    const next = this.claimQueue.shift();
+    if (next) next.go();
   }
 
   release(id: string): void {
@@ -433,6 +488,7 @@ export class NatsFleet implements FleetBackend {
     const cur = this.remote.get(id);
     if (cur && cur.owner instanceof RemoteLink && cur.owner.record.hub === rec.hub && cur.since === rec.since) {
       cur.owner.record = rec;
+      cur.owner.rev = e.revision;
       this.remote.seen(id, cur.owner, Date.now());
       this.confirmed.set(id, gen);
       return;
@@ -440,7 +496,7 @@ export class NatsFleet implements FleetBackend {
     if (cur) this.dropRemote(id, 'closed');
     // Held here too: a conflict that this hub's next refresh settles.
     if (this.hub.registry.get(id) !== undefined) return;
-    const link = new RemoteLink(this, rec);
+    const link = new RemoteLink(this, rec, e.revision);
     try {
       this.remote.register(
         { id, hostname: rec.hostname, properties: rec.properties, address: rec.address, version: rec.version, capabilities: rec.capabilities, authenticated: rec.authenticated },
@@ -526,15 +582,41 @@ export class NatsFleet implements FleetBackend {
     if (!h || this.hub.registry.get(id) === undefined || !this.agents) return;
     const kv = this.agents;
     const key = agentKey(id);
-    for (let attempt = 0; attempt < 4; attempt++) {
+    // Another hub's entry as the watch delivered it (a failover: the dead hub's): the takeover rule
+    // on that revision, without first failing a create and reading the entry. If the entry changed
+    // since, the compare-and-set fails and the full claim below decides.
+    const known = this.remote.get(id)?.owner;
+    if (known instanceof RemoteLink && known.rev > 0 && known.record.hub !== this.hubId) {
+      const holder = known.record.hub;
+      if (await this.holds(holder, id)) throw new DuplicateAgentError(id);
       try {
-        h.rev = await kv.create(key, h.value);
+        h.rev = await kv.update(key, h.value, known.rev);
+        this.log.info(`hub: agent ${id} taken over from hub ${holder}`);
+        return;
+      } catch (err) {
+        if (!isWrongSequence(err)) throw err;
+      }
+    }
+    for (let attempt = 0; attempt < 4; attempt++) {
+      // Create-if-absent (kv.create would read the entry on a conflict, and so does this loop).
+      try {
+        h.rev = await kv.put(key, h.value, { previousSeq: 0 });
         return;
       } catch (err) {
         if (!isWrongSequence(err)) throw err;
       }
       const cur = await kv.get(key);
-      if (!cur || cur.operation !== 'PUT') continue;
+      if (!cur) continue;
+      if (cur.operation !== 'PUT') {
+        // A delete marker: absent, so created at the marker's revision (as kv.create does).
+        try {
+          h.rev = await kv.update(key, h.value, cur.revision);
+          return;
+        } catch (err) {
+          if (!isWrongSequence(err)) throw err;
+          continue;
+        }
+      }
       let holder: string | undefined;
       try {
         holder = parseAgentRecord(cur.value).hub;

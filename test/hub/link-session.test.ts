@@ -57,6 +57,22 @@ test('silence ends the link: no register in time, no keepalive, no answer from t
   assert.equal(agent.tick(30)[0]?.type, 'close');
 });
 
+test('a register still in progress at the register timeout is refused WK_HUB_BUSY, not closed silently', () => {
+  const hub = new HubLinkSession(0, { registerTimeoutMs: 100 });
+  assert.equal(hub.receive({ type: 'register', ...reg }, 1)[0]?.type, 'register');
+  const out = hub.tick(100);
+  assert.deepEqual(out.map((a) => a.type), ['send', 'close']);
+  assert.equal(hub.state, 'closed');
+  assert.deepEqual(hub.accept(101), [], 'the late accept is ignored');
+  const agent = new AgentLinkSession(reg, 0);
+  agent.start();
+  const closed = agent.receive(wire(out)[0], 101);
+  assert.equal(closed.length, 1);
+  assert.equal(closed[0]?.type, 'close');
+  assert.equal((closed[0] as { reason: string }).reason, 'refused');
+  assert.equal((closed[0] as { code: string }).code, 'WK_HUB_BUSY');
+});
+
 test('hostile lines: garbage, wrong order, oversized fields are a protocol error with a refusal, never a throw', () => {
   const bad: unknown[] = [null, 7, 'x', [], {}, { type: 'nope' }, { type: 'register' }, { type: 'ping', seq: 1 }, { ...reg, type: 'register', id: 'x'.repeat(300) }, { ...reg, type: 'register', capabilities: 'all' }, { ...reg, type: 'register', properties: [] }];
   for (const v of bad) {

@@ -329,6 +329,48 @@ test('two agents claiming one id on two hubs at once: exactly one wins', { skip 
   await waitListings(hubs, exactly(ids), 'dup gone from every hub');
 });
 
+/** A GET of hub `port`'s HTTP API with a bearer token: status and JSON body. */
+async function apiGet(port: number, token: string, pathname: string): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(`http://127.0.0.1:${port}${pathname}`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5000) });
+  return { status: res.status, body: await res.json() };
+}
+
+test('ls details and properties of agents on other hubs come from the fleet registry, under the same allowlist', { skip }, async () => {
+  // h5 holds no agent: every one it shows is on another hub.
+  const h5 = await startHubChild(5, ['--http', '127.0.0.1:0']);
+  try {
+    const port = Number(/HTTP API on http:\/\/127\.0\.0\.1:(\d+)/.exec(h5.log.join(''))![1]);
+    await waitListings([h5], exactly(ids), 'h5 lists the fleet');
+    // The user port's listing (`wirekit ls`): details as the agent registered them on its own hub (h2).
+    const s = await connectHub(h5.users, ROOT, { timeoutMs: 5000 });
+    let a01;
+    try {
+      a01 = (await s.agents()).find((a) => a.id === 'a01');
+    } finally {
+      s.close();
+    }
+    assert.equal(a01?.hostname, 'a01.test');
+    assert.equal(a01?.version, 'test');
+    assert.deepEqual(a01?.capabilities, ['exec', 'terminal', 'upload', 'download', 'forward']);
+    assert.deepEqual(a01?.properties, { n: 1, allowlist: ['u/bob'] });
+    assert.match(a01?.address ?? '', /^127\.0\.0\.1/);
+    // The HTTP API's per-agent route, with the allowlist: ann may see a00 (u/ann), not a01 (u/bob).
+    const login = async (who: HubCredentials) => {
+      const res = await fetch(`http://127.0.0.1:${port}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(who), signal: AbortSignal.timeout(5000) });
+      assert.equal(res.status, 200);
+      return ((await res.json()) as { data: { token: string } }).data.token;
+    };
+    const root = await login(ROOT);
+    const ann = await login(ANN);
+    assert.deepEqual(await apiGet(port, root, '/api/agents/a01/properties'), { status: 200, body: { status: 'success', data: { n: 1, allowlist: ['u/bob'] } } });
+    assert.deepEqual((await apiGet(port, ann, '/api/agents/a00/properties')).body, { status: 'success', data: { n: 0, allowlist: ['u/ann'] } });
+    assert.equal((await apiGet(port, ann, '/api/agents/a01/properties')).status, 401);
+    assert.equal((await apiGet(port, root, '/api/agents/nobody/properties')).status, 404);
+  } finally {
+    await stopHubChild(h5);
+  }
+});
+
 test("an agent that cannot reach the user's hub: its hub relays the session over a hub-to-hub stream", { skip }, async () => {
   // h4 advertises an agent port nobody listens on: no agent can dial back to it.
   const h4 = await startHubChild(4, ['--advertise', `127.0.0.1:${await closedPort()}`]);
