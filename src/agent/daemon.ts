@@ -106,6 +106,8 @@ interface ConnInfo {
   mustAuthenticate: boolean;
   /** Its refusal was logged. */
   refused?: boolean;
+  /** `SessionContext.scope` of its sessions. */
+  scope?: string;
 }
 
 /** A plain command: the reply value from the request's options. */
@@ -304,12 +306,12 @@ export class AgentDaemon {
    * bytes already read from it; `token`: it must send this token first (default: none needed).
    * `close()` ends it too.
    */
-  serveConnection(stream: Duplex, options: { peer: string; leftover?: Uint8Array; token?: string }): void {
-    this.accept(stream, options.peer, options.token, options.leftover);
+  serveConnection(stream: Duplex, options: { peer: string; leftover?: Uint8Array; token?: string; scope?: string }): void {
+    this.accept(stream, options.peer, options.token, options.leftover, options.peer, null, options.scope);
   }
 
   /** Serves one accepted connection; `token` set: it must authenticate first. */
-  private accept(socket: Duplex, peer: string, token: string | undefined, leftover?: Uint8Array, host = peer, address: string | null = null): void {
+  private accept(socket: Duplex, peer: string, token: string | undefined, leftover?: Uint8Array, host = peer, address: string | null = null, scope?: string): void {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', (err) => this.log.debug(`connection ${peer}: ${err.message}`));
@@ -317,7 +319,7 @@ export class AgentDaemon {
       leftover,
       // Only TCP/TLS peers count against the connection limits (see AgentDaemonOptions.maxConnections).
       address,
-      data: { peer, host, mustAuthenticate: token !== undefined },
+      data: { peer, host, mustAuthenticate: token !== undefined, scope },
       greeting: { auth: token === undefined ? 'none' : 'token' },
       authenticate: token === undefined ? false : this.authentication(token),
     });
@@ -419,7 +421,8 @@ export class AgentDaemon {
   }
 
   private async runSession(kind: AnySessionKind, opts: Record<string, unknown>, control: CommandContext<ConnInfo>, scope: Scope): Promise<void> {
-    const ctx = this.ctx;
+    const who = control.connection.data.scope;
+    const ctx = who === undefined ? this.ctx : { ...this.ctx, scope: who };
     if (this.opts.disabledSessions.includes(kind.cmd)) throw new WirekitError('WK_PERMISSION', `${kind.cmd} sessions are disabled on this daemon`, { origin: 'remote' });
     const options: unknown = await kind.parse(opts, ctx);
     const release = this.takeSession();

@@ -248,7 +248,7 @@ async function startDialOut(flags: Record<string, unknown>, hubUrls: readonly st
     enrollmentToken,
     tokenFile,
     logger: log,
-    serve: (stream, leftover, info) => daemon.serveConnection(stream, { peer: `hub user ${info.user} (session ${info.sid})`, leftover }),
+    serve: (stream, leftover, info) => daemon.serveConnection(stream, { peer: `hub user ${info.user} (session ${info.sid})`, leftover, scope: `hub user ${info.user}` }),
   });
   await dialer.start();
   return Object.assign(dialer, { agentId: id });

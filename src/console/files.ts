@@ -1,5 +1,6 @@
 /**
- * Files: upload with `POST /api/agents/{id}/file?dest=PATH` (the file as the raw body,
+ * Files: upload with `POST /api/agents/{id}/file?dest=PATH` (or `?terminal_sid=SID&filename=NAME`
+ * for a file dropped on a terminal whose shell reported no directory; the file as the raw body,
  * application/octet-stream; reply `{path,size,sha256}`) and download with
  * `GET /api/agents/{id}/file?filename=PATH`, both with progress. An upload's SHA-256 as the hub
  * reports it is checked against the one computed here (as `wirekit cp` does) where the browser can
@@ -32,13 +33,19 @@ export interface UploadResult {
   sha256: string;
 }
 
-/** Uploads `file` to `dest` on the agent, reporting in `status`; resolves with the hub's reply. */
-export function uploadFile(agentId: string, file: File, dest: string, status: HTMLElement): Promise<UploadResult | undefined> {
-  const { bar, text } = progressLine(status, `upload ${file.name} → ${dest}`);
+/**
+ * Uploads `file` to `dest` on the agent, reporting in `status`; resolves with the hub's reply.
+ * With `terminalSid` and no `dest` it goes under its own name into that terminal shell's current
+ * directory (`?terminal_sid=SID&filename=NAME`).
+ */
+export function uploadFile(agentId: string, file: File, dest: string | undefined, status: HTMLElement, terminalSid?: string): Promise<UploadResult | undefined> {
+  const { bar, text } = progressLine(status, `upload ${file.name} → ${dest ?? "the shell's directory"}`);
+  const q = new URLSearchParams(dest !== undefined ? { dest } : { filename: file.name });
+  if (terminalSid !== undefined) q.set('terminal_sid', terminalSid);
   status.dataset.state = 'running';
   return new Promise((resolve) => {
     const xhr = new XMLHttpRequest();
-    xhr.open('POST', `/api/agents/${encodeURIComponent(agentId)}/file?${new URLSearchParams({ dest })}`);
+    xhr.open('POST', `/api/agents/${encodeURIComponent(agentId)}/file?${q}`);
     xhr.setRequestHeader('content-type', 'application/octet-stream');
     xhr.upload.onprogress = (e) => {
       bar.max = e.total || file.size || 1;

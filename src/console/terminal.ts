@@ -82,6 +82,11 @@ export class TerminalPane {
   private agentGone = false;
   /** The shell's working directory, when it reports one (OSC 7). */
   cwd: string | undefined;
+  /**
+   * The terminal's sid (the hub's answer to `{"type":"sid"}`): without OSC 7, a dropped file is
+   * uploaded with it and lands in the shell's current directory, which the agent finds itself.
+   */
+  sid: string | undefined;
 
   constructor(
     readonly agentId: string,
@@ -89,7 +94,7 @@ export class TerminalPane {
   ) {
     this.state = el('span', { class: 'state', role: 'status' }, 'connecting');
     this.reconnectBtn = el('button', { type: 'button', hidden: true }, 'Reconnect');
-    this.cwdLabel = el('span', { class: 'cwd', title: 'where a file dropped here goes (the shell reports it with OSC 7)' });
+    this.cwdLabel = el('span', { class: 'cwd', title: 'where a file dropped here goes (the shell reports it with OSC 7; without it the agent finds the shell’s directory)' });
     const closeBtn = el('button', { type: 'button', 'aria-label': `close terminal to ${agentId}` }, 'Close');
     this.termBox = el('div', { class: 'term' });
     this.uploadRow = el('div', { class: 'files-form', hidden: true });
@@ -230,10 +235,16 @@ export class TerminalPane {
     }
     if (gen !== this.generation) return sock.close();
     this.sock = sock;
+    // A new shell: what the old one reported no longer holds.
+    this.sid = this.cwd = undefined;
+    this.cwdLabel.textContent = '';
+    delete this.root.dataset.sid;
+    delete this.root.dataset.cwd;
     this.setState(sock.backpressure ? 'connected' : 'connected (no flow control in this browser)', false);
     term.focus();
     // The grid may have changed while connecting.
     sock.send(JSON.stringify({ type: 'resize', cols: term.cols, rows: term.rows }));
+    sock.send(JSON.stringify({ type: 'sid' }));
     let end: SessionEnd | undefined;
     for (;;) {
       if (this.pending > HIGH_WATER) {
@@ -258,6 +269,10 @@ export class TerminalPane {
       } else {
         const c = parseControl(m.data);
         if (c?.type === 'exit' || c?.type === 'error') end = c as SessionEnd;
+        else if (c?.type === 'sid') {
+          const sid = (c as { data?: unknown }).data;
+          if (typeof sid === 'string') this.root.dataset.sid = this.sid = sid;
+        }
       }
     }
     if (gen !== this.generation) return;
@@ -279,7 +294,13 @@ export class TerminalPane {
       for (const f of files) void this.upload(f, joinPath(this.cwd, f.name));
       return;
     }
-    // Where the shell is we do not know: ask.
+    // The agent knows where the shell is (its foreground program's directory): name the terminal.
+    const sid = this.sid;
+    if (sid !== undefined && this.sock) {
+      for (const f of files) void this.upload(f, undefined, sid);
+      return;
+    }
+    // Where the shell is nobody can tell: ask.
     const dest = el('input', { name: 'dest', 'aria-label': 'destination directory on the agent', placeholder: 'destination directory, e.g. /tmp', value: '/tmp' });
     const go = el('button', { type: 'submit' }, 'Upload');
     const cancel = el('button', { type: 'button' }, 'Cancel');
@@ -295,10 +316,10 @@ export class TerminalPane {
     });
   }
 
-  private async upload(file: File, dest: string): Promise<void> {
+  private async upload(file: File, dest: string | undefined, terminalSid?: string): Promise<void> {
     const status = el('div', { class: 'status', role: 'status' });
     this.root.append(status);
-    await uploadFile(this.agentId, file, dest, status);
+    await uploadFile(this.agentId, file, dest, status, terminalSid);
   }
 
   dispose(): void {

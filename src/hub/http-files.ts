@@ -20,6 +20,7 @@ import { RemoteCommandError } from '../protocols/control/errors.js';
 import { HttpError } from './errors.js';
 import { ok, type HubHttpApi } from './http-api.js';
 import { hubAgentClient } from './session-client.js';
+import { terminalFor } from './terminal-sids.js';
 import { closingLength, multipartBoundary, MultipartReader, splitParams, type MultipartEvent } from './multipart.js';
 
 const REPLY_TIMEOUT_MS = 10_000;
@@ -56,6 +57,9 @@ export function registerFileRoutes(api: HubHttpApi, options: { transferIdleMs: n
     const a = agent(u);
     const dest = url.searchParams.get('dest') || undefined;
     const mode = parsePerm(url.searchParams.get('perm'));
+    // Overlord's terminal_sid: a relative (or no) dest is taken from that terminal shell's current directory.
+    const sid = url.searchParams.get('terminal_sid') || undefined;
+    const terminal = sid === undefined ? undefined : terminalFor(api.hub, a.id, u.username, sid);
     let boundary: string | undefined;
     try {
       boundary = multipartBoundary(req.headers['content-type']);
@@ -79,7 +83,7 @@ export function registerFileRoutes(api: HubHttpApi, options: { transferIdleMs: n
       const begin = async (p: string) => {
         const conn = await client.connect();
         try {
-          await conn.call('upload', { path: p, size: body.size, mode }, { timeout: REPLY_TIMEOUT_MS, signal: gone.signal });
+          await conn.call('upload', { path: p, size: body.size, mode, ...(terminal === undefined ? {} : { terminal }) }, { timeout: REPLY_TIMEOUT_MS, signal: gone.signal });
           return conn;
         } catch (err) {
           conn.close();

@@ -13,6 +13,7 @@
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { WebSocket } from 'ws';
 import type { AgentClient } from '../agent/client.js';
+import type { TerminalSession } from '../agent/sessions/terminal.js';
 import type { ExitStatus } from '../agent/session-frames.js';
 import { WirekitError } from '../errors.js';
 import { RemoteCommandError } from '../protocols/control/errors.js';
@@ -22,6 +23,7 @@ import type { Hub } from './hub.js';
 import type { HubHttpApi, UpgradeContext } from './http-api.js';
 import { registerFileRoutes } from './http-files.js';
 import { hubAgentClient } from './session-client.js';
+import { recordTerminal } from './terminal-sids.js';
 
 export interface SessionRouteOptions {
   /**
@@ -163,7 +165,7 @@ class Bridge {
   readonly client: AgentClient;
 
   constructor(
-    hub: Hub,
+    readonly hub: Hub,
     readonly ws: WebSocket,
     readonly kind: SessionStats['kind'],
     readonly agent: string,
@@ -359,6 +361,16 @@ async function runTty(b: Bridge, url: URL): Promise<void> {
   const argv = argvParam(url, 'command', false);
   const term = await b.client.terminal({ argv, cols, rows });
   if (!b.open) return term.close();
+  // The terminal's sid, which uploads name to land in its shell's current directory (terminal-sids.ts).
+  const named = recordTerminal(b.hub, b.agent, b.user.username, term.reply);
+  try {
+    await relayTty(b, term, named?.sid);
+  } finally {
+    named?.forget();
+  }
+}
+
+async function relayTty(b: Bridge, term: TerminalSession, sid: string | undefined): Promise<void> {
   const out = b.pipeOut(term.output);
   // Which client this is: one whose first frame is one of Overlord's forms (text keystrokes, the
   // text resize) and that sends only those is Overlord's dashboard or ovl: it gets the sid frame
@@ -376,15 +388,16 @@ async function runTty(b: Bridge, url: URL): Promise<void> {
     if (c) {
       overlordOnly = false;
       if (c.type === 'resize' && isDim(c.cols) && isDim(c.rows)) term.resize(c.cols, c.rows);
+      // A wirekit client (the console) asks for the sid: `{"type":"sid"}`.
+      else if (c.type === 'sid' && sid !== undefined) b.sendJson({ type: 'sid', data: sid });
       return;
     }
     if (overlordOnly === undefined) {
       overlordOnly = true;
-      // As overlordd: the terminal's sid first, `{"type":"sid","data":SID}` (a ghost's terminal only;
-      // a wirekit agent's has none). The dashboard names the terminal by it in uploads and matches
-      // the monitor's `file download` events (ghost.py --download) with it.
-      const sid = (term.reply as { sid?: unknown } | undefined)?.sid;
-      if (typeof sid === 'string') b.sendJson({ type: 'sid', data: sid });
+      // As overlordd: the terminal's sid first, `{"type":"sid","data":SID}` (a ghost's own, or the
+      // hub's for a wirekit agent's terminal). The dashboard names the terminal by it in uploads
+      // (`terminal_sid`) and matches the monitor's `file download` events (ghost.py --download) with it.
+      if (sid !== undefined) b.sendJson({ type: 'sid', data: sid });
     }
     // Overlord's clients: a frame that is exactly `ESC [ 8 ; rows ; cols t` is a resize (ovl, the
     // dashboard); any other text is keystrokes (ovl sends one text frame per key).

@@ -319,6 +319,37 @@ test('drop a file on the terminal: uploaded into the directory the shell reports
   await page.locator('.pane.files').getByRole('button', { name: 'Close', exact: true }).click();
 });
 
+test('drop a file on a terminal whose shell sent no OSC 7: it lands in the shell’s current directory (terminal_sid)', { skip }, async () => {
+  // A fresh shell (Reconnect): the OSC 7 directory of the last one is forgotten.
+  await typeLine('exit');
+  await page.locator('.pane.terminal[data-state="ended"]').waitFor();
+  await page.locator('.pane.terminal button', { hasText: 'Reconnect' }).click();
+  await page.locator('.pane.terminal[data-state="connected"][data-sid]').waitFor();
+  assert.equal(await page.locator('.pane.terminal').getAttribute('data-cwd'), null);
+  const where = mkdtempSync(path.join(agents.get('lab1')!.home, 'no-osc7-'));
+  await typeLine(`cd ${where} && echo here-$((8*8))`);
+  await waitRow(exactly('here-64'), 'here-64');
+  const data = randomBytes(50_000);
+  const sha = createHash('sha256').update(data).digest('hex');
+  await page.evaluate(
+    async ({ b64 }) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], 'no-osc7.bin'));
+      const target = document.querySelector('.pane.terminal .term')!;
+      target.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      target.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    },
+    { b64: data.toString('base64') },
+  );
+  const status = page.locator('.pane.terminal .status', { hasText: 'no-osc7.bin' });
+  await page.locator('.pane.terminal .status:not([data-state="running"])', { hasText: 'no-osc7.bin' }).waitFor({ timeout: 30_000 });
+  assert.equal(await status.getAttribute('data-state'), 'done', `upload: ${await status.textContent()}`);
+  assert.equal(await page.locator('.pane.terminal > .files-form:not([hidden])').count(), 0, 'nothing was asked');
+  assert.ok(((await status.textContent()) ?? '').includes(`${path.join(where, 'no-osc7.bin')}, sha256 ${sha} verified`), (await status.textContent()) ?? '');
+  assert.equal(createHash('sha256').update(readFileSync(path.join(where, 'no-osc7.bin'))).digest('hex'), sha);
+});
+
 test('run a command: stdout and stderr apart, and the exit code', { skip }, async () => {
   await page.locator('#fleet-body tr[data-id="fab1"] button', { hasText: 'Run' }).click();
   await page.locator('.pane.exec input[name=cmd]').fill('echo out-$((2+2)); echo err-$((3+3)) >&2; exit 5');

@@ -195,7 +195,7 @@ test('tty: typed input runs in a pty, resize is its own message, UTF-8 both ways
   assert.equal(c.order.at(-1), 't', 'the exit message comes after all output');
 });
 
-test("tty as Overlord's dashboard speaks it (only text frames: the ESC [ 8 ; rows ; cols t resize, then keys): output, then close 1000 with no exit frame, which the dashboard would print", async () => {
+test("tty as Overlord's dashboard speaks it (only text frames: the ESC [ 8 ; rows ; cols t resize, then keys): the sid frame, output, then close 1000 with no exit frame, which the dashboard would print", async () => {
   const ws = openWs(`/api/agents/dev1/tty?cols=69&rows=22&command=${encodeURIComponent(JSON.stringify(['/bin/sh']))}`);
   const c = collect(ws);
   await once(ws, 'open');
@@ -206,7 +206,10 @@ test("tty as Overlord's dashboard speaks it (only text frames: the ESC [ 8 ; row
   ws.send('exit 4\r');
   const closed = await c.closed;
   assert.equal(closed.code, 1000);
-  assert.deepEqual(c.text, [], 'no text frame at all reaches an Overlord client');
+  // As overlordd: the terminal's sid (the hub's, for a wirekit agent), and nothing else: no exit frame.
+  assert.equal(c.text.length, 1, `only the sid frame: ${JSON.stringify(c.text)}`);
+  assert.equal(c.text[0]!.type, 'sid');
+  assert.match(String(c.text[0]!.data), /^[0-9a-f-]{36}$/);
 });
 
 test('tty: a bad command parameter is an error message and close 1002', async () => {

@@ -27,6 +27,11 @@ export interface SessionContext {
   readonly transferTimeoutMs?: number;
   /** Records the temporary files of uploads, for the sweep at the next start (see `TempJournal`). */
   readonly tempFiles?: { add(tempPath: string): Promise<() => void> };
+  /**
+   * Who is on the session's connection, for the terminals an upload may name
+   * (terminal-registry.ts): `hub user NAME` for a session a hub relayed, unset for a direct client.
+   */
+  readonly scope?: string;
 }
 
 /**

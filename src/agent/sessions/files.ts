@@ -25,6 +25,7 @@ import { acceptedHash, availableHashes, chooseHash, hashAvailable, HASH_LABELS, 
 import { streamHashFor, type StreamHash } from '../hash-offload.js';
 import type { Logger } from '../log.js';
 import { fileError, resolveBeneath, type BeneathPath } from '../paths.js';
+import { destInTerminal } from './terminal-registry.js';
 import { sweepStaleTempFiles, tempNameFor } from '../temp-journal.js';
 import { TransferReceiver } from '../transfer.js';
 import type { ClientContext, SessionKind } from './context.js';
@@ -177,6 +178,8 @@ export interface UploadRequest {
   times: FileTimes | undefined;
   /** Resumable (`"partial": true`): continue a kept partial file, keep this one on failure. */
   partial?: boolean;
+  /** A terminal of this daemon (its id): a relative `dest` is taken from its current directory. */
+  terminal?: string;
 }
 
 /** An upload prepared before the switch: the destination was checked and the temp file created. */
@@ -303,14 +306,16 @@ export const uploadKind: SessionKind<UploadRequest, PreparedUpload | { made: Rec
       const name = isPlainName(o.name) ? o.name : undefined;
       return { dest: o.path, size: 0, mode, keepSetid: false, name, hash: 'sha256', negotiated: false, type, target: o.target as string | undefined, times: timesOf(o) };
     }
+    if (o.terminal !== undefined && o.terminal !== null && (typeof o.terminal !== 'string' || o.terminal.length === 0 || o.terminal.length > 128)) throw badOptions('upload "terminal" must be a terminal id');
     const size = o.size;
     if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw badOptions('upload needs a non-negative integer size');
     const mode = typeof o.mode === 'number' && Number.isInteger(o.mode) ? o.mode : undefined;
     const name = isPlainName(o.name) ? o.name : undefined;
-    return { dest: o.path, size, mode, keepSetid: o.setid === true, name, hash: chooseHash(o.hashes), negotiated: o.hashes !== undefined && o.hashes !== null, type: 'file', target: undefined, times: timesOf(o), partial: o.partial === true };
+    return { dest: o.path, size, mode, keepSetid: o.setid === true, name, hash: chooseHash(o.hashes), negotiated: o.hashes !== undefined && o.hashes !== null, type: 'file', target: undefined, times: timesOf(o), partial: o.partial === true, terminal: (o.terminal as string | null | undefined) ?? undefined };
   },
   prepare: async (req, ctx) => {
     if (req.type !== 'file') return { made: await makeEntry(req, ctx.root) };
+    if (req.terminal !== undefined) req.dest = await destInTerminal(req.dest, req.terminal, ctx);
     const up = await prepareUpload(await uploadTarget(req.dest, req.name, ctx.root), req.size, req.mode, req.keepSetid, req.partial);
     up.hash = req.hash;
     up.negotiated = req.negotiated;

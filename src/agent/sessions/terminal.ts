@@ -14,6 +14,7 @@ import { reportSessionError, runClientSession, writeOut } from './frames.js';
 import { badOptions, envRecord, stringArray } from './options.js';
 import { sessionCwd, sessionEnv, sessionUser } from './environment.js';
 import { grace, killSession, signalName, signalSession, startSupervisor } from './process.js';
+import { terminalSlot, type TerminalSlot } from './terminal-registry.js';
 
 /** Options of a terminal session. */
 export interface TerminalOptions {
@@ -23,6 +24,8 @@ export interface TerminalOptions {
   cwd?: string;
   env?: Record<string, string>;
   term?: string;
+  /** Its id, for uploads that name the terminal (terminal-registry.ts). */
+  slot?: TerminalSlot;
 }
 
 /** Checks the `opts` of a terminal request. */
@@ -108,6 +111,7 @@ async function runTerminalWith(
       resolve();
     });
   });
+  opts.slot?.attach(term.pid, exited);
   term.onData((d: string | Uint8Array) => {
     const bytes = typeof d === 'string' ? Buffer.from(d, 'utf8') : d;
     if (!fs.send(FrameType.DATA, bytes)) {
@@ -167,8 +171,8 @@ export const terminalKind: SessionKind<TerminalOptions, TerminalOptions> = {
     to.cwd = await sessionCwd(to.cwd, ctx);
     return to;
   },
-  prepare: (options) => options,
-  reply: () => ({}),
+  prepare: (options, ctx) => ({ ...options, slot: terminalSlot(ctx) }),
+  reply: (options) => ({ id: options.slot?.id }),
   run(options, io: Duplex, ctx) {
     ctx.log.info(`terminal ${JSON.stringify(options.argv ?? 'shell')}`);
     return runTerminal(ctx.frames(io), options, ctx.log);

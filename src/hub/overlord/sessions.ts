@@ -355,10 +355,15 @@ export function ghostSessionKinds(host: GhostSessionHost): AnySessionKind[] {
       const size = o.size;
       if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw bad('upload needs a non-negative integer size');
       const mode = typeof o.mode === 'number' && Number.isInteger(o.mode) ? o.mode & 0o7777 : 0;
-      return { path: o.path, size, mode };
+      const terminal = typeof o.terminal === 'string' && o.terminal !== '' ? o.terminal : undefined;
+      return { path: o.path, size, mode, terminal };
     },
-    async prepare(opts: { path: string; size: number; mode: number }) {
-      const payload: Record<string, unknown> = { terminal_sid: null, filename: path.posix.basename(opts.path), dest: opts.path, perm: opts.mode };
+    async prepare(opts: { path: string; size: number; mode: number; terminal: string | undefined }) {
+      // With a terminal (the ghost's terminal sid), a bare file name goes without dest: the ghost
+      // then puts it in that terminal shell's current directory. Any other path is the ghost's
+      // dest (a relative one from its $HOME, as Overlord's ghost takes it).
+      const bare = opts.terminal !== undefined && !opts.path.includes('/') && !opts.path.startsWith('~');
+      const payload: Record<string, unknown> = { terminal_sid: opts.terminal ?? null, filename: path.posix.basename(opts.path), dest: bare ? '' : opts.path, perm: opts.mode };
       if (gen === 'classic') payload.check_only = false;
       const child = await host.openChild('file_upload', payload, Mode.FILE);
       try {

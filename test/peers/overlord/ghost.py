@@ -250,6 +250,7 @@ def run_terminal(args, sid):
     proc = subprocess.Popen([args.shell], stdin=slave, stdout=slave, stderr=slave, cwd=args.home, env=env,
                             start_new_session=True, close_fds=True)
     os.close(slave)
+    TERMINALS[sid] = proc.pid
     parser = ClassicParser() if args.gen == 'classic' else CurrentParser()
     sock = link.sock
 
@@ -283,6 +284,7 @@ def run_terminal(args, sid):
             if proc.poll() is not None and not select.select([master], [], [], 0)[0]:
                 break
     finally:
+        TERMINALS.pop(sid, None)
         try:
             os.killpg(proc.pid, signal.SIGHUP)
         except OSError:
@@ -479,6 +481,21 @@ def fs_request(args, name, p):
     return None
 
 
+# The shells of this ghost's terminals, by terminal sid: an upload naming one without a dest lands
+# in its current directory (as Overlord's ghost does, read here from /proc).
+TERMINALS = {}
+
+
+def terminal_cwd(terminal_sid):
+    pid = TERMINALS.get(terminal_sid) if terminal_sid else None
+    if pid is None:
+        return None
+    try:
+        return os.readlink('/proc/%d/cwd' % pid)
+    except OSError:
+        return None
+
+
 def spawn(fn, *a):
     threading.Thread(target=fn, args=a, daemon=True).start()
 
@@ -538,7 +555,9 @@ def agent(args):
                 spawn(run_download, args, p['sid'], fn)
             elif name == 'file_upload':
                 dest = p.get('dest')
-                target = resolve(args, dest) if dest else resolve(args, p['filename'])
+                cwd = None if dest else terminal_cwd(p.get('terminal_sid'))
+                say('upload-terminal', p.get('terminal_sid'), cwd)
+                target = resolve(args, dest) if dest else os.path.join(cwd, p['filename']) if cwd else resolve(args, p['filename'])
                 if os.path.isdir(target):
                     target = os.path.join(target, p['filename'])
                 try:
