@@ -297,7 +297,8 @@ export async function run(reporter: Reporter, ctx: BenchContext): Promise<void> 
       await page.keyboard.type(s);
       await page.keyboard.press('Enter');
     };
-    await typeLine('echo ready-$((6*7))');
+    // Programs get a clean environment (no PS1 from the daemon's): set the prompt the rows are matched against.
+    await typeLine("PS1='$ '; echo ready-$((6*7))");
     await rowOnScreen(page, 'ready-42', 20_000);
 
     // ---- wirekit shell in a pty, direct to the daemon ----
